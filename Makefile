@@ -1,0 +1,48 @@
+# Two commands do all the set-up on a fresh Debian machine:
+#   make run    installs everything the app needs, then starts it on http://localhost:$(PORT)
+#   make test   installs everything the tests need, then runs the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test system bench clean
+
+# Debian packages: Fashion-MNIST's files, Chromium for the browser test, venv support.
+# Installed only when run as root and only what is missing.
+system:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  missing=""; \
+	  [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
+	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	  $(PYTHON) -c "import ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "apt-get install:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  fi; \
+	else \
+	  echo "not root: skipping apt-get; for Fashion-MNIST and the browser test run: sudo apt-get install dataset-fashion-mnist chromium"; \
+	fi
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.app-installed: requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.app-installed
+
+run: system $(VENV)/.app-installed
+	$(PY) -m streamlit run dashboard/streamlit_app.py --server.port $(PORT)
+
+test: system $(VENV)/.dev-installed
+	$(PY) -m pytest
+
+bench: system $(VENV)/.dev-installed
+	$(PY) benchmarks/bench_train.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,27 @@
+"""MTL Playground's training core: data sets and tasks, architectures, weighting methods, trainer,
+run store. Headless: usable from the CLI (`python -m mtlcore`) and from Python; never imports
+Streamlit.
+
+The light modules (config, events, store, launch, registry) import without torch; the heavy ones are
+imported on first use, so `import mtlcore` stays cheap for the dashboard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
+from mtlcore.registry import ConfigError
+from mtlcore.store import RunStore
+
+__all__ = [
+    "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RunConfig", "RunStore",
+    "WeightingConfig", "train",
+]
+
+
+def train(config: RunConfig, db: str | None = None) -> str:
+    """Train one run headless and store it; returns the run id (the same runs the dashboard shows)."""
+    from mtlcore.runner import execute
+
+    return execute(config, RunStore(db))

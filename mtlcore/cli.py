@@ -1,0 +1,189 @@
+"""Command line: `python -m mtlcore datasets | methods | architectures | train | list | export | worker`.
+
+The CLI runs the same `runner.execute` as the app's workers, so a run trained here shows in the
+dashboard exactly as one started there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from mtlcore.config import RunConfig
+from mtlcore.registry import ConfigError
+from mtlcore.store import RunStore, StoreError, default_db_path
+
+
+def _apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """`--set optim.lr=0.01`: a dotted key and a JSON value (bare words are strings)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set needs KEY=VALUE, got {assignment!r}")
+    key, value = assignment.split("=", 1)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: '{part}' is not a section")
+    node[parts[-1]] = parsed
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from mtlcore.data import catalogue
+
+    for ds in catalogue():
+        state = "available" if not ds["missing"] else f"MISSING: {ds['missing']}"
+        print(f"{ds['name']:<20} {ds['title']}  [{state}]")
+        print(f"    {ds['summary']}")
+        for t in ds["tasks"]:
+            metrics = ", ".join(f"{m['name']} ({'higher' if m['higher_is_better'] else 'lower'} is better)"
+                                for m in t["metrics"])
+            print(f"    - {t['name']:<16} {t['kind']:<15} loss {t['loss']:<14} {metrics}")
+        print()
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from mtlcore.weighting import describe
+
+    for m in describe():
+        params = ", ".join(f"{p['name']}={p['default']}" for p in m["params"])
+        print(f"{m['name']:<14} [{m['needs']:<14}] {m['title']}: {m['summary']}" + (f"  ({params})" if params else ""))
+    return 0
+
+
+def cmd_architectures(args: argparse.Namespace) -> int:
+    from mtlcore.models import describe
+
+    for a in describe():
+        params = ", ".join(f"{p['name']}={p['default']}" for p in a["params"])
+        print(f"{a['name']:<14} {a['title']}: {a['summary']}" + (f"  ({params})" if params else ""))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from mtlcore.events import Evaluation, Finished, Started, StepMetrics
+    from mtlcore.runner import execute
+
+    raw = json.loads(RunConfig.load(args.config).to_json())
+    for assignment in args.set or []:
+        _apply_override(raw, assignment)
+    config = RunConfig.from_dict(raw).validate()
+    store = RunStore(args.db)
+    bar: tqdm | None = None
+    result: dict[str, Any] = {}
+
+    def on_event(event: object) -> None:
+        nonlocal bar
+        if isinstance(event, Started):
+            print(f"training on {event.device}: {event.total_steps} steps, tasks {', '.join(event.tasks)}",
+                  file=sys.stderr)
+            bar = tqdm(total=event.total_steps, unit="step", disable=args.quiet, dynamic_ncols=True)
+        elif isinstance(event, StepMetrics) and bar is not None:
+            bar.update(event.step - bar.n)
+            bar.set_postfix({t: f"{v:.3f}" for t, v in event.losses.items()}, refresh=False)
+        elif isinstance(event, Evaluation):
+            result[event.split] = event.metrics
+        elif isinstance(event, Finished):
+            if bar is not None:
+                bar.close()
+            result["status"], result["reason"] = event.status, event.reason
+
+    run_id = execute(config, store, on_event=on_event)
+    print(f"run {run_id}: {result.get('status')}" + (f" ({result['reason']})" if result.get("reason") else ""))
+    for split in ("val", "test"):
+        for task, ms in result.get(split, {}).items():
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in ms.items())
+            print(f"  {split:<4} {task:<16} {shown}")
+    return 0 if result.get("status") == "finished" else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    df = RunStore(args.db).list_runs()
+    if df.empty:
+        print(f"no runs in {args.db}")
+        return 0
+    import pandas as pd
+
+    def headline(summary: dict[str, Any]) -> str:
+        test = summary.get("test") or summary.get("val") or {}
+        return " ".join(f"{t}:{next(iter(m.items()))[0]}={next(iter(m.items()))[1]:.3f}"
+                        for t, m in test.items() if m)
+
+    table = pd.DataFrame({
+        "id": df["id"], "name": df["name"], "dataset": df["dataset"],
+        "tasks": df["tasks"].map(",".join), "method": df["method"], "arch": df["architecture"],
+        "status": df["status"], "steps": df["step"],
+        "duration_s": df["duration"].round(1),
+        "created": pd.to_datetime(df["created"], unit="s").dt.strftime("%Y-%m-%d %H:%M"),
+        "final": df["summary"].map(headline),
+    })
+    with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 60):
+        print(table.to_string(index=False))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = RunStore(args.db)
+    run = store.get_run(args.run_id)
+    if run is None:
+        raise ConfigError(f"no run '{args.run_id}' in {args.db}")
+    df = store.metrics(args.run_id)
+    df.to_csv(args.csv, index=False)
+    print(f"wrote {len(df)} rows to {args.csv}")
+    if args.config_out:
+        with open(args.config_out, "w", encoding="utf-8") as fh:
+            json.dump(run["config"], fh, indent=2, sort_keys=True)
+        print(f"wrote config to {args.config_out}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from mtlcore.launch import worker_main
+
+    return worker_main(args.db, args.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mtlcore", description="MTL Playground training core")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--db", default=default_db_path(), help="run database (default: $MTL_DB or runs/mtl.sqlite)")
+        return sp
+
+    sub.add_parser("datasets", help="list data sets and their tasks").set_defaults(func=cmd_datasets)
+    sub.add_parser("methods", help="list weighting methods").set_defaults(func=cmd_methods)
+    sub.add_parser("architectures", help="list architectures").set_defaults(func=cmd_architectures)
+    tr = with_db(sub.add_parser("train", help="train one run from a config file"))
+    tr.add_argument("--config", required=True, help="run config JSON (see examples/)")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. optim.lr=0.01")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
+    with_db(sub.add_parser("list", help="list stored runs")).set_defaults(func=cmd_list)
+    ex = with_db(sub.add_parser("export", help="export a run's metrics as CSV (long format)"))
+    ex.add_argument("run_id")
+    ex.add_argument("--csv", required=True)
+    ex.add_argument("--config-out", help="also write the run's config JSON here")
+    ex.set_defaults(func=cmd_export)
+    wk = with_db(sub.add_parser("worker", help=argparse.SUPPRESS))
+    wk.add_argument("--run", required=True)
+    wk.set_defaults(func=cmd_worker)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

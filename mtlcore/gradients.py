@@ -1,0 +1,79 @@
+"""Per-task gradients on shared parameters, and the diagnostics computed from them.
+
+The Jacobian is taken with one batched backward (`is_grads_batched=True`, vmap over the T unit
+cotangents) instead of T separate backward passes; where an operator has no batching rule the same
+result comes from the loop, so correctness never depends on vmap coverage.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+def jacobian(losses: torch.Tensor, params: Sequence[torch.Tensor], retain_graph: bool = True,
+             batched: bool = True) -> torch.Tensor:
+    """(T, n) matrix whose row i is d losses[i] / d params, flattened; missing grads are zeros."""
+    params = list(params)
+    t = losses.shape[0]
+    if batched and t > 1:
+        eye = torch.eye(t, device=losses.device, dtype=losses.dtype)
+        try:
+            grads = torch.autograd.grad(losses, params, grad_outputs=eye, retain_graph=retain_graph,
+                                        is_grads_batched=True, allow_unused=True)
+            return _flatten_rows(grads, params, t)
+        except RuntimeError:
+            pass  # an operator without a batching rule: fall through to the loop
+    rows = []
+    for i in range(t):
+        g = torch.autograd.grad(losses[i], params, retain_graph=retain_graph or i < t - 1,
+                                allow_unused=True)
+        rows.append(torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1)
+                               for gi, p in zip(g, params)]))
+    return torch.stack(rows)
+
+
+def _flatten_rows(grads: Sequence[torch.Tensor | None], params: list[torch.Tensor], t: int) -> torch.Tensor:
+    parts = [(g if g is not None else torch.zeros((t, *p.shape), device=p.device, dtype=p.dtype)).reshape(t, -1)
+             for g, p in zip(grads, params)]
+    return torch.cat(parts, dim=1)
+
+
+def write_gradient(params: Sequence[torch.Tensor], direction: torch.Tensor, accumulate: bool = False) -> None:
+    """Put a flat direction into the params' .grad (so any torch optimiser applies it)."""
+    offset = 0
+    for p in params:
+        n = p.numel()
+        g = direction[offset:offset + n].view_as(p).to(p.dtype)
+        if accumulate and p.grad is not None:
+            p.grad.add_(g)
+        else:
+            p.grad = g.clone()
+        offset += n
+
+
+def gradient_statistics(jac: torch.Tensor, direction: torch.Tensor | None = None,
+                        eps: float = 1e-12) -> dict[str, object]:
+    """Norms, pairwise cosines, conflict flag, and the applied direction's cosine with each row."""
+    jac = jac.detach().double()
+    norms = jac.norm(dim=1)
+    gram = jac @ jac.T
+    denom = torch.outer(norms, norms).clamp_min(eps)
+    cos = (gram / denom).clamp(-1.0, 1.0)
+    zero = norms <= eps
+    cos[zero, :] = 0.0
+    cos[:, zero] = 0.0
+    cos.fill_diagonal_(1.0)
+    t = jac.shape[0]
+    off = cos[~torch.eye(t, dtype=torch.bool, device=cos.device)]
+    out: dict[str, object] = {
+        "norms": norms.tolist(),
+        "cosine": cos.tolist(),
+        "conflict": bool((off < 0).any()) if t > 1 else False,
+    }
+    if direction is not None:
+        d = direction.detach().double()
+        dn = d.norm()
+        out["direction_cosine"] = ((jac @ d) / (norms * dn).clamp_min(eps)).clamp(-1, 1).tolist()
+    return out

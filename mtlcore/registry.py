@@ -1,0 +1,141 @@
+"""Typed hyperparameters and a small registry shared by weighting methods, architectures and data sets.
+
+The registry carries metadata (title, summary, paper, parameter specs) next to the factory, so every
+interface (CLI, dashboard pages, method guide) renders itself from one place. No torch import here:
+the dashboard reads this metadata without paying for PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration problem; the message is meant to be shown as is."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed hyperparameter: enough to validate a value and to draw a widget for it."""
+
+    name: str
+    kind: str  # "float" | "int" | "bool" | "choice" | "floats" | "str"
+    default: Any
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    log: bool = False  # suggest a log-scaled widget
+
+    def validate(self, value: Any) -> Any:
+        """Coerce and check one value; raise ConfigError with a message naming the parameter."""
+        where = f"parameter '{self.name}'"
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if value in (0, 1):
+                return bool(value)
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ConfigError(f"{where} must be one of {list(self.choices)}, got {value!r}")
+            return value
+        if self.kind == "str":
+            if not isinstance(value, str):
+                raise ConfigError(f"{where} must be a string, got {value!r}")
+            return value
+        if self.kind == "floats":
+            if value is None:
+                return None
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{where} must be a list of numbers, got {value!r}")
+            return [self._number(v, float, where) for v in value]
+        if self.kind == "int":
+            return self._number(value, int, where)
+        if self.kind == "float":
+            return self._number(value, float, where)
+        raise ConfigError(f"{where} has unknown kind {self.kind!r}")
+
+    def _number(self, value: Any, cast: type, where: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if cast is int and float(value) != int(value):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        out = cast(value)
+        if not math.isfinite(float(out)):
+            raise ConfigError(f"{where} must be finite, got {value!r}")
+        if self.low is not None and out < self.low:
+            raise ConfigError(f"{where} must be >= {self.low}, got {value!r}")
+        if self.high is not None and out > self.high:
+            raise ConfigError(f"{where} must be <= {self.high}, got {value!r}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "kind": self.kind, "default": self.default, "help": self.help,
+            "low": self.low, "high": self.high, "choices": list(self.choices), "log": self.log,
+        }
+
+
+def resolve_params(specs: tuple[Param, ...], given: dict[str, Any], owner: str) -> dict[str, Any]:
+    """Fill defaults and validate; unknown names are an error so typos never pass silently."""
+    known = {p.name for p in specs}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ConfigError(f"{owner}: unknown parameter(s) {unknown}; known: {sorted(known)}")
+    return {p.name: p.validate(given[p.name]) if p.name in given else p.default for p in specs}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Registry metadata for one item; `factory` builds it."""
+
+    name: str
+    title: str
+    summary: str
+    factory: Callable[..., Any]
+    params: tuple[Param, ...] = ()
+    paper: str = ""
+    family: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "title": self.title, "summary": self.summary, "paper": self.paper,
+            "family": self.family, "params": [p.to_dict() for p in self.params], **self.extra,
+        }
+
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> Entry, in registration order."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, entry: Entry) -> None:
+        if entry.name in self._entries:
+            raise ValueError(f"{self.kind} '{entry.name}' registered twice")
+        self._entries[entry.name] = entry
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown {self.kind} '{name}'; available: {', '.join(self._entries)}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries

@@ -1,0 +1,105 @@
+"""The one place that turns a RunConfig into a trained, stored run.
+
+It feeds the trainer's events to the store in small transactions (buffered, flushed at least every
+FLUSH_EVERY_S so pages see points within a second), and gives the trainer a Control that reads stop
+requests and live weights from the store, so any process (a page, the CLI) can steer a run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+from mtlcore.config import RunConfig
+from mtlcore.events import Evaluation, Event, Finished, Started, StepMetrics
+from mtlcore.store import RunStore, event_rows
+from mtlcore.trainer import ControlState, Trainer
+
+FLUSH_EVERY_S = 0.25
+
+
+class StoreControl:
+    """Reads the run's control row; the trainer polls it about ten times a second."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def poll(self) -> ControlState:
+        stop, weights, version = self.store.read_control(self.run_id)
+        return ControlState(stop, weights, version)
+
+
+class StoreWriter:
+    """Buffers metric rows and writes them in one transaction per flush."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.rows: list[tuple] = []
+        self.events: list[tuple] = []
+        self.step = 0
+        self.last_flush = time.monotonic()
+
+    def add(self, event: Event) -> None:
+        rows, evs = event_rows(event)
+        self.rows += rows
+        self.events += evs
+        if isinstance(event, StepMetrics):
+            self.step = event.step
+        urgent = not isinstance(event, StepMetrics)
+        if urgent or time.monotonic() - self.last_flush >= FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.write_rows(self.run_id, self.rows, self.events, self.step)
+        self.rows, self.events = [], []
+        self.last_flush = time.monotonic()
+
+
+def _summary(last_val: Evaluation | None, finished: Finished) -> dict[str, Any]:
+    out: dict[str, Any] = {"steps": finished.summary.get("steps", 0)}
+    if last_val is not None:
+        out["val"] = last_val.metrics
+    if "test" in finished.summary:
+        out["test"] = finished.summary["test"]
+    return out
+
+
+def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
+            on_event: Callable[[Event], None] | None = None) -> str:
+    """Train one run to its end, persisting everything; returns the run id.
+
+    With `run_id`, the run row already exists (made by the launcher, possibly queued); otherwise
+    one is created. Never raises for a training failure: the run is marked failed with the reason.
+    """
+    if run_id is None:
+        run_id = store.create_run(config.to_dict(), status="running")
+    store.set_status(run_id, "running", pid=os.getpid(), host=store.host, started=time.time(),
+                     heartbeat=time.time())
+    writer = StoreWriter(store, run_id)
+    last_val: Evaluation | None = None
+    finished: Finished | None = None
+    try:
+        for event in Trainer(config, control=StoreControl(store, run_id)).run():
+            if isinstance(event, Started):
+                store.set_status(run_id, "running", device=event.device, total_steps=event.total_steps)
+            elif isinstance(event, Evaluation) and event.split == "val":
+                last_val = event
+            elif isinstance(event, Finished):
+                finished = event
+            writer.add(event)
+            if on_event is not None:
+                on_event(event)
+    except BaseException as exc:  # KeyboardInterrupt or a store fault: keep what was written
+        writer.flush()
+        store.set_status(run_id, "stopped" if isinstance(exc, KeyboardInterrupt) else "failed",
+                         error=f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyboardInterrupt)
+                         else "interrupted from the keyboard")
+        raise
+    writer.flush()
+    assert finished is not None
+    store.set_status(run_id, finished.status, error=finished.reason if finished.status == "failed" else "",
+                     summary=_summary(last_val, finished))
+    return run_id

@@ -1,0 +1,373 @@
+"""The run store: one SQLite file (WAL) that training processes write and every page reads.
+
+Why SQLite: runs and their metrics must survive the process that wrote them, be readable while a
+worker writes (WAL gives concurrent readers and one writer), and need no server. Metrics are kept
+in long format (run, step, split, task, name, value) so any chart or export is one indexed query.
+A run whose process died is reported as `interrupted`, never as running forever.
+No torch import: pages use this module directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from mtlcore.events import Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = os.path.join("runs", "mtl.sqlite")
+ACTIVE = ("queued", "running")
+TERMINAL = ("finished", "stopped", "failed", "interrupted")
+STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this (on another host) is dead
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    started REAL,
+    ended REAL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    dataset TEXT NOT NULL DEFAULT '',
+    tasks TEXT NOT NULL DEFAULT '[]',
+    method TEXT NOT NULL DEFAULT '',
+    architecture TEXT NOT NULL DEFAULT '',
+    seed INTEGER NOT NULL DEFAULT 0,
+    device TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    summary TEXT NOT NULL DEFAULT '{}',
+    tags TEXT NOT NULL DEFAULT '[]',
+    group_id TEXT NOT NULL DEFAULT '',
+    pid INTEGER,
+    host TEXT NOT NULL DEFAULT '',
+    heartbeat REAL,
+    step INTEGER NOT NULL DEFAULT 0,
+    total_steps INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE INDEX IF NOT EXISTS runs_group ON runs(group_id);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    epoch REAL NOT NULL,
+    time REAL NOT NULL,
+    split TEXT NOT NULL,
+    task TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, split, name, step);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id, kind);
+CREATE TABLE IF NOT EXISTS controls (
+    run_id TEXT PRIMARY KEY,
+    stop INTEGER NOT NULL DEFAULT 0,
+    weights TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL
+);
+"""
+
+
+class StoreError(RuntimeError):
+    """The database file is unusable (wrong schema, not SQLite); the message says which file."""
+
+
+def default_db_path() -> str:
+    return os.environ.get("MTL_DB") or DEFAULT_DB
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child (killed but not yet reaped) is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class RunStore:
+    """Thread-safe handle: one SQLite connection per thread, all sharing the file."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = str(path or default_db_path())
+        parent = Path(self.path).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.host = socket.gethostname()
+        self._init_schema()
+
+    # -- connection -----------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            c.execute("PRAGMA busy_timeout = 30000")
+            c.execute("PRAGMA journal_mode = WAL")
+            c.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = c
+        return c
+
+    @contextmanager
+    def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+    def _init_schema(self) -> None:
+        try:
+            with self.transaction(immediate=True) as c:
+                for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                    c.execute(stmt)
+                row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                if row is None:
+                    c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                elif int(row[0]) > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path} has schema version {row[0]}, newer than this code's "
+                        f"{SCHEMA_VERSION}: update MTL Playground or use another --db")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable run database ({exc})") from None
+
+    # -- runs -----------------------------------------------------------------------------------
+    def create_run(self, config: dict[str, Any], status: str = "queued", name: str = "",
+                   group_id: str = "", run_id: str | None = None) -> str:
+        rid = run_id or uuid.uuid4().hex[:12]
+        data = config.get("data", {})
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO runs (id, name, created, status, config, dataset, tasks, method, "
+                "architecture, seed, device, group_id, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rid, name or config.get("name", "") or "", time.time(), status,
+                 json.dumps(config, sort_keys=True), data.get("name", ""),
+                 json.dumps(data.get("tasks", [])), config.get("weighting", {}).get("method", ""),
+                 config.get("model", {}).get("architecture", ""), int(config.get("seed", 0)),
+                 config.get("device", ""), group_id, self.host))
+            c.execute("INSERT INTO controls (run_id, updated) VALUES (?, ?)", (rid, time.time()))
+        return rid
+
+    def set_status(self, run_id: str, status: str, error: str = "", **fields: Any) -> None:
+        sets = ["status = ?"]
+        vals: list[Any] = [status]
+        if error:
+            sets.append("error = ?")
+            vals.append(error)
+        if status in TERMINAL:
+            sets.append("ended = ?")
+            vals.append(time.time())
+        for k, v in fields.items():
+            sets.append(f"{k} = ?")
+            vals.append(json.dumps(v) if isinstance(v, (dict, list)) else v)
+        vals.append(run_id)
+        with self.transaction() as c:
+            c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", vals)
+
+    def claim_slot(self, run_id: str, limit: int, pid: int) -> bool:
+        """Atomically move a queued run to running if fewer than `limit` run and it is next in line."""
+        self.reap()
+        with self.transaction(immediate=True) as c:
+            running = c.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()[0]
+            first = c.execute("SELECT id FROM runs WHERE status='queued' ORDER BY created, id LIMIT 1").fetchone()
+            if running >= limit or first is None or first[0] != run_id:
+                return False
+            c.execute("UPDATE runs SET status='running', started=?, pid=?, host=?, heartbeat=? WHERE id=?",
+                      (time.time(), pid, self.host, time.time(), run_id))
+            return True
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        self.reap()
+        cur = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        out = dict(zip([d[0] for d in cur.description], row))
+        for key in ("config", "summary", "tags", "tasks"):
+            out[key] = json.loads(out[key])
+        return out
+
+    def list_runs(self, status: Sequence[str] | None = None, group_id: str | None = None) -> pd.DataFrame:
+        """One row per run, newest first; JSON columns decoded."""
+        self.reap()
+        q = "SELECT * FROM runs"
+        where, args = [], []
+        if status:
+            where.append(f"status IN ({','.join('?' * len(status))})")
+            args += list(status)
+        if group_id is not None:
+            where.append("group_id = ?")
+            args.append(group_id)
+        if where:
+            q += " WHERE " + " AND ".join(where)
+        df = pd.read_sql_query(q + " ORDER BY created DESC", self.conn, params=args)
+        for key in ("config", "summary", "tags", "tasks"):
+            df[key] = df[key].map(json.loads)
+        df["duration"] = (df["ended"].fillna(time.time()) - df["started"]).where(df["started"].notna())
+        return df
+
+    def rename(self, run_id: str, name: str) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id))
+
+    def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
+        clean = sorted({t.strip() for t in tags if t and t.strip()})
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(clean), run_id))
+
+    def delete_run(self, run_id: str) -> None:
+        with self.transaction() as c:
+            for table, col in (("metrics", "run_id"), ("events", "run_id"), ("controls", "run_id"),
+                               ("runs", "id")):
+                c.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
+
+    def reap(self) -> list[str]:
+        """Mark runs whose worker died as interrupted; their metrics stay."""
+        now = time.time()
+        rows = self.conn.execute(
+            "SELECT id, pid, host, heartbeat, status, created FROM runs WHERE status IN ('queued','running')"
+        ).fetchall()
+        dead = []
+        for rid, pid, host, hb, status, created in rows:
+            if host == self.host and pid:
+                is_dead = not _pid_alive(pid)
+            else:
+                is_dead = (hb or created) < now - STALE_AFTER_S
+            if is_dead:
+                dead.append(rid)
+        for rid in dead:
+            with self.transaction() as c:
+                c.execute("UPDATE runs SET status='interrupted', ended=?, error=CASE WHEN error='' "
+                          "THEN 'the training process ended without finishing (killed or crashed)' "
+                          "ELSE error END WHERE id=? AND status IN ('queued','running')", (now, rid))
+        return dead
+
+    # -- controls (stop and live weights) -------------------------------------------------------
+    def request_stop(self, run_id: str) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE controls SET stop=1, version=version+1, updated=? WHERE run_id=?",
+                      (time.time(), run_id))
+
+    def set_live_weights(self, run_id: str, weights: Sequence[float]) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE controls SET weights=?, version=version+1, updated=? WHERE run_id=?",
+                      (json.dumps([float(w) for w in weights]), time.time(), run_id))
+
+    def read_control(self, run_id: str) -> tuple[bool, list[float] | None, int]:
+        row = self.conn.execute("SELECT stop, weights, version FROM controls WHERE run_id=?",
+                                (run_id,)).fetchone()
+        if row is None:
+            return False, None, 0
+        return bool(row[0]), (json.loads(row[1]) if row[1] else None), int(row[2])
+
+    # -- metrics --------------------------------------------------------------------------------
+    def write_rows(self, run_id: str, rows: list[tuple], events: list[tuple] | None = None,
+                   step: int | None = None) -> None:
+        """One transaction per flush: metric rows, event rows, progress and heartbeat."""
+        with self.transaction() as c:
+            if rows:
+                c.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?)",
+                              [(run_id, *r) for r in rows])
+            if events:
+                c.executemany("INSERT INTO events VALUES (?,?,?,?,?)", [(run_id, *e) for e in events])
+            if step is not None:
+                c.execute("UPDATE runs SET heartbeat=?, step=? WHERE id=?", (time.time(), step, run_id))
+            else:
+                c.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
+
+    def metrics(self, run_ids: str | Sequence[str], split: str | Sequence[str] | None = None,
+                name: str | Sequence[str] | None = None, since_step: int | None = None) -> pd.DataFrame:
+        """Long-format metrics: run_id, step, epoch, time, split, task, name, value."""
+        ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+        q = f"SELECT * FROM metrics WHERE run_id IN ({','.join('?' * len(ids))})"
+        args: list[Any] = list(ids)
+        for col, val in (("split", split), ("name", name)):
+            if val is not None:
+                vals = [val] if isinstance(val, str) else list(val)
+                q += f" AND {col} IN ({','.join('?' * len(vals))})"
+                args += vals
+        if since_step is not None:
+            q += " AND step > ?"
+            args.append(since_step)
+        return pd.read_sql_query(q + " ORDER BY run_id, step", self.conn, params=args)
+
+    def events(self, run_id: str, kind: str | None = None) -> pd.DataFrame:
+        q, args = "SELECT * FROM events WHERE run_id=?", [run_id]
+        if kind:
+            q += " AND kind=?"
+            args.append(kind)
+        df = pd.read_sql_query(q + " ORDER BY rowid", self.conn, params=args)
+        df["payload"] = df["payload"].map(json.loads)
+        return df
+
+
+def event_rows(event: Any) -> tuple[list[tuple], list[tuple]]:
+    """Map one trainer event to metric rows (step, epoch, time, split, task, name, value) and event rows."""
+    rows: list[tuple] = []
+    evs: list[tuple] = []
+    if isinstance(event, StepMetrics):
+        for task, v in event.losses.items():
+            rows.append((event.step, event.epoch, event.time, "train", task, "loss", v))
+        for task, v in event.weights.items():
+            rows.append((event.step, event.epoch, event.time, "train", task, "weight", v))
+        for key, v in event.extra.items():
+            rows.append((event.step, event.epoch, event.time, "train", "", key, v))
+    elif isinstance(event, Evaluation):
+        for task, v in event.losses.items():
+            rows.append((event.step, event.epoch, event.time, event.split, task, "loss", v))
+        for task, ms in event.metrics.items():
+            for m, v in ms.items():
+                if m != "loss":
+                    rows.append((event.step, event.epoch, event.time, event.split, task, m, v))
+    elif isinstance(event, GradientStats):
+        s, e, t = event.step, event.epoch, event.time
+        for task, v in event.norms.items():
+            rows.append((s, e, t, "grad", task, "grad_norm", v))
+        for task, v in event.direction_cosine.items():
+            rows.append((s, e, t, "grad", task, "direction_cosine", v))
+        names = event.tasks
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                rows.append((s, e, t, "grad", f"{names[i]}|{names[j]}", "cosine", event.cosine[i][j]))
+        rows.append((s, e, t, "grad", "", "conflict", float(event.conflict)))
+    elif isinstance(event, WeightsChanged):
+        evs.append((event.step, time.time(), "weights_changed", json.dumps(event.weights)))
+    elif isinstance(event, (Started, Finished)):
+        evs.append((0 if isinstance(event, Started) else -1, time.time(),
+                    type(event).__name__.lower(), json.dumps(asdict(event), default=str)))
+    return rows, evs

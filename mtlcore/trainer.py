@@ -1,0 +1,324 @@
+"""The training loop: a generator of plain events.
+
+It knows nothing of SQLite or Streamlit: `Trainer.run()` yields events (started, step metrics,
+evaluations, gradient statistics, weight changes, finished) and polls a `Control` for a stop or live
+weights. The runner persists the events; pages read them from the store.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import torch
+
+from mtlcore import gradients as grads
+from mtlcore.config import RunConfig
+from mtlcore.data.base import PreparedData, Split, load_dataset
+from mtlcore.device import choose_threads, pick_device
+from mtlcore.events import Evaluation, Event, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+from mtlcore.models.base import MTLModel, build_model
+from mtlcore.registry import ConfigError
+from mtlcore.tasks import finish_metrics, task_loss, task_metric_sums
+from mtlcore.weighting import GradientWeighting, LossWeighting, Weighting, create
+
+
+@dataclass
+class ControlState:
+    stop: bool = False
+    weights: list[float] | None = None
+    version: int = 0
+
+
+class Control(Protocol):
+    def poll(self) -> ControlState: ...
+
+
+class NoControl:
+    def poll(self) -> ControlState:
+        return ControlState()
+
+
+class LocalControl:
+    """In-process control (tests, notebooks): call stop() or set_weights() from anywhere."""
+
+    def __init__(self) -> None:
+        self.state = ControlState()
+
+    def stop(self) -> None:
+        self.state = ControlState(True, self.state.weights, self.state.version + 1)
+
+    def set_weights(self, weights: list[float]) -> None:
+        self.state = ControlState(self.state.stop, list(weights), self.state.version + 1)
+
+    def poll(self) -> ControlState:
+        return self.state
+
+
+class TrainingFailed(Exception):
+    """A run cannot go on (non-finite loss, diverged); the message names the task and step."""
+
+
+EVAL_BATCH = 2048
+POLL_EVERY_S = 0.1
+
+
+def gradient_mode(config: RunConfig, method: Weighting, model: MTLModel) -> str | None:
+    """Where per-task gradients are taken for this run, or None for loss-only methods."""
+    if isinstance(method, LossWeighting):
+        return None
+    asked = config.weighting.gradients
+    if asked == "auto":
+        asked = "representation" if method.needs == "representation" else "parameters"
+    if asked == "representation":
+        if not (method.needs == "representation" or method.supports_representation):
+            raise ConfigError(f"method '{method.name}' does not work on the shared representation; "
+                              "use weighting.gradients = 'parameters'")
+        if not model.has_representation:
+            raise ConfigError(f"method '{method.name}' needs a shared representation, which architecture "
+                              f"'{config.model.architecture}' does not have; use 'hps'")
+    elif not model.shared_parameters():
+        raise ConfigError(f"method '{method.name}' combines gradients on shared parameters, and architecture "
+                          f"'{config.model.architecture}' shares none; use a loss-based method or 'hps'")
+    return asked
+
+
+class Trainer:
+    """One run. Construct, then iterate `run()`; the last event is always `Finished`."""
+
+    def __init__(self, config: RunConfig, data: PreparedData | None = None,
+                 control: Control | None = None) -> None:
+        self.config = config.validate()
+        self.control = control or NoControl()
+        self._data = data
+        self._control_version = 0
+        self.model: MTLModel | None = None
+        self.method: Weighting | None = None
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.config
+        torch.set_num_threads(choose_threads(cfg.threads))
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        data = self._data or load_dataset(cfg.data.name, cfg.data.params, cfg.data.tasks or None)
+        if cfg.data.tasks:
+            data = data.select(cfg.data.tasks)
+        self.data = data.to(self.device)
+        self.tasks = list(self.data.tasks)
+        self.specs = [self.data.tasks[t] for t in self.tasks]
+        torch.manual_seed(cfg.seed)  # the model's init must not depend on what loading consumed
+        self.model = build_model(cfg.model.architecture, self.data.input_shape, self.data.tasks,
+                                 cfg.model.params).to(self.device)
+        self.channels_last = self.data.is_image and self.device.type == "cpu"
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.method = create(cfg.weighting.method, len(self.tasks), **cfg.weighting.params).to(self.device)
+        self.method.set_generator(torch.Generator().manual_seed(cfg.seed + 1))
+        self.mode = gradient_mode(cfg, self.method, self.model)
+        self.shared = list(self.model.shared_parameters())
+        shared_ids = {id(p) for p in self.shared}
+        self.specific = [p for p in self.model.parameters() if id(p) not in shared_ids]
+        params = list(self.model.parameters()) + list(self.method.parameters())
+        o = cfg.optim
+        if o.optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        n = len(self.data.train)
+        self.batch_size = min(o.batch_size, n)
+        self.steps_per_epoch = max(1, math.ceil(n / self.batch_size))
+        total = math.ceil(o.epochs * self.steps_per_epoch) if o.epochs > 0 else 0
+        self.total_steps = min(total, o.max_steps) if (o.max_steps and total) else (o.max_steps or total)
+        self.eval_every = cfg.eval_every or self.steps_per_epoch
+        self.batch_gen = torch.Generator().manual_seed(cfg.seed)
+        self.amp_dtype = torch.bfloat16 if cfg.amp else None
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self) -> Iterator[Event]:
+        t0 = time.perf_counter()
+        elapsed: Callable[[], float] = lambda: time.perf_counter() - t0  # noqa: E731
+        step = 0
+        try:
+            self.setup()
+            assert self.model is not None and self.method is not None
+            yield Started(str(self.device), self.total_steps, self.steps_per_epoch,
+                          sum(p.numel() for p in self.model.parameters()),
+                          sum(p.numel() for p in self.shared), self.tasks, time.time())
+            last_poll = -1.0
+            epoch_sum = torch.zeros(len(self.tasks), dtype=torch.float64)
+            epoch_n = 0
+            perm = torch.empty(0, dtype=torch.long)
+            while step < self.total_steps:
+                pos = step % self.steps_per_epoch
+                if pos == 0:
+                    perm = torch.randperm(len(self.data.train), generator=self.batch_gen).to(self.device)
+                now = elapsed()
+                if now - last_poll >= POLL_EVERY_S:
+                    last_poll = now
+                    state = self.control.poll()
+                    if state.stop:
+                        yield self._final_evals(step, elapsed)
+                        yield Finished("stopped", f"stopped by request at step {step}", time.time(),
+                                       {"steps": step})
+                        return
+                    if state.version != self._control_version:
+                        self._control_version = state.version
+                        if state.weights is not None:
+                            changed = self._apply_weights(state.weights, step)
+                            if changed:
+                                yield changed
+                idx = perm[pos * self.batch_size:(pos + 1) * self.batch_size]
+                want_stats = bool(self.config.grad_stats_every) and len(self.shared) > 0 and (
+                    step % self.config.grad_stats_every == 0)
+                losses, weights, stats = self._train_step(self.data.train, idx, step, want_stats)
+                step += 1
+                epoch_sum += losses.double()
+                epoch_n += 1
+                epoch = step / self.steps_per_epoch
+                if step % self.config.log_every == 0 or step == self.total_steps:
+                    yield StepMetrics(step, epoch, elapsed(), dict(zip(self.tasks, losses.tolist())),
+                                      dict(zip(self.tasks, weights.tolist())) if weights is not None else {})
+                if stats is not None:
+                    yield GradientStats(step, epoch, elapsed(),
+                                        dict(zip(self.tasks, stats["norms"])), stats["cosine"],
+                                        stats["conflict"], dict(zip(self.tasks, stats["direction_cosine"])),
+                                        self.tasks)
+                if step % self.steps_per_epoch == 0:
+                    self.method.end_of_epoch((epoch_sum / max(epoch_n, 1)).float())
+                    epoch_sum.zero_()
+                    epoch_n = 0
+                if step % self.eval_every == 0 and step < self.total_steps:
+                    yield self._evaluate(self.data.val, "val", step, elapsed())
+            yield self._final_evals(step, elapsed)
+            test = self._evaluate(self.data.test, "test", step, elapsed())
+            yield test
+            yield Finished("finished", "", time.time(), {"steps": step, "test": test.metrics,
+                                                         "test_loss": test.losses})
+        except (TrainingFailed, ConfigError) as exc:
+            yield Finished("failed", str(exc), time.time(), {"steps": step})
+        except Exception as exc:  # a bug or an environment fault: fail the run, keep the message
+            yield Finished("failed", f"{type(exc).__name__} at step {step}: {exc}", time.time(), {"steps": step})
+
+    def _final_evals(self, step: int, elapsed: Callable[[], float]) -> Evaluation:
+        return self._evaluate(self.data.val, "val", step, elapsed())
+
+    def _apply_weights(self, weights: list[float], step: int) -> WeightsChanged | None:
+        setter = getattr(self.method, "set_weights", None)
+        if setter is None:
+            return None  # live weights only apply to static weighting
+        try:
+            setter(list(weights))
+        except ConfigError:
+            return None  # an invalid live value keeps the old weights; the page validates first
+        return WeightsChanged(step, dict(zip(self.tasks, [float(w) for w in weights])))
+
+    # -- one step -------------------------------------------------------------------------------
+    def _forward_losses(self, x: torch.Tensor, ys: dict[str, torch.Tensor],
+                        rep_input: bool = False) -> tuple[torch.Tensor, object]:
+        assert self.model is not None
+        ctx = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
+               else torch.autocast(self.device.type, enabled=False))
+        with ctx:
+            if rep_input:
+                out = self.model.heads_forward(x)
+            else:
+                out = self.model(x)
+        return torch.stack([task_loss(s, out[t], ys[t]) for t, s in zip(self.tasks, self.specs)]), out
+
+    def _input(self, split: Split, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, ys = split.batch(idx)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, ys
+
+    def _check_finite(self, losses: torch.Tensor, step: int) -> None:
+        if not bool(torch.isfinite(losses).all()):
+            bad = [t for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+            what = "NaN" if any(math.isnan(v) for v in losses.tolist()) else "infinite"
+            raise TrainingFailed(f"the loss of task '{bad[0]}' became {what} at step {step + 1} "
+                                 "(diverged: lower the learning rate or the weights)")
+
+    def _train_step(self, split: Split, idx: torch.Tensor, step: int,
+                    want_stats: bool) -> tuple[torch.Tensor, torch.Tensor | None, dict | None]:
+        assert self.model is not None and self.method is not None
+        self.model.train()
+        x, ys = self._input(split, idx)
+        opt = self.optimizer
+        opt.zero_grad(set_to_none=True)
+        stats = None
+        if self.mode == "representation":
+            rep = self.model.representation(x)
+            rep_in = rep.detach().requires_grad_(True)
+            losses, _ = self._forward_losses(rep_in, ys, rep_input=True)
+            self._check_finite(losses, step)
+            jac = grads.jacobian(losses, [rep_in] + self.specific)
+            n_rep = rep_in.numel()
+            assert isinstance(self.method, GradientWeighting)
+            agg = self.method.aggregate(jac[:, :n_rep], losses.detach())
+            if want_stats:
+                stats = grads.gradient_statistics(jac[:, :n_rep], agg.direction)
+            rep.backward(agg.direction.view_as(rep).to(rep.dtype))
+            grads.write_gradient(self.specific, jac[:, n_rep:].sum(0))
+            weights = agg.weights
+        elif self.mode == "parameters":
+            losses, _ = self._forward_losses(x, ys)
+            self._check_finite(losses, step)
+            reg = self.model.regularization()
+            params = self.shared + self.specific
+            jac = grads.jacobian(losses, params, retain_graph=reg is not None)
+            n_sh = sum(p.numel() for p in self.shared)
+            assert isinstance(self.method, GradientWeighting)
+            agg = self.method.aggregate(jac[:, :n_sh], losses.detach())
+            if not bool(torch.isfinite(agg.direction).all()):
+                raise TrainingFailed(f"method '{self.method.name}' produced a non-finite update at step {step + 1}")
+            if want_stats:
+                stats = grads.gradient_statistics(jac[:, :n_sh], agg.direction)
+            grads.write_gradient(self.shared, agg.direction)
+            grads.write_gradient(self.specific, jac[:, n_sh:].sum(0))
+            if reg is not None:
+                reg.backward()
+            weights = agg.weights
+        else:
+            losses, _ = self._forward_losses(x, ys)
+            self._check_finite(losses, step)
+            assert isinstance(self.method, LossWeighting)
+            total, weights = self.method.combine(losses)
+            reg = self.model.regularization()
+            if reg is not None:
+                total = total + reg
+            if want_stats:
+                jac = grads.jacobian(losses, self.shared, retain_graph=True)
+                w = weights.detach().to(jac.dtype)
+                stats = grads.gradient_statistics(jac, w @ jac)
+            total.backward()
+        opt.step()
+        if self.method.wants_losses_after_step:
+            with torch.no_grad():
+                after, _ = self._forward_losses(x, ys)
+            self.method.after_step(losses.detach(), after.detach())
+        return losses.detach().float().cpu(), (weights.detach().float().cpu() if weights is not None else None), stats
+
+    # -- evaluation -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _evaluate(self, split: Split, name: str, step: int, t: float) -> Evaluation:
+        assert self.model is not None
+        self.model.eval()
+        sums: dict[str, dict[str, float]] = {task: {} for task in self.tasks}
+        n = len(split)
+        for start in range(0, n, EVAL_BATCH):
+            x, ys = self._input(split, slice(start, start + EVAL_BATCH))  # type: ignore[arg-type]
+            _, out = self._forward_losses(x, ys)
+            for task, spec in zip(self.tasks, self.specs):
+                for k, v in task_metric_sums(spec, out[task], ys[task]).items():  # type: ignore[index]
+                    sums[task][k] = sums[task].get(k, 0.0) + v
+        metrics = {task: finish_metrics(spec, sums[task], n) for task, spec in zip(self.tasks, self.specs)}
+        losses = {task: m["loss"] for task, m in metrics.items()}
+        return Evaluation(step, step / self.steps_per_epoch, t, name, losses, metrics)
+
+
+def train(config: RunConfig, data: PreparedData | None = None, control: Control | None = None) -> list[Event]:
+    """Run to the end and return every event (the simplest Python API)."""
+    return list(Trainer(config, data, control).run())

@@ -1,0 +1,119 @@
+"""Interfaces of weighting methods and the one registry that lists them.
+
+Two families of interface:
+- LossWeighting.combine(losses) -> (total loss, weights): needs only the T task losses.
+- GradientWeighting.aggregate(jacobian) -> Aggregation: given the T x n per-task gradients on the
+  shared parameters (or representation), returns the n-vector update direction and, where the method
+  defines them, the task weights. Training calls exactly this, so what is tested is what trains.
+
+A method is a small class with class-level metadata; `@register` puts it in WEIGHTINGS once and
+every page, the CLI and the guide pick it up from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from mtlcore.registry import ConfigError, Entry, Param, Registry, resolve_params
+
+NEEDS = ("losses", "gradients", "representation")
+
+
+@dataclass
+class Aggregation:
+    direction: torch.Tensor  # (n,) update direction for the shared parameters (a descent "gradient")
+    weights: torch.Tensor | None  # (T,) task weights, where the method defines them
+
+
+class Weighting:
+    """Common metadata and lifecycle. Subclasses set the ClassVars and implement one interface."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    needs: ClassVar[str] = "losses"
+    formula: ClassVar[str] = ""  # LaTeX, for the method guide
+    cost: ClassVar[str] = ""  # cost per step in words, for the method guide
+    params: ClassVar[tuple[Param, ...]] = ()
+    stochastic: ClassVar[bool] = False  # uses the generator given to set_generator
+    supports_representation: ClassVar[bool] = False  # gradient methods that also work on R
+
+    def __init__(self, n_tasks: int, **params: Any) -> None:
+        if not isinstance(n_tasks, int) or n_tasks < 1:
+            raise ConfigError(f"{self.name}: number of tasks must be >= 1, got {n_tasks!r}")
+        self.n_tasks = n_tasks
+        self.hp = resolve_params(self.params, params, f"weighting method '{self.name}'")
+        self.generator: torch.Generator | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear state between runs (stateful methods override)."""
+
+    def set_generator(self, generator: torch.Generator | None) -> None:
+        self.generator = generator
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Learnable tensors optimised together with the model (e.g. UW's log-variances)."""
+        return []
+
+    def to(self, device: torch.device) -> "Weighting":
+        return self
+
+    def current_weights(self) -> list[float] | None:
+        """Weights as last used, for display when no step has run yet."""
+        return None
+
+
+class LossWeighting(Weighting):
+    needs = "losses"
+
+    def combine(self, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """losses: (T,) with grad. Returns the scalar to backpropagate and the (T,) weights used."""
+        raise NotImplementedError
+
+    def after_step(self, losses_before: torch.Tensor, losses_after: torch.Tensor) -> None:
+        """Called after the optimiser step when `wants_losses_after_step` (FAMO)."""
+
+    wants_losses_after_step: ClassVar[bool] = False
+
+    def end_of_epoch(self, mean_losses: torch.Tensor) -> None:
+        """Mean training loss per task over the epoch that just ended (DWA)."""
+
+
+class GradientWeighting(Weighting):
+    needs = "gradients"
+
+    def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        """jacobian: (T, n), rows in task order. losses: (T,) detached, for methods that use them."""
+        raise NotImplementedError
+
+    def after_step(self, losses_before: torch.Tensor, losses_after: torch.Tensor) -> None:
+        pass
+
+    wants_losses_after_step: ClassVar[bool] = False
+
+    def end_of_epoch(self, mean_losses: torch.Tensor) -> None:
+        pass
+
+
+WEIGHTINGS: Registry[type[Weighting]] = Registry("weighting method")
+
+
+def register(cls: type[Weighting]) -> type[Weighting]:
+    """Class decorator: the one place a method is listed."""
+    if not cls.name or not cls.title or not cls.summary:
+        raise ValueError(f"{cls.__name__} needs name, title and summary")
+    if cls.needs not in NEEDS:
+        raise ValueError(f"{cls.__name__}.needs must be one of {NEEDS}")
+    kind = "loss" if issubclass(cls, LossWeighting) else "gradient"
+    WEIGHTINGS.add(Entry(
+        cls.name, cls.title, cls.summary, cls, cls.params, paper=cls.paper, family=cls.family,
+        extra={"needs": cls.needs, "kind": kind, "formula": cls.formula, "cost": cls.cost,
+               "stochastic": cls.stochastic, "supports_representation": cls.supports_representation},
+    ))
+    return cls

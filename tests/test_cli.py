@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, db: str | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "mtlcore", *args]
+    if db:
+        cmd += ["--db", db]
+    return subprocess.run(cmd, cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+
+
+def test_datasets_lists_sets_and_tasks() -> None:
+    out = cli("datasets")
+    assert out.returncode == 0, out.stderr
+    for name in ("multi_digits", "multi_fashion", "fashion_attributes", "scale_imbalance", "left", "sum"):
+        assert name in out.stdout
+
+
+def test_methods_and_architectures() -> None:
+    out = cli("methods")
+    assert out.returncode == 0 and "uw" in out.stdout and "static" in out.stdout
+    out = cli("architectures")
+    assert out.returncode == 0 and "hps" in out.stdout and "mmoe" in out.stdout
+
+
+def test_train_list_export(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.sqlite")
+    out = cli("train", "--config", "examples/multidigits_ew.json", "--set", "optim.max_steps=40",
+              "--set", "eval_every=20", db=db)
+    assert out.returncode == 0, out.stderr
+    assert "finished" in out.stdout and "test" in out.stdout and "accuracy" in out.stdout
+    assert "step" in out.stderr  # the tqdm progress bar
+    listing = cli("list", db=db)
+    assert listing.returncode == 0 and "multi_digits" in listing.stdout and "finished" in listing.stdout
+    run_id = out.stdout.split()[1].rstrip(":")
+    target = tmp_path / "m.csv"
+    cfg_out = tmp_path / "c.json"
+    exported = cli("export", run_id, "--csv", str(target), "--config-out", str(cfg_out), db=db)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(target.open()))
+    assert {"run_id", "step", "split", "task", "name", "value"} <= set(rows[0])
+    assert any(r["split"] == "test" and r["name"] == "accuracy" for r in rows)
+    again = json.loads(cfg_out.read_text())
+    assert again["optim"]["max_steps"] == 40
+
+
+def test_rerun_from_stored_config_is_identical(tmp_path: Path) -> None:
+    from mtlcore.config import RunConfig
+    from mtlcore.runner import execute
+    from mtlcore.store import RunStore
+
+    store = RunStore(str(tmp_path / "r.sqlite"))
+    cfg = RunConfig.load(ROOT / "examples" / "multidigits_ew.json")
+    cfg.optim.max_steps = 15
+    cfg.threads = 1
+    a = execute(cfg, store)
+    b = execute(RunConfig.from_dict(store.get_run(a)["config"]), store)
+    la = store.metrics(a, split="train", name="loss")["value"].tolist()
+    lb = store.metrics(b, split="train", name="loss")["value"].tolist()
+    assert la == lb and len(la) == 15 * 3
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("train", "--config", "does-not-exist.json"), "config file not found"),
+    (("export", "nope", "--csv", "/tmp/x.csv"), "no run 'nope'"),
+])
+def test_errors_are_one_line_messages(tmp_path: Path, args: tuple, fragment: str) -> None:
+    out = cli(*args, db=str(tmp_path / "e.sqlite"))
+    assert out.returncode == 2 and fragment in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_config_value(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": {"name": "multi_digits"}, "weighting": {"method": "static",
+                                                                              "params": {"weights": [0, 0, 0]}}}))
+    out = cli("train", "--config", str(bad), db=str(tmp_path / "e.sqlite"))
+    assert out.returncode == 1 and "failed" in out.stdout and "zero" in out.stdout

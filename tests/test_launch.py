@@ -1,0 +1,92 @@
+"""Runs in worker processes: queue, stop, kill, live weights through the store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from mtlcore import launch
+from mtlcore.config import RunConfig
+from mtlcore.store import RunStore
+
+pytestmark = pytest.mark.slow
+
+
+def cfg(max_steps: int, method: str = "ew", **params) -> RunConfig:
+    return RunConfig.from_dict({
+        "data": {"name": "multi_digits", "tasks": ["left", "right"]},
+        "weighting": {"method": method, "params": params},
+        "optim": {"batch_size": 32, "epochs": 1000, "max_steps": max_steps},
+        "threads": 1, "grad_stats_every": 0,
+    })
+
+
+def wait_for(pred, timeout: float = 60.0, every: float = 0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not met in time")
+
+
+def test_worker_trains_to_the_end(db_path: str) -> None:
+    store = RunStore(db_path)
+    rid = launch.start(cfg(30), store)
+    wait_for(lambda: store.get_run(rid)["status"] == "finished")
+    run = store.get_run(rid)
+    assert run["device"] == "cpu" and run["step"] == 30 and "test" in run["summary"]
+    assert len(store.metrics(rid, split="train", name="loss")) == 60
+
+
+def test_stop_within_a_second_keeps_points_and_live_weights(db_path: str) -> None:
+    store = RunStore(db_path)
+    rid = launch.start(cfg(1_000_000, "static", weights=[1.0, 1.0]), store)
+    wait_for(lambda: len(store.metrics(rid, split="train", name="loss")) > 20)
+    t = time.monotonic()
+    store.set_live_weights(rid, [0.3, 1.7])
+    wait_for(lambda: not store.events(rid, "weights_changed").empty, timeout=1.0, every=0.02)
+    assert time.monotonic() - t < 1.0
+    changed_at = int(store.events(rid, "weights_changed")["step"].iloc[0])
+    t = time.monotonic()
+    launch.stop(store, rid, grace_s=5.0)
+    assert time.monotonic() - t < 1.0
+    run = store.get_run(rid)
+    assert run["status"] == "stopped"
+    w = store.metrics(rid, split="train", name="weight")
+    left = w[w.task == "left"].set_index("step")["value"]
+    assert left.loc[changed_at] == 1.0 and left.loc[changed_at + 1] == pytest.approx(0.3)
+    assert left.index.max() == run["step"]
+
+
+def test_queue_limit_and_kill(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTL_MAX_CONCURRENT", "1")
+    store = RunStore(db_path)
+    first = launch.start(cfg(1_000_000), store)
+    wait_for(lambda: store.get_run(first)["status"] == "running")
+    second = launch.start(cfg(20), store)
+    time.sleep(1.0)
+    assert store.get_run(second)["status"] == "queued"
+    wait_for(lambda: len(store.metrics(first, split="train", name="loss")) > 10)
+    os.killpg(store.get_run(first)["pid"], signal.SIGKILL)
+    wait_for(lambda: store.get_run(first)["status"] == "interrupted")
+    kept = len(store.metrics(first))
+    assert kept > 10
+    wait_for(lambda: store.get_run(second)["status"] == "finished")
+    assert len(store.metrics(first)) == kept
+
+
+def test_stopping_a_queued_run(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTL_MAX_CONCURRENT", "1")
+    store = RunStore(db_path)
+    first = launch.start(cfg(1_000_000), store)
+    wait_for(lambda: store.get_run(first)["status"] == "running")
+    second = launch.start(cfg(20), store)
+    launch.stop(store, second, grace_s=5.0)
+    assert store.get_run(second)["status"] == "stopped"
+    launch.stop(store, first, grace_s=5.0)
+    assert store.get_run(first)["status"] == "stopped"

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mtlcore.events import Evaluation, Finished, GradientStats, StepMetrics, WeightsChanged
+from mtlcore.store import RunStore, StoreError, event_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = {"name": "demo", "seed": 1, "data": {"name": "multi_digits", "tasks": ["left", "right"]},
+          "weighting": {"method": "ew"}, "model": {"architecture": "hps"}}
+
+
+def test_round_trip(db_path: str) -> None:
+    store = RunStore(db_path)
+    rid = store.create_run(CONFIG)
+    run = store.get_run(rid)
+    assert run is not None and run["config"] == CONFIG and run["status"] == "queued"
+    assert run["dataset"] == "multi_digits" and run["tasks"] == ["left", "right"] and run["method"] == "ew"
+    rows, evs = event_rows(StepMetrics(1, 0.1, 0.5, {"left": 2.0, "right": 3.0}, {"left": 1.0, "right": 1.0}))
+    rows2, _ = event_rows(Evaluation(1, 0.1, 0.6, "val", {"left": 1.5}, {"left": {"loss": 1.5, "accuracy": 0.4}}))
+    rows3, _ = event_rows(GradientStats(1, 0.1, 0.6, {"left": 1.0, "right": 2.0}, [[1, -0.5], [-0.5, 1]], True,
+                                        {"left": 0.3, "right": 0.9}, ["left", "right"]))
+    _, evs4 = event_rows(WeightsChanged(1, {"left": 0.2, "right": 0.8}))
+    store.write_rows(rid, rows + rows2 + rows3, evs + evs4, step=1)
+    df = store.metrics(rid)
+    assert len(df) == len(rows + rows2 + rows3)
+    assert store.metrics(rid, split="val", name="accuracy")["value"].tolist() == [0.4]
+    cos = store.metrics(rid, split="grad", name="cosine")
+    assert cos["task"].tolist() == ["left|right"] and cos["value"].tolist() == [-0.5]
+    assert store.metrics(rid, split="grad", name="conflict")["value"].tolist() == [1.0]
+    assert store.events(rid, "weights_changed")["payload"].tolist() == [{"left": 0.2, "right": 0.8}]
+    store.set_status(rid, "finished", summary={"test": {"left": {"accuracy": 0.9}}})
+    listed = store.list_runs()
+    assert listed.loc[0, "status"] == "finished" and listed.loc[0, "summary"]["test"]["left"]["accuracy"] == 0.9
+    store.rename(rid, "renamed")
+    store.set_tags(rid, ["b", "a", " ", "a"])
+    run = store.get_run(rid)
+    assert run["name"] == "renamed" and run["tags"] == ["a", "b"]
+    store.delete_run(rid)
+    assert store.get_run(rid) is None and store.metrics(rid).empty
+
+
+def test_controls(db_path: str) -> None:
+    store = RunStore(db_path)
+    rid = store.create_run(CONFIG)
+    assert store.read_control(rid) == (False, None, 0)
+    store.set_live_weights(rid, [0.5, 2])
+    assert store.read_control(rid) == (False, [0.5, 2.0], 1)
+    store.request_stop(rid)
+    assert store.read_control(rid)[0] is True
+
+
+def test_wal_mode_and_schema_version(db_path: str) -> None:
+    RunStore(db_path)
+    con = sqlite3.connect(db_path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    con.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="newer than this code"):
+        RunStore(db_path)
+
+
+def test_garbage_file_gives_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(os.urandom(4096))
+    with pytest.raises(StoreError, match="not a usable run database"):
+        RunStore(str(bad))
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from mtlcore.store import RunStore
+    store = RunStore(sys.argv[1])
+    rid = sys.argv[2]
+    store.set_status(rid, "running", pid=__import__("os").getpid(), host=store.host)
+    for step in range(1, 100000):
+        store.write_rows(rid, [(step, 0.0, 0.0, "train", "left", "loss", 1.0 / step)], step=step)
+        if step == 50:
+            print("ready", flush=True)
+        time.sleep(0.002)
+""")
+
+
+def _start_writer(db_path: str, rid: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, db_path, rid], cwd=str(ROOT),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_concurrent_reader_sees_growing_metrics(db_path: str) -> None:
+    store = RunStore(db_path)
+    rid = store.create_run(CONFIG)
+    proc = _start_writer(db_path, rid)
+    try:
+        counts = []
+        for _ in range(5):
+            counts.append(len(store.metrics(rid)))
+            assert store.get_run(rid)["status"] == "running"
+            time.sleep(0.1)
+        assert counts == sorted(counts) and counts[-1] > counts[0] >= 50
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_killed_writer_becomes_interrupted_and_keeps_metrics(db_path: str) -> None:
+    store = RunStore(db_path)
+    rid = store.create_run(CONFIG)
+    proc = _start_writer(db_path, rid)
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = len(store.metrics(rid))
+    run = store.get_run(rid)
+    assert run["status"] == "interrupted"
+    assert "ended without finishing" in run["error"]
+    assert kept >= 50 and len(store.metrics(rid)) == kept
+    assert rid not in store.list_runs(status=["running"])["id"].tolist()
+
+
+def test_stale_heartbeat_from_another_host_is_interrupted(db_path: str) -> None:
+    store = RunStore(db_path)
+    rid = store.create_run(CONFIG, status="running")
+    with store.transaction() as c:
+        c.execute("UPDATE runs SET host='elsewhere', pid=1, heartbeat=? WHERE id=?", (time.time() - 3600, rid))
+    assert store.get_run(rid)["status"] == "interrupted"
+
+
+def test_claim_slot_respects_limit_and_order(db_path: str) -> None:
+    store = RunStore(db_path)
+    a = store.create_run(CONFIG)
+    b = store.create_run(CONFIG)
+    me = os.getpid()
+    assert not store.claim_slot(b, 1, me)  # a is older
+    assert store.claim_slot(a, 1, me)
+    assert not store.claim_slot(b, 1, me)  # the limit is reached
+    store.set_status(a, "finished")
+    assert store.claim_slot(b, 1, me)
+
+
+def test_finished_event_rows_are_events_not_metrics() -> None:
+    rows, evs = event_rows(Finished("failed", "boom", 0.0))
+    assert rows == [] and evs[0][2] == "finished"

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mtlcore.config import RunConfig
+from mtlcore.events import Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+from mtlcore.trainer import LocalControl, Trainer, train
+
+
+def digits_config(**over) -> RunConfig:
+    raw = {
+        "name": "t", "seed": 0,
+        "data": {"name": "multi_digits", "tasks": ["left", "right"]},
+        "model": {"architecture": "hps"},
+        "weighting": {"method": "ew"},
+        "optim": {"lr": 3e-3, "batch_size": 64, "epochs": 1.0, "max_steps": 60},
+        "eval_every": 30, "grad_stats_every": 10, "threads": 1,
+    }
+    for key, value in over.items():
+        node = raw
+        parts = key.split("__")
+        for p in parts[:-1]:
+            node = node[p]
+        node[parts[-1]] = value
+    return RunConfig.from_dict(raw)
+
+
+def test_event_order_and_contents() -> None:
+    events = train(digits_config())
+    assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
+    assert events[-1].status == "finished", events[-1].reason
+    started = events[0]
+    assert started.tasks == ["left", "right"] and started.total_steps == 60 and started.device == "cpu"
+    steps = [e for e in events if isinstance(e, StepMetrics)]
+    assert [e.step for e in steps] == list(range(1, 61))
+    assert all(set(e.losses) == {"left", "right"} and e.weights == {"left": 1.0, "right": 1.0} for e in steps)
+    assert all(b.time >= a.time for a, b in zip(steps, steps[1:]))
+    evals = [e for e in events if isinstance(e, Evaluation)]
+    assert [(e.split, e.step) for e in evals] == [("val", 30), ("val", 60), ("test", 60)]
+    assert set(evals[-1].metrics["left"]) == {"loss", "accuracy"}
+    stats = [e for e in events if isinstance(e, GradientStats)]
+    assert [e.step for e in stats] == [1, 11, 21, 31, 41, 51]
+    s = stats[0]
+    assert len(s.cosine) == 2 and math.isclose(s.cosine[0][0], 1.0) and set(s.norms) == {"left", "right"}
+    assert all(-1 <= v <= 1 for v in s.direction_cosine.values())
+
+
+def test_loss_falls_on_multi_digits() -> None:
+    events = train(digits_config(optim__max_steps=150))
+    steps = [e for e in events if isinstance(e, StepMetrics)]
+    first = sum(sum(e.losses.values()) for e in steps[:10]) / 10
+    last = sum(sum(e.losses.values()) for e in steps[-10:]) / 10
+    assert last < 0.5 * first
+    test = [e for e in events if isinstance(e, Evaluation) and e.split == "test"][0]
+    assert test.metrics["left"]["accuracy"] > 0.5 and test.metrics["right"]["accuracy"] > 0.5
+
+
+def test_reproducible_on_cpu() -> None:
+    def losses(cfg: RunConfig) -> list[dict]:
+        return [e.losses for e in train(cfg) if isinstance(e, StepMetrics)]
+
+    a = losses(digits_config(optim__max_steps=20))
+    assert a == losses(digits_config(optim__max_steps=20))
+    assert a != losses(digits_config(optim__max_steps=20, seed=1))
+
+
+def test_stop_is_cooperative_and_keeps_an_evaluation() -> None:
+    control = LocalControl()
+    seen = []
+    for event in Trainer(digits_config(optim__max_steps=10_000), control=control).run():
+        seen.append(event)
+        if isinstance(event, StepMetrics) and event.step == 5:
+            control.stop()
+    assert seen[-1].status == "stopped"
+    last_step = max(e.step for e in seen if isinstance(e, StepMetrics))
+    assert 5 <= last_step < 100
+    assert isinstance(seen[-2], Evaluation) and seen[-2].split == "val"
+
+
+def test_nan_fails_naming_task_and_step() -> None:
+    events = train(digits_config(optim__lr=1e12, optim__optimizer="sgd", data__tasks=["left", "sum"],
+                                 optim__max_steps=200))
+    end = events[-1]
+    assert end.status == "failed"
+    assert "task '" in end.reason and "at step" in end.reason and ("NaN" in end.reason or "infinite" in end.reason)
+
+
+def test_live_static_weights_take_effect_at_a_step() -> None:
+    control = LocalControl()
+    cfg = digits_config(weighting__method="static", weighting__params={"weights": [1.0, 1.0]},
+                        optim__max_steps=40)
+    events = []
+    for event in Trainer(cfg, control=control).run():
+        events.append(event)
+        if isinstance(event, StepMetrics) and event.step == 10:
+            control.set_weights([0.25, 2.0])
+    changed = [e for e in events if isinstance(e, WeightsChanged)]
+    assert len(changed) == 1 and changed[0].weights == {"left": 0.25, "right": 2.0}
+    at = changed[0].step
+    steps = {e.step: e.weights for e in events if isinstance(e, StepMetrics)}
+    assert steps[at] == {"left": 1.0, "right": 1.0}
+    assert steps[at + 1] == {"left": 0.25, "right": 2.0} and steps[40] == {"left": 0.25, "right": 2.0}
+
+
+def test_invalid_live_weights_are_ignored() -> None:
+    control = LocalControl()
+    control.set_weights([float("nan"), 1.0])
+    cfg = digits_config(weighting__method="static", weighting__params={"weights": [1.0, 3.0]}, optim__max_steps=5)
+    events = train(cfg, control=control)
+    assert events[-1].status == "finished"
+    assert all(e.weights == {"left": 1.0, "right": 3.0} for e in events if isinstance(e, StepMetrics))
+
+
+def test_bad_config_fails_with_message() -> None:
+    end = train(digits_config(data__tasks=["left", "nope"]))[-1]
+    assert end.status == "failed" and "nope" in end.reason
+    end = train(digits_config(weighting__method="static", weighting__params={"weights": [0.0, 0.0]}))[-1]
+    assert end.status == "failed" and "zero" in end.reason
+
+
+@pytest.mark.parametrize("arch", ["single_task", "soft_sharing", "cross_stitch", "mmoe"])
+def test_every_architecture_trains(arch: str) -> None:
+    events = train(digits_config(model__architecture=arch, optim__max_steps=20))
+    assert events[-1].status == "finished", events[-1].reason
+
+
+def test_gradient_method_on_architecture_without_shared_parameters_is_explained() -> None:
+    from mtlcore.weighting import WEIGHTINGS
+
+    grad_methods = [e.name for e in WEIGHTINGS if e.extra["kind"] == "gradient"]
+    if not grad_methods:
+        pytest.skip("no gradient method registered")
+    end = train(digits_config(model__architecture="single_task", weighting__method=grad_methods[0]))[-1]
+    assert end.status == "failed" and "shares none" in end.reason
+
+
+def test_uncertainty_weighting_learns_its_parameters() -> None:
+    events = train(digits_config(weighting__method="uw", data__tasks=["left", "sum"], optim__max_steps=50))
+    assert events[-1].status == "finished"
+    weights = [e.weights for e in events if isinstance(e, StepMetrics)]
+    assert weights[0] != weights[-1]
+
+
+def test_threads_setting_is_applied() -> None:
+    before = torch.get_num_threads()
+    try:
+        train(digits_config(threads=1, optim__max_steps=2))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
