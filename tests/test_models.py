@@ -1,0 +1,323 @@
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import torch
+
+from mtlcore.models import ARCHITECTURES, build_model, describe
+from mtlcore.models.cross_stitch import CrossStitchModel, initial_mixing, mix_columns
+from mtlcore.models.mmoe import MixtureOfExpertsModel
+from mtlcore.models.soft_sharing import SoftSharingModel
+from mtlcore.models.trunks import multilenet_flat_size, resolve_trunk_kind
+from mtlcore.registry import ConfigError
+from mtlcore.tasks import TaskSpec, task_loss
+
+ARCHS = ["hps", "single_task", "soft_sharing", "cross_stitch", "mmoe"]
+INPUTS = [(1, 36, 36), (1, 8, 16), (250,)]
+MIXED_TASKS = {
+    "label": TaskSpec("label", "classification", 10),
+    "value": TaskSpec("value", "regression", 1),
+    "image": TaskSpec("image", "reconstruction", 784, out_shape=(1, 28, 28)),
+}
+EXPECTED_SHAPES = {"label": (10,), "value": (1,), "image": (1, 28, 28)}
+TWO_CLASSIFIERS = {t: TaskSpec(t, "classification", 10) for t in ("left", "right")}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # these models are tiny: one thread avoids oversubscribing a shared 2-core machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def build(arch: str, input_shape: tuple[int, ...], tasks: dict[str, TaskSpec] = MIXED_TASKS, seed: int = 0,
+          **params):
+    torch.manual_seed(seed)
+    return build_model(arch, input_shape, tasks, params)
+
+
+def batch(input_shape: tuple[int, ...], n: int = 5, seed: int = 1) -> torch.Tensor:
+    return torch.rand((n, *input_shape), generator=torch.Generator().manual_seed(seed))
+
+
+def test_registry_lists_every_architecture_with_json_metadata() -> None:
+    assert ARCHITECTURES.names() == ARCHS
+    described = describe()
+    json.dumps(described)
+    for d in described:
+        assert d["title"] and d["summary"] and "info" not in d
+        assert {"trunk", "depth", "width", "head_hidden"} <= {p["name"] for p in d["params"]}
+    assert {p["name"] for p in described[2]["params"]} >= {"penalty"}
+    assert {p["name"] for p in described[4]["params"]} >= {"n_experts"}
+
+
+@pytest.mark.parametrize("input_shape", INPUTS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_outputs_and_parameter_partition(arch: str, input_shape: tuple[int, ...]) -> None:
+    model = build(arch, input_shape)
+    assert model.tasks == list(MIXED_TASKS)
+    out = model(batch(input_shape))
+    assert list(out) == model.tasks
+    for task, shape in EXPECTED_SHAPES.items():
+        assert tuple(out[task].shape) == (5, *shape)
+    assert float(out["image"].detach().min()) >= 0.0 and float(out["image"].detach().max()) <= 1.0
+    # task_loss accepts the outputs against targets of the data sets' shapes
+    task_loss(MIXED_TASKS["value"], out["value"], torch.zeros(5))
+    task_loss(MIXED_TASKS["image"], out["image"], torch.zeros(5, 1, 28, 28))
+
+    groups = [model.shared_parameters()] + [model.task_parameters(t) for t in model.tasks]
+    ids = [id(p) for group in groups for p in group]
+    assert len(ids) == len(set(ids)), "a parameter is listed twice"
+    assert set(ids) == {id(p) for p in model.parameters()}
+    assert all(model.task_parameters(t) for t in model.tasks)
+    if arch in ("single_task", "soft_sharing"):
+        assert model.shared_parameters() == [] and not model.has_representation
+
+
+@pytest.mark.parametrize("trunk,input_shape", [("cnn", (1, 36, 36)), ("mlp", (1, 8, 16)), ("multilenet", (1, 28, 28))])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_explicit_trunks_build_and_partition(arch: str, trunk: str, input_shape: tuple[int, ...]) -> None:
+    model = build(arch, input_shape, TWO_CLASSIFIERS, trunk=trunk, depth=2, width=8)
+    out = model(batch(input_shape, n=3))
+    assert all(tuple(v.shape) == (3, 10) for v in out.values())
+    listed = model.shared_parameters() + [p for t in model.tasks for p in model.task_parameters(t)]
+    assert sorted(map(id, listed)) == sorted(map(id, model.parameters()))
+
+
+@pytest.mark.parametrize("input_shape", INPUTS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_task_loss_never_reaches_another_tasks_parameters(arch: str, input_shape: tuple[int, ...]) -> None:
+    model = build(arch, input_shape)
+    x = batch(input_shape)
+    for task in model.tasks:
+        model.zero_grad(set_to_none=True)
+        model(x)[task].square().mean().backward()
+        own = model.task_parameters(task)
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in own)
+        if model.shared_parameters():
+            assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.shared_parameters())
+        for other in model.tasks:
+            if other != task:
+                assert all(p.grad is None or not p.grad.any() for p in model.task_parameters(other)), (task, other)
+
+
+@pytest.mark.parametrize("input_shape", INPUTS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_representation_reproduces_forward_where_claimed(arch: str, input_shape: tuple[int, ...]) -> None:
+    model = build(arch, input_shape)
+    x = batch(input_shape)
+    if arch == "hps":
+        assert model.has_representation
+        rep = model.representation(x)
+        assert rep.shape == (5, model.trunk.out_dim)
+        direct, via_rep = model(x), model.heads_forward(rep)
+        for task in model.tasks:
+            torch.testing.assert_close(via_rep[task], direct[task], rtol=0, atol=0)
+    else:
+        assert not model.has_representation
+        with pytest.raises(NotImplementedError):
+            model.representation(x)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_building_is_deterministic_given_the_seed(arch: str) -> None:
+    a, b, c = build(arch, (1, 8, 16)), build(arch, (1, 8, 16)), build(arch, (1, 8, 16), seed=1)
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), name
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_channels_last_gives_the_same_outputs(arch: str) -> None:
+    model = build(arch, (1, 36, 36), TWO_CLASSIFIERS, trunk="cnn", depth=2, width=8)
+    x = batch((1, 36, 36), n=4)
+    plain = model(x)
+    model = model.to(memory_format=torch.channels_last)
+    fast = model(x.contiguous(memory_format=torch.channels_last))
+    for task in model.tasks:
+        torch.testing.assert_close(fast[task], plain[task], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_bf16_autocast_forward_is_finite(arch: str) -> None:
+    model = build(arch, (1, 36, 36))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(batch((1, 36, 36)))
+    assert all(bool(torch.isfinite(v.float()).all()) for v in out.values())
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_architecture_learns_a_small_problem(arch: str) -> None:
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(64, 20, generator=gen)
+    w = torch.randn(20, 2, generator=gen)
+    targets = {"a": (x @ w[:, 0]), "b": (x @ w[:, 1]).tanh()}
+    tasks = {t: TaskSpec(t, "regression", 1) for t in targets}
+    model = build(arch, (20,), tasks, width=16, n_experts=2) if arch == "mmoe" else build(arch, (20,), tasks, width=16)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+
+    def total() -> torch.Tensor:
+        out = model(x)
+        loss = sum(task_loss(tasks[t], out[t], targets[t]) for t in tasks)
+        reg = model.regularization()
+        return loss + reg if reg is not None else loss
+
+    first = float(total().detach())
+    for _ in range(40):
+        opt.zero_grad()
+        total().backward()
+        opt.step()
+    assert float(total().detach()) < 0.3 * first
+
+
+def test_auto_trunk_rule() -> None:
+    assert resolve_trunk_kind("auto", (1, 36, 36)) == "multilenet"
+    assert resolve_trunk_kind("auto", (1, 28, 28)) == "multilenet"
+    assert resolve_trunk_kind("auto", (3, 27, 40)) == "cnn"
+    assert resolve_trunk_kind("auto", (1, 8, 16)) == "cnn"
+    assert resolve_trunk_kind("auto", (250,)) == "mlp"
+    assert resolve_trunk_kind("mlp", (1, 8, 16)) == "mlp"
+    assert resolve_trunk_kind("auto", torch.Size([1, 8, 16])) == "cnn"  # sizes need not be plain ints
+
+
+def test_multilenet_has_the_papers_layer_sizes() -> None:
+    model = build("hps", (1, 36, 36), TWO_CLASSIFIERS)
+    assert model.trunk.kind == "multilenet"
+    weights = [p.shape for name, p in model.trunk.named_parameters() if name.endswith("weight")]
+    assert weights == [(10, 1, 9, 9), (20, 10, 5, 5), (50, 500)]
+    assert [tuple(h.net.weight.shape) for h in model.heads] == [(10, 50), (10, 50)]
+    assert sum(p.numel() for p in model.parameters()) == 820 + 5020 + 25050 + 2 * 510
+    assert multilenet_flat_size((1, 36, 36)) == 500 and multilenet_flat_size((1, 28, 28)) == 180
+    assert multilenet_flat_size((1, 8, 16)) == 0
+
+
+def test_head_hidden_adds_a_hidden_layer() -> None:
+    model = build("hps", (250,), TWO_CLASSIFIERS, head_hidden=16, width=32)
+    shapes = [tuple(p.shape) for p in model.task_parameters("left")]
+    assert shapes == [(16, 32), (16,), (10, 16), (10,)]
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"trunk": "resnet"}, "trunk"),
+    ({"depth": 0}, "depth"),
+    ({"width": 0}, "width"),
+    ({"head_hidden": -1}, "head_hidden"),
+    ({"dropout": 0.5}, "unknown parameter"),
+])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_bad_parameters_are_config_errors(arch: str, params: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build(arch, (1, 36, 36), TWO_CLASSIFIERS, **params)
+
+
+@pytest.mark.parametrize("input_shape,params,message", [
+    ((250,), {"trunk": "cnn"}, "image"),
+    ((250,), {"trunk": "multilenet"}, "image"),
+    ((1, 8, 16), {"trunk": "multilenet"}, "20x20"),
+    ((1, 8, 16), {"trunk": "cnn", "depth": 4}, "depth <= 3"),
+    ((1, 8), {}, "vectors"),
+])
+def test_inputs_a_trunk_cannot_read_are_config_errors(input_shape, params, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build("hps", input_shape, TWO_CLASSIFIERS, **params)
+
+
+def test_bad_tasks_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="at least one task"):
+        build("hps", (250,), {})
+    bad = {"img": TaskSpec("img", "reconstruction", 100, out_shape=(1, 28, 28))}
+    with pytest.raises(ConfigError, match="out_shape"):
+        build("cross_stitch", (250,), bad)
+    with pytest.raises(ConfigError, match="unknown task"):
+        build("mmoe", (250,), TWO_CLASSIFIERS).task_parameters("middle")
+    for arch, params in (("soft_sharing", {"penalty": -1.0}), ("mmoe", {"n_experts": 0}),
+                         ("cross_stitch", {"self_weight": 1.5})):
+        with pytest.raises(ConfigError):
+            build(arch, (250,), TWO_CLASSIFIERS, **params)
+
+
+def _tie_trunks(model: SoftSharingModel) -> None:
+    with torch.no_grad():
+        for trunk in model.trunks[1:]:
+            for p, p0 in zip(trunk.parameters(), model.trunks[0].parameters()):
+                p.copy_(p0)
+
+
+def test_soft_sharing_penalty_is_zero_for_identical_trunks_and_positive_otherwise() -> None:
+    model = build("soft_sharing", (1, 8, 16), TWO_CLASSIFIERS, penalty=0.1)
+    assert isinstance(model, SoftSharingModel)
+    assert float(model.regularization().detach()) > 0
+    _tie_trunks(model)
+    assert float(model.regularization().detach()) == 0.0
+    assert build("soft_sharing", (250,), TWO_CLASSIFIERS, penalty=0.0).regularization() is None
+    assert build("hps", (250,), TWO_CLASSIFIERS).regularization() is None
+
+
+def test_soft_sharing_penalty_is_the_sum_over_pairs() -> None:
+    tasks = {t: TaskSpec(t, "classification", 3) for t in "abc"}
+    model = build("soft_sharing", (250,), tasks, penalty=0.5, width=16)
+    flat = [torch.cat([p.reshape(-1) for p in trunk.parameters()]) for trunk in model.trunks]
+    brute = sum((flat[i] - flat[j]).square().sum() for i, j in itertools.combinations(range(3), 2))
+    torch.testing.assert_close(model.regularization(), 0.5 * brute)
+
+
+def test_soft_sharing_gradient_pulls_the_trunks_together() -> None:
+    model = build("soft_sharing", (250,), TWO_CLASSIFIERS, penalty=0.1, width=16)
+    reg = model.regularization()
+    reg.backward()
+    for p0, p1 in zip(model.trunks[0].parameters(), model.trunks[1].parameters()):
+        torch.testing.assert_close(p0.grad, 2 * 0.1 * (p0 - p1).detach())
+        torch.testing.assert_close(p1.grad, -p0.grad)
+    assert all(p.grad is None for h in model.heads for p in h.parameters())
+    before = float(model.trunk_distance().detach())
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.grad is not None:
+                p -= 0.5 * p.grad
+    assert float(model.trunk_distance().detach()) < before
+
+
+def test_cross_stitch_units_start_near_identity() -> None:
+    three = {t: TaskSpec(t, "classification", 4) for t in "abc"}
+    model = build("cross_stitch", (250,), three, depth=3)
+    assert isinstance(model, CrossStitchModel)
+    assert len(model.units) == 3
+    for m in model.mixing_matrices():
+        torch.testing.assert_close(m, torch.tensor([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]]))
+    assert {id(u) for u in model.units} <= {id(p) for p in model.shared_parameters()}
+    assert torch.equal(initial_mixing(1, 0.9), torch.ones(1, 1))
+
+
+def test_cross_stitch_columns_only_interact_through_the_units() -> None:
+    x = batch((250,))
+    for self_weight, coupled in ((1.0, False), (0.9, True)):
+        model = build("cross_stitch", (250,), TWO_CLASSIFIERS, self_weight=self_weight)
+        model(x)["left"].square().mean().backward()
+        other_column = list(model.columns[1].parameters())
+        assert any(p.grad is not None and p.grad.any() for p in other_column) == coupled
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_mix_columns_matches_the_definition(layout: torch.memory_format) -> None:
+    gen = torch.Generator().manual_seed(0)
+    cols = [torch.randn(2, 3, 4, 5, generator=gen).contiguous(memory_format=layout) for _ in range(3)]
+    a = torch.randn(3, 3, generator=gen)
+    mixed = mix_columns(a, cols)
+    for i in range(3):
+        torch.testing.assert_close(mixed[i], sum(a[i, j] * cols[j] for j in range(3)))
+        assert mixed[i].is_contiguous(memory_format=layout)
+
+
+def test_mmoe_gates_are_distributions_over_the_experts() -> None:
+    model = build("mmoe", (1, 8, 16), TWO_CLASSIFIERS, n_experts=4)
+    assert isinstance(model, MixtureOfExpertsModel)
+    x = batch((1, 8, 16))
+    gates = model.gate_weights(x)
+    assert gates.shape == (5, 2, 4)
+    torch.testing.assert_close(gates.sum(-1), torch.ones(5, 2))
+    assert model.expert_outputs(x).shape == (5, 4, model.experts[0].out_dim)
+    assert len(model.experts) == 4
