@@ -43,7 +43,13 @@ class Split:
         return x, {name: t[idx] for name, t in self.targets.items()}
 
     def to(self, device: torch.device) -> "Split":
-        return Split(self.x.to(device), {k: v.to(device) for k, v in self.targets.items()})
+        """Move once to the device; on CUDA through pinned memory so the copy is asynchronous."""
+        def move(t: torch.Tensor) -> torch.Tensor:
+            if device.type == "cuda" and t.device.type == "cpu":
+                return t.pin_memory().to(device, non_blocking=True)
+            return t.to(device)
+
+        return Split(move(self.x), {k: move(v) for k, v in self.targets.items()})
 
     def select(self, tasks: list[str]) -> "Split":
         return Split(self.x, {t: self.targets[t] for t in tasks})
