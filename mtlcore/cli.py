@@ -1,4 +1,4 @@
-"""Command line: `python -m mtlcore datasets | methods | architectures | train | list | export | worker`.
+"""Command line: `python -m mtlcore datasets | methods | architectures | train | list | export | sweep | worker`.
 
 The CLI runs the same `runner.execute` as the app's workers, so a run trained here shows in the
 dashboard exactly as one started there.
@@ -146,6 +146,50 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a sweep (or the queued runs of a recorded one, --group) and print its Pareto table."""
+    import os
+
+    from mtlcore.sweep import RAY_ENV, SweepConfig, group_pareto, run_group, submit
+
+    store = RunStore(args.db)
+    ray_address = args.ray if args.ray is not None else (os.environ.get(RAY_ENV) or None)
+    if args.group:
+        group = args.group
+    else:
+        group = submit(SweepConfig.load(args.config), store)
+    total = len(store.list_runs(group_id=group))
+    where = f"Ray at {ray_address}" if ray_address else f"{args.workers or 'one per core'} local worker(s)"
+    print(f"sweep {group}: {total} run(s) on {where}; database {store.path}", file=sys.stderr)
+    done = 0
+
+    def on_done(run_id: str, status: str) -> None:
+        nonlocal done
+        done += 1
+        run = store.get_run(run_id) or {}
+        print(f"[{done}] {run.get('name', run_id)}: {status}", file=sys.stderr)
+
+    counts = run_group(store, group, args.workers, ray_address, on_done)
+    points, objectives, _ = group_pareto(store, group)
+    if not points.empty:
+        import pandas as pd
+
+        shown = points.assign(front=points["on_front"].map({True: "*", False: ""}),
+                              seeds=points["seeds"].map(lambda s: ",".join(map(str, s))))
+        with pd.option_context("display.width", 200, "display.max_rows", 500):
+            print(shown[["label", "seeds", *objectives, "front"]].to_string(index=False, float_format="%.4f"))
+    print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0 if counts.get("finished", 0) == sum(counts.values()) else 1
+
+
+def cmd_import_table(args: argparse.Namespace) -> int:
+    """Store a CSV/Parquet file as a data set named table:<name>-<hash> (see mtlcore/data/tabular.py)."""
+    from mtlcore.data.tabular import import_table_file
+
+    print(import_table_file(args.file, args.name, args.inputs, args.targets, args.missing, args.kinds).report())
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from mtlcore.launch import worker_main
 
@@ -174,6 +218,24 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--csv", required=True)
     ex.add_argument("--config-out", help="also write the run's config JSON here")
     ex.set_defaults(func=cmd_export)
+    sw = with_db(sub.add_parser("sweep", help="sweep static weights on the simplex plus dynamic methods"))
+    sw_what = sw.add_mutually_exclusive_group(required=True)
+    sw_what.add_argument("--config", help="sweep config JSON (see examples/sweep_multidigits.json)")
+    sw_what.add_argument("--group", help="run the queued runs of a recorded sweep (the dashboard uses this)")
+    sw.add_argument("--ray", metavar="ADDRESS", default=None,
+                    help="run on this Ray cluster (host:port, auto, ray://host:port or local); "
+                         "default: $MTL_RAY_ADDRESS, else local worker processes")
+    sw.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    sw.set_defaults(func=cmd_sweep)
+    it = sub.add_parser("import-table", help="store a CSV or Parquet file as a data set (columns -> tasks)")
+    it.add_argument("file")
+    it.add_argument("--name", required=True, help="name of the data set (a content hash is appended)")
+    it.add_argument("--inputs", default="", help="input columns, comma-separated (default: every other column)")
+    it.add_argument("--targets", required=True, help="target columns, comma-separated: one task each")
+    it.add_argument("--missing", choices=("drop", "median", "most_frequent"), default="drop",
+                    help="missing inputs: drop the rows (default), or fill with the training median / most frequent value")
+    it.add_argument("--kinds", default="", help="task kinds, e.g. y=regression,z=classification (default: auto)")
+    it.set_defaults(func=cmd_import_table)
     wk = with_db(sub.add_parser("worker", help=argparse.SUPPRESS))
     wk.add_argument("--run", required=True)
     wk.set_defaults(func=cmd_worker)

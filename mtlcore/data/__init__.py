@@ -1,0 +1,40 @@
+"""The built-in data sets. Importing this package registers every one of them in DATASETS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Imported for their registration; this order is the catalogue's (the always-available set first).
+from mtlcore.data import multi_digits  # noqa: F401  isort: skip
+from mtlcore.data import multi_mnist  # noqa: F401  isort: skip
+from mtlcore.data import fashion_attributes  # noqa: F401  isort: skip
+from mtlcore.data import scale_imbalance  # noqa: F401  isort: skip
+from mtlcore.data import celeba, tabular  # noqa: F401  isort: skip  (user data: CelebA folders, tables)
+from mtlcore.data.base import (DATASETS, DataSetInfo, DataSourceMissing, PreparedData, Split,
+                               get_info, load_dataset)
+from mtlcore.registry import ConfigError, resolve_params
+
+__all__ = ["DATASETS", "DataSetInfo", "DataSourceMissing", "PreparedData", "Split", "catalogue",
+           "get_info", "load_dataset"]
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every data set described for a page: its parameters, its tasks at default parameters, and
+    `missing`, the reason it cannot load here (None when it can). Loads no data."""
+    out = []
+    for entry in DATASETS:
+        info: DataSetInfo = entry.extra["info"]
+        defaults = resolve_params(info.params, {}, f"data set '{info.name}'")
+        missing = info.available(defaults)
+        try:
+            tasks = [t.to_dict() for t in info.tasks(defaults)]
+        except ConfigError as exc:  # a set that needs the user's input before it has tasks
+            tasks, missing = [], missing or str(exc)
+        out.append({
+            "name": info.name, "title": info.title, "summary": info.summary, "source": info.source,
+            "input_kind": info.input_kind,
+            "params": [p.to_dict() for p in info.params],
+            "tasks": tasks,
+            "missing": missing,
+        })
+    return out
