@@ -154,11 +154,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     store = RunStore(args.db)
     ray_address = args.ray if args.ray is not None else (os.environ.get(RAY_ENV) or None)
+    if ray_address:
+        from mtlcore.ray_backend import ray_missing
+
+        if why := ray_missing():
+            raise ConfigError(why)
     if args.group:
         group = args.group
     else:
         group = submit(SweepConfig.load(args.config), store)
     total = len(store.list_runs(group_id=group))
+    if not total:
+        raise ConfigError(f"no sweep '{group}' in {store.path}")
     where = f"Ray at {ray_address}" if ray_address else f"{args.workers or 'one per core'} local worker(s)"
     print(f"sweep {group}: {total} run(s) on {where}; database {store.path}", file=sys.stderr)
     done = 0
