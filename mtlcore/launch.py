@@ -56,27 +56,36 @@ def reap_children() -> None:
             del _children[rid]
 
 
-def stop(store: RunStore, run_id: str, grace_s: float = 5.0) -> None:
-    """Ask the run to stop (it keeps every point); kill its process if it does not within grace_s."""
-    store.request_stop(run_id)
-    if grace_s <= 0:
-        return
+def _wait_until_ended(store: RunStore, run_id: str, grace_s: float) -> bool:
+    """True once the run has left queued/running, False if grace_s passed first."""
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         run = store.get_run(run_id)
         if run is None or run["status"] not in ("queued", "running"):
-            return
+            return True
         time.sleep(0.05)
-    kill(store, run_id)
+    return False
 
 
-def kill(store: RunStore, run_id: str) -> None:
+def stop(store: RunStore, run_id: str, grace_s: float = 5.0) -> None:
+    """Ask the run to stop (it keeps every point); end its process if it does not within grace_s."""
+    store.request_stop(run_id)
+    if grace_s > 0 and not _wait_until_ended(store, run_id, grace_s):
+        kill(store, run_id)
+
+
+def kill(store: RunStore, run_id: str, grace_s: float = 2.0) -> None:
+    """SIGTERM first (the worker turns it into a clean stop, even while it is still setting up),
+    then SIGKILL if the run has not ended after grace_s."""
     run = store.get_run(run_id)
     if run and run["pid"] and run["host"] == store.host and run["status"] in ("queued", "running"):
-        try:
-            os.killpg(run["pid"], signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(run["pid"], sig)
+            except (ProcessLookupError, PermissionError):
+                break
+            if _wait_until_ended(store, run_id, grace_s):
+                break
         proc = _children.pop(run_id, None)
         if proc is not None:
             proc.wait(timeout=5)
@@ -86,6 +95,21 @@ def kill(store: RunStore, run_id: str) -> None:
 def worker_main(db: str, run_id: str, poll_s: float = 0.2) -> int:
     """Body of the worker process: wait for a slot, then train and store the run."""
     store = RunStore(db)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _worker_body(store, db, run_id, poll_s)
+    except KeyboardInterrupt:  # SIGTERM or Ctrl-C: a stop, not a crash; the points written stay
+        current = store.get_run(run_id)
+        if current is not None and current["status"] in ("queued", "running"):
+            store.set_status(run_id, "stopped", error="")
+        return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _worker_body(store: RunStore, db: str, run_id: str, poll_s: float) -> int:
     run = store.get_run(run_id)
     if run is None:
         print(f"no run {run_id} in {db}", file=sys.stderr)

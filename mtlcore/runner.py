@@ -94,9 +94,10 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
                 on_event(event)
     except BaseException as exc:  # KeyboardInterrupt or a store fault: keep what was written
         writer.flush()
-        store.set_status(run_id, "stopped" if isinstance(exc, KeyboardInterrupt) else "failed",
-                         error=f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyboardInterrupt)
-                         else "interrupted from the keyboard")
+        if isinstance(exc, KeyboardInterrupt):
+            store.set_status(run_id, "stopped")
+        else:
+            store.set_status(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
     writer.flush()
     assert finished is not None

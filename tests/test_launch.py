@@ -90,3 +90,12 @@ def test_stopping_a_queued_run(db_path: str, monkeypatch: pytest.MonkeyPatch) ->
     assert store.get_run(second)["status"] == "stopped"
     launch.stop(store, first, grace_s=5.0)
     assert store.get_run(first)["status"] == "stopped"
+
+
+def test_terminate_during_set_up_is_a_clean_stop(db_path: str) -> None:
+    store = RunStore(db_path)
+    rid = launch.start(cfg(1_000_000), store)
+    wait_for(lambda: store.get_run(rid)["status"] == "running", every=0.01)
+    launch.kill(store, rid)  # SIGTERM while the worker may still be importing torch or loading data
+    run = store.get_run(rid)
+    assert run["status"] == "stopped" and run["error"] == ""

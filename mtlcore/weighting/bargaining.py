@@ -10,25 +10,39 @@ sqrt(T) g / |g|), and both are solved by a damped Newton method in T dimensions 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
-from mtlcore.weighting.jacobian_tools import GramianWeighting, as_tensor, check_jacobian, combine, gramian
-from mtlcore.weighting.solvers import power_balance_weights
+from mtlcore.weighting.jacobian_tools import (
+    GramianWeighting, check_jacobian, check_jacobians, combine_batch, gramians, masked_nonfinite,
+)
+from mtlcore.weighting.solvers import power_balance_weights, two_task_power_balance
 
 
-def _clip(direction: torch.Tensor, weights: np.ndarray, max_norm: float) -> tuple[torch.Tensor, np.ndarray]:
-    """Scale direction and weights down to max_norm (0 disables), as the reference code clips."""
-    if max_norm > 0:
-        norm = float(torch.linalg.vector_norm(direction))
-        if math.isfinite(norm) and norm > max_norm:
-            factor = max_norm / norm
-            return direction * factor, weights * factor
-    return direction, weights
+def _clip(directions: torch.Tensor, weights: torch.Tensor, max_norm: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale each row's direction and weights down to max_norm (0 disables), as the reference code clips.
+
+    directions (B, n), weights (B, T), on the Jacobian's device; a non-finite norm is left alone for
+    the trainer to report.
+    """
+    if max_norm <= 0:
+        return directions, weights
+    norms = torch.linalg.vector_norm(directions, dim=1).double().cpu().numpy()  # B numbers leave the device
+    factors = _clip_factors(norms * norms, max_norm)
+    if (factors == 1.0).all():
+        return directions, weights
+    factor = torch.as_tensor(factors[:, None], dtype=directions.dtype, device=directions.device)
+    return directions * factor, weights * factor
+
+
+def _clip_factors(squared_norms: np.ndarray, max_norm: float) -> np.ndarray:
+    """Per-row factor that brings a direction of this squared norm down to max_norm (1 when within,
+    or when the norm is not finite)."""
+    norms = np.sqrt(np.maximum(squared_norms, 0.0))
+    over = (norms > max_norm) & (norms < np.inf)
+    return np.where(over, max_norm / np.where(over, norms, 1.0), 1.0)
 
 
 _MAX_NORM_HELP = "clip the update's norm to this value (0 turns clipping off)"
@@ -41,8 +55,11 @@ class NashMTL(GradientWeighting):
     Between solves the last alpha is reused with the current Jacobian, as in the paper's speed-up.
     A tiny ridge keeps alpha finite at Pareto-stationary points (0 in the convex hull), where the
     bargaining problem has no solution; the update is then clipped by max_norm.
-    State: alpha and the step count.
+    State: alpha (one row per problem of a batch; a new batch size starts afresh) and the step count.
+    Two tasks use the closed form of solvers.two_task_power_balance, vectorised over the batch.
     """
+
+    independent_rows = True
 
     name = "nash_mtl"
     title = "Nash-MTL"
@@ -64,15 +81,36 @@ class NashMTL(GradientWeighting):
 
     def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         check_jacobian(self.name, self.n_tasks, jacobian)
+        agg = self.aggregate_batch(jacobian.unsqueeze(0))
+        return Aggregation(agg.direction[0], None if agg.weights is None else agg.weights[0])
+
+    def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        check_jacobians(self.name, self.n_tasks, jacobians)
+        if self.alpha is not None and self.alpha.shape[0] != jacobians.shape[0]:
+            self.alpha = None
+        grams = None
         if self.alpha is None or self.step % self.hp["update_every"] == 0:
-            gram = gramian(jacobian)
-            if np.isfinite(gram).all():
-                self.alpha = power_balance_weights(gram, 1.0, init=self.alpha)
-            elif self.alpha is None:
-                self.alpha = np.ones(self.n_tasks)
+            grams = gramians(jacobians)
+            self.alpha = self._solve(grams, self.alpha)
         self.step += 1
-        direction, w = _clip(combine(jacobian, self.alpha), self.alpha, self.hp["max_norm"])
-        return Aggregation(direction, as_tensor(w, jacobian))
+        max_norm = self.hp["max_norm"]
+        if grams is not None and max_norm > 0:  # clip in weight space: |d|^2 = alpha^T G alpha
+            squared = np.einsum("bi,bij,bj->b", self.alpha, grams, self.alpha)
+            return Aggregation(*combine_batch(jacobians, self.alpha * _clip_factors(squared, max_norm)[:, None]))
+        return Aggregation(*_clip(*combine_batch(jacobians, self.alpha), max_norm))
+
+    def _solve(self, grams: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        """New alpha per row, warm-started at the previous one; a non-finite row keeps it (or ones)."""
+        grams, finite = masked_nonfinite(grams)
+        kept = np.ones(grams.shape[:2]) if previous is None else previous
+        if self.n_tasks == 2:
+            fresh = two_task_power_balance(grams)
+        else:
+            fresh = kept.copy()
+            rows = range(grams.shape[0]) if finite is None else np.flatnonzero(finite)
+            for b in rows:
+                fresh[b] = power_balance_weights(grams[b], 1.0, init=None if previous is None else previous[b])
+        return fresh if finite is None else np.where(finite[:, None], fresh, kept)
 
 
 @register
@@ -93,12 +131,11 @@ class FairGrad(GramianWeighting):
         Param("max_norm", "float", 0.0, low=0.0, high=1e6, help=_MAX_NORM_HELP),
     )
 
-    def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
-        agg = super().aggregate(jacobian, losses)
-        if self.hp["max_norm"] > 0 and agg.weights is not None:
-            direction, w = _clip(agg.direction, agg.weights.double().cpu().numpy(), self.hp["max_norm"])
-            return Aggregation(direction, as_tensor(w, jacobian))
-        return agg
+    def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        agg = super().aggregate_batch(jacobians, losses)
+        if agg.weights is None:
+            return agg
+        return Aggregation(*_clip(agg.direction, agg.weights, self.hp["max_norm"]))
 
     def weights(self, gram: np.ndarray, jacobian: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         alpha = self.hp["alpha"]

@@ -87,10 +87,33 @@ class LossWeighting(Weighting):
 
 class GradientWeighting(Weighting):
     needs = "gradients"
+    # True when aggregate_batch solves its B rows as B independent problems taken at the same step
+    # (stateless methods, or state kept per row); the default loop threads one state through the rows.
+    independent_rows: ClassVar[bool] = False
 
     def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         """jacobian: (T, n), rows in task order. losses: (T,) detached, for methods that use them."""
         raise NotImplementedError
+
+    def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        """B problems at once: jacobians (B, T, n), losses (B, T) or None -> direction (B, n), weights (B, T).
+
+        Tiny problems (the 2-D toy: B starts x a 2 x 2 Jacobian) are dominated by per-call overhead,
+        so methods with a vectorised path override this and route `aggregate` through it: training
+        and batched callers then share one code path. This default calls `aggregate` row by row, so
+        a stateful method sees the rows as B consecutive steps. weights is None unless every row has them.
+        """
+        if not isinstance(jacobians, torch.Tensor) or jacobians.dim() != 3:
+            shape = tuple(jacobians.shape) if isinstance(jacobians, torch.Tensor) else type(jacobians).__name__
+            raise ConfigError(f"{self.name}: expected a (batch, tasks, parameters) stack of Jacobians, got {shape}")
+        if losses is not None and tuple(losses.shape) != tuple(jacobians.shape[:2]):
+            raise ConfigError(f"{self.name}: losses of shape {tuple(losses.shape)} do not match Jacobians of "
+                              f"shape {tuple(jacobians.shape)}; expected (batch, tasks)")
+        rows = [self.aggregate(jacobians[b], None if losses is None else losses[b]) for b in range(jacobians.shape[0])]
+        if not rows:
+            return Aggregation(jacobians.new_zeros((0, jacobians.shape[2])), None)
+        weights = None if any(r.weights is None for r in rows) else torch.stack([r.weights for r in rows])
+        return Aggregation(torch.stack([r.direction for r in rows]), weights)
 
     def after_step(self, losses_before: torch.Tensor, losses_after: torch.Tensor) -> None:
         pass

@@ -65,15 +65,78 @@ def as_tensor(weights: np.ndarray, jacobian: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(weights), dtype=jacobian.dtype, device=jacobian.device)
 
 
+def check_jacobians(method: str, n_tasks: int, jacobians: torch.Tensor) -> None:
+    """The batched form of check_jacobian: a (B, T, n) stack."""
+    if not isinstance(jacobians, torch.Tensor) or jacobians.dim() != 3:
+        got = tuple(jacobians.shape) if isinstance(jacobians, torch.Tensor) else type(jacobians).__name__
+        raise ConfigError(f"{method}: expected a (batch, tasks, parameters) stack of Jacobians, got {got}")
+    if jacobians.shape[1] != n_tasks:
+        raise ConfigError(f"{method}: the Jacobians have {jacobians.shape[1]} rows but the method was built for "
+                          f"{n_tasks} tasks")
+
+
+def require_batch_losses(method: str, n_tasks: int, losses: torch.Tensor | None, batch: int) -> np.ndarray:
+    """(B, T) task losses as float64, for the batched paths of methods that read them."""
+    if losses is None:
+        raise ConfigError(f"{method} needs the task losses; pass them to aggregate(jacobian, losses)")
+    out = losses.detach().double().cpu().numpy()
+    if out.shape != (batch, n_tasks):
+        raise ConfigError(f"{method}: got losses of shape {out.shape} for {batch} problem(s) of {n_tasks} tasks")
+    return out
+
+
+SMALL_STACK_ELEMENTS = 4096  # a CPU stack this small is multiplied in numpy: 1 us per call instead of ~5
+
+
+def _small_cpu(j: torch.Tensor) -> bool:
+    """Tiny CPU stacks (the 2-D toy's B x 2 x 2) skip torch's per-call overhead; the maths is the same."""
+    return j.device.type == "cpu" and j.dtype in (torch.float32, torch.float64) and j.numel() <= SMALL_STACK_ELEMENTS
+
+
+def gramians(jacobians: torch.Tensor) -> np.ndarray:
+    """(B, T, T) float64 Gramians of a (B, T, n) stack: one batched GEMM in J's dtype, then widened."""
+    j = jacobians.detach()
+    if j.dtype in (torch.float16, torch.bfloat16):
+        j = j.float()
+    if _small_cpu(j):
+        a = j.numpy()
+        g = np.matmul(a, a.transpose(0, 2, 1)).astype(np.float64, copy=False)
+    else:
+        g = torch.bmm(j, j.transpose(1, 2)).double().cpu().numpy()
+    return 0.5 * (g + g.transpose(0, 2, 1))
+
+
+def masked_nonfinite(grams: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gramians safe for a vectorised solver (non-finite rows zeroed) and which rows those were.
+
+    None when every row is finite (the common case, checked with two array operations); the caller
+    then sets the weights of the masked rows to ones, as the row-by-row path does.
+    """
+    if np.isfinite(grams).all():
+        return grams, None
+    finite = np.isfinite(grams).all(axis=(1, 2))
+    return np.where(finite[:, None, None], grams, 0.0), finite
+
+
+def combine_batch(jacobians: torch.Tensor, weights: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Directions (B, n), row b = sum_i weights[b, i] J[b, i], and the weights as a tensor, both in
+    J's dtype and device (the record an Aggregation of a stack holds)."""
+    j = jacobians.detach()
+    if _small_cpu(j):
+        w = np.array(weights, dtype=j.numpy().dtype)  # a copy: the record must not alias a method's state
+        return torch.from_numpy(np.matmul(w[:, None, :], j.numpy())[:, 0]), torch.from_numpy(w)
+    w_t = torch.as_tensor(np.ascontiguousarray(weights), dtype=j.dtype, device=j.device)
+    return torch.bmm(w_t.unsqueeze(1), j).squeeze(1), w_t
+
+
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
 def gradient_normalizers(kind: str, gram: np.ndarray, losses: np.ndarray | None) -> np.ndarray:
     """Per-task divisors of Sener & Koltun's code: 1, |g_i|, L_i or L_i |g_i| (zero stays zero)."""
-    t = gram.shape[0]
-    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    norms = np.sqrt(np.clip(np.diagonal(gram, axis1=-2, axis2=-1), 0.0, None))  # (T,) or (B, T) for a stack
     if kind == "none":
-        out = np.ones(t)
+        out = np.ones(norms.shape)
     elif kind == "l2":
         out = norms
     elif kind == "loss":
@@ -117,14 +180,27 @@ class GramianWeighting(GradientWeighting):
     solver and sums the rows, so the non-finite update surfaces where the trainer checks for it.
     """
 
+    independent_rows = True  # stateless: the rows of a batch are independent problems
+
     def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         check_jacobian(self.name, self.n_tasks, jacobian)
-        gram = gramian(jacobian)
-        if np.isfinite(gram).all():
-            w = self.weights(gram, jacobian, losses)
-        else:
-            w = np.ones(self.n_tasks)
-        return Aggregation(combine(jacobian, w), as_tensor(w, jacobian))
+        agg = self.aggregate_batch(jacobian.unsqueeze(0), None if losses is None else losses.reshape(1, -1))
+        return Aggregation(agg.direction[0], None if agg.weights is None else agg.weights[0])
+
+    def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        check_jacobians(self.name, self.n_tasks, jacobians)
+        direction, w = combine_batch(jacobians, self.batch_weights(gramians(jacobians), jacobians, losses))
+        return Aggregation(direction, w)
 
     def weights(self, gram: np.ndarray, jacobian: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         raise NotImplementedError
+
+    def batch_weights(self, grams: np.ndarray, jacobians: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
+        """(B, T) weights for (B, T, T) Gramians: `weights` row by row, ones for a non-finite Gramian.
+
+        Methods with a vectorised solver override this (the two-task closed forms in solvers.py).
+        """
+        out = np.ones(grams.shape[:2])
+        for b in np.flatnonzero(np.isfinite(grams).all(axis=(1, 2))):
+            out[b] = self.weights(grams[b], jacobians[b], None if losses is None else losses[b])
+        return out

@@ -18,9 +18,11 @@ from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
 from mtlcore.weighting.jacobian_tools import (
     NORMALIZATIONS, GramianWeighting, as_tensor, check_jacobian, combine, gradient_normalizers, gramian,
-    require_losses, solver_tolerance,
+    masked_nonfinite, require_batch_losses, require_losses, solver_tolerance,
 )
-from mtlcore.weighting.solvers import cagrad_weights, frank_wolfe_min_norm, min_norm_weights, project_simplex
+from mtlcore.weighting.solvers import (
+    cagrad_weights, frank_wolfe_min_norm, min_norm_weights, project_simplex, two_task_cagrad, two_task_min_norm,
+)
 
 _NORMALIZATION = Param(
     "normalization", "choice", "none", choices=NORMALIZATIONS,
@@ -69,6 +71,22 @@ class MGDA(GramianWeighting):
             w = frank_wolfe_min_norm(normalized, self.hp["max_iter"], self.hp["tol"])
         return self.n_tasks * w
 
+    def batch_weights(self, grams: np.ndarray, jacobians: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
+        """Two tasks with the exact solver: the closed form for a whole stack at once."""
+        if self.n_tasks != 2 or self.hp["solver"] != "exact":
+            return super().batch_weights(grams, jacobians, losses)
+        kind = self.hp["normalization"]
+        loss_values = (require_batch_losses(self.name, self.n_tasks, losses, grams.shape[0])
+                       if kind in ("loss", "loss+") else None)
+        grams, finite = masked_nonfinite(grams)
+        if kind != "none":
+            with np.errstate(invalid="ignore"):
+                scale = gradient_normalizers(kind, grams, loss_values)
+            grams = grams / (scale[:, :, None] * scale[:, None, :])
+        w = two_task_min_norm(grams)
+        w *= self.n_tasks
+        return w if finite is None else np.where(finite[:, None], w, 1.0)
+
 
 @register
 class CAGrad(GramianWeighting):
@@ -96,6 +114,16 @@ class CAGrad(GramianWeighting):
     def weights(self, gram: np.ndarray, jacobian: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         c = self.hp["c"]
         return self.n_tasks / (1.0 + c) * cagrad_weights(gram, c, solver_tolerance(jacobian))
+
+    def batch_weights(self, grams: np.ndarray, jacobians: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
+        """Two tasks: the closed form of the one-dimensional dual for a whole stack at once."""
+        if self.n_tasks != 2:
+            return super().batch_weights(grams, jacobians, losses)
+        c = self.hp["c"]
+        grams, finite = masked_nonfinite(grams)
+        w = two_task_cagrad(grams, c)
+        w *= self.n_tasks / (1.0 + c)
+        return w if finite is None else np.where(finite[:, None], w, 1.0)
 
 
 @register

@@ -19,8 +19,10 @@ import torch
 
 from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
-from mtlcore.weighting.jacobian_tools import GramianWeighting, as_tensor, check_jacobian, combine, gramian
-from mtlcore.weighting.solvers import mean_scale
+from mtlcore.weighting.jacobian_tools import (
+    GramianWeighting, as_tensor, check_jacobian, combine, gramian, masked_nonfinite,
+)
+from mtlcore.weighting.solvers import mean_scale, two_task_pcgrad
 
 
 def method_generator(method: GradientWeighting) -> torch.Generator:
@@ -51,6 +53,32 @@ def pcgrad_weights(gram: np.ndarray, orders: np.ndarray) -> np.ndarray:
     return coef.sum(axis=0)
 
 
+def batch_visiting_orders(batch: int, n_tasks: int, generator: torch.Generator) -> np.ndarray:
+    """(B, T, T-1) orders as visiting_orders, one draw for the whole stack (B = 1 draws the same numbers)."""
+    keys = torch.rand((batch, n_tasks, n_tasks), generator=generator, dtype=torch.float64)
+    keys.diagonal(dim1=1, dim2=2).fill_(float("inf"))
+    return torch.argsort(keys, dim=2)[:, :, : n_tasks - 1].numpy()
+
+
+def batch_pcgrad_weights(grams: np.ndarray, orders: np.ndarray | None) -> np.ndarray:
+    """pcgrad_weights for a (B, T, T) stack of Gramians and (B, T, T-1) orders, without a loop over B
+    (two tasks: the closed form, no orders needed)."""
+    b, t = grams.shape[:2]
+    if t == 2:
+        return two_task_pcgrad(grams)
+    coef = np.broadcast_to(np.eye(t), (b, t, t)).copy()
+    batch = np.arange(b)[:, None]
+    rows = np.arange(t)[None, :]
+    sq = np.diagonal(grams, axis1=1, axis2=2)
+    for k in range(t - 1):
+        j = orders[:, :, k]
+        dots = np.einsum("bik,bik->bi", coef, grams[batch, j])  # g_i^PC . g_j, every row of every problem
+        sq_j = sq[batch, j]
+        hit = (dots < 0) & (sq_j > 0)
+        coef[batch, rows, j] -= np.where(hit, dots / np.where(hit, sq_j, 1.0), 0.0)
+    return coef.sum(axis=1)
+
+
 @register
 class PCGrad(GramianWeighting):
     name = "pcgrad"
@@ -67,6 +95,14 @@ class PCGrad(GramianWeighting):
     def weights(self, gram: np.ndarray, jacobian: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         orders = visiting_orders(self.n_tasks, method_generator(self))
         return pcgrad_weights(gram, orders)
+
+    def batch_weights(self, grams: np.ndarray, jacobians: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
+        """All rows at once; a non-finite Gramian sums its rows, as the row-by-row path does."""
+        orders = (batch_visiting_orders(grams.shape[0], self.n_tasks, method_generator(self))
+                  if self.n_tasks > 2 else None)  # with two tasks the order is forced
+        grams, finite = masked_nonfinite(grams)
+        w = batch_pcgrad_weights(grams, orders)
+        return w if finite is None else np.where(finite[:, None], w, 1.0)
 
 
 @register

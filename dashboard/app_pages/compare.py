@@ -1,0 +1,204 @@
+"""Compare: 2 to 8 runs overlaid or side by side, their config differences, final metrics and Delta-m.
+
+The selection lives in the URL (`?runs=id1,id2`), so the Runs and Sweep pages open this page on
+their runs and a link shares a comparison. Curves come from dashboard.compare_data (one indexed
+read per curve, cached per run until the run moves on) and figures from dashboard.compare_charts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import compare_charts as cc
+from dashboard import live
+from dashboard.compare_data import CompareData, combine, load_run, run_label, run_rows
+from dashboard.state import page_guard, store
+from mtlcore import launch
+from mtlcore.config import RunConfig
+from mtlcore.delta_m import (AVERAGING, BASELINE_ARCHITECTURE, DEFINITION, baseline_config, comparison_key,
+                             delta_m_for_runs, find_baselines)
+from mtlcore.registry import ConfigError
+
+RUNS_PARAM = "runs"
+SELECT = "compare_runs"
+MIN_RUNS, MAX_RUNS = 2, 8
+LIVE_REFRESH_S = 2.0
+RUNS_PAGE = Path(__file__).resolve().parent / "runs.py"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _cached_run(db: str, rid: str, status: str, step: int, row: dict, with_clock: bool) -> CompareData:
+    """One run's curves; the status and step are part of the key, so a training run is re-read as it
+    moves and a finished one is read once."""
+    return load_run(store(), row, with_clock)
+
+
+def selection_from_url(options: list[str]) -> list[str]:
+    raw = st.query_params.get(RUNS_PARAM, "")
+    return [r for r in raw.split(",") if r in options][:MAX_RUNS]
+
+
+def selection_changed() -> None:
+    chosen = st.session_state.get(SELECT) or []
+    if chosen:
+        st.query_params[RUNS_PARAM] = ",".join(chosen)
+    elif RUNS_PARAM in st.query_params:
+        del st.query_params[RUNS_PARAM]
+
+
+def train_baseline(run_id: str) -> None:
+    s = store()
+    run = s.get_run(run_id)
+    if run is None:
+        return
+    try:
+        config = baseline_config(RunConfig.from_dict(run["config"]))
+        rid = launch.start(config, s, name=config.name)
+    except ConfigError as exc:
+        st.session_state["_compare_error"] = str(exc)
+        return
+    st.toast(f"Training the single-task baseline ({rid}); Delta-m appears when it finishes.")
+
+
+def choose_runs() -> list[str]:
+    runs = store().list_runs()
+    if runs.empty:
+        st.info("No runs yet: train some on the Train page or start a sweep.", icon=":material/info:")
+        return []
+    options = runs["id"].tolist()
+    labels = {r.id: f"{r.name or r.id} · {r.method} · {r.status} ({r.id[:6]})" for r in runs.itertuples()}
+    if SELECT not in st.session_state:
+        st.session_state[SELECT] = selection_from_url(options)
+    else:
+        st.session_state[SELECT] = [r for r in st.session_state[SELECT] if r in labels]
+    return st.multiselect(f"Runs to compare ({MIN_RUNS} to {MAX_RUNS})", options, key=SELECT,
+                          max_selections=MAX_RUNS, format_func=lambda r: labels.get(r, r),
+                          on_change=selection_changed, placeholder="pick runs, or select them on the Runs page")
+
+
+def controls() -> None:
+    c1, c2, c3, c4, c5 = st.columns([1.3, 1.6, 1, 1.3, 1.3])
+    c1.radio("x-axis", list(cc.X_AXES), key="compare_x", horizontal=True, bind="query-params")
+    c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing", bind="query-params",
+              help="Exponential moving average over every stored point; the raw curve stays faint underneath")
+    c3.toggle("Log-scale loss", key="compare_log", value=True, bind="query-params")
+    c4.radio("Layout", ["overlay", "side by side"], key="compare_layout", horizontal=True, bind="query-params")
+    c5.multiselect("Splits", ["train", "val"], default=["train", "val"], key="compare_splits",
+                   help="train solid, val dashed")
+
+
+def load(selected: list[str]) -> CompareData:
+    """The selected runs with their curves (cached per run), in the order they were selected."""
+    s = store()
+    with_clock = st.session_state.get("compare_x", "step") == "time"
+    return combine([_cached_run(s.path, row["id"], row["status"], int(row["step"]), row, with_clock)
+                    for row in run_rows(s, selected)])
+
+
+def curves(selected: list[str]) -> None:
+    """Everything drawn from the curves; a fragment that refreshes while a selected run trains."""
+    x_axis = st.session_state.get("compare_x", "step")
+    data = load(selected)
+    smoothing = float(st.session_state.get("compare_smoothing", 0.0))
+    log_y = bool(st.session_state.get("compare_log", True))
+    splits = st.session_state.get("compare_splits") or ["train", "val"]
+    side = st.session_state.get("compare_layout") == "side by side"
+    for task in data.tasks:
+        if side:
+            ranges = cc.shared_ranges(data, task, splits, log_y)
+            cols = st.columns(len(data.runs))
+            for col, run in zip(cols, data.runs):
+                with col:
+                    st.plotly_chart(cc.task_figure(data, task, [run], x_axis, smoothing, log_y, splits, ranges,
+                                                   key=f"sbs-{task}-{x_axis}-{log_y}"),
+                                    key=f"cmp_{task}_{run.id}", width="stretch")
+        else:
+            st.plotly_chart(cc.task_figure(data, task, None, x_axis, smoothing, log_y, splits),
+                            key=f"cmp_{task}", width="stretch")
+    st.markdown("#### Task weights and gradient cosine, per run")
+    st.plotly_chart(cc.weights_figure(data, x_axis=x_axis), key="cmp_weights", width="stretch")
+    st.plotly_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine", width="stretch")
+
+
+def results(selected: list[str]) -> None:
+    s = store()
+    st.markdown("#### Final metrics and Delta-m")
+    c1, c2 = st.columns(2)
+    split = c1.radio("Split", ["test", "val"], key="compare_split", horizontal=True,
+                     help="test: the held-out result of finished runs; val: the last validation")
+    averaging = c2.radio("Delta-m averages over", list(AVERAGING), key="compare_averaging", horizontal=True,
+                         format_func=lambda a: {"tasks": "tasks (each task's metrics first)",
+                                                "metrics": "all metrics at once"}[a])
+    st.caption(DEFINITION + " Computed from stored single-task runs (architecture `single_task`).")
+    delta = delta_m_for_runs(s, selected, split, averaging)
+    table = cc.final_table(load(selected).runs, split, delta)
+    st.dataframe(table, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in table.columns
+                                if c not in ("status", "baseline")})
+    missing_baselines(run_rows(s, selected), delta)
+    if err := st.session_state.pop("_compare_error", None):
+        st.error(err, icon=":material/error:")
+
+
+def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
+    """One button per distinct missing baseline (data set, data parameters, tasks, seed)."""
+    s = store()
+    baseline_of = dict(zip(delta["run_id"], delta["baseline_id"]))
+    missing = [r for r in rows if r["architecture"] != BASELINE_ARCHITECTURE and not baseline_of.get(r["id"])]
+    if not missing:
+        return
+    on_the_way = find_baselines(s, pd.DataFrame(missing), statuses=list(live.ACTIVE))
+    seen: set[tuple] = set()
+    for r in missing:
+        try:
+            key = comparison_key(r["config"])
+        except ConfigError:
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        what = f"{r['dataset']} · tasks {', '.join(key[2])} · seed {key[3]}"
+        if on_the_way.get(r["id"]):
+            st.info(f"Single-task baseline for {what} is training ({on_the_way[r['id']]}); Delta-m follows "
+                    "when it finishes.", icon=":material/hourglass_top:")
+        else:
+            st.button(f"Train the missing single-task baseline: {what}", key=f"baseline_{r['id']}",
+                      icon=":material/play_arrow:", on_click=train_baseline, args=(r["id"],),
+                      help="Same data, tasks, seed and optimiser; an independent network per task")
+
+
+def config_differences(selected: list[str]) -> None:
+    rows = run_rows(store(), selected)
+    st.markdown("#### Config differences")
+    diff = cc.config_diff({run_label(r): r["config"] for r in rows})
+    if diff.empty:
+        st.caption("The configs are identical (apart from their names).")
+    else:
+        st.dataframe(diff, width="stretch")
+
+
+def page() -> None:
+    st.markdown("### :material/compare_arrows: Compare runs")
+    selected = choose_runs()
+    if len(selected) < MIN_RUNS:
+        st.info(f"Select {MIN_RUNS} to {MAX_RUNS} runs to compare" + (" (one more, to see this run beside it)."
+                                                                       if selected else "."), icon=":material/info:")
+        st.page_link(RUNS_PAGE, label="Pick them on the Runs page", icon=":material/table_rows:")
+        if not selected:
+            return
+    controls()
+    statuses = store().list_runs()
+    active = bool(statuses[statuses["id"].isin(selected)]["status"].isin(live.ACTIVE).any())
+    with page_guard("the curves"):
+        st.fragment(run_every=LIVE_REFRESH_S if active else None)(curves)(selected)
+    with page_guard("the final metrics"):
+        results(selected)
+    with page_guard("the config differences"):
+        config_differences(selected)
+
+
+with page_guard("the Compare page"):
+    page()

@@ -1,0 +1,100 @@
+"""Method guide: one card per registered weighting method, generated from the registry's metadata.
+
+Nothing here names a method: a method registered in the core appears with its formula, needs, cost,
+hyperparameters and paper, and a link that opens the Train page with it selected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import catalog, forms
+from dashboard.state import page_guard
+
+TRAIN_PAGE = Path(__file__).resolve().parent / "train.py"
+NEEDS = {
+    "losses": "the task losses only (one backward pass)",
+    "gradients": "per-task gradients on the shared parameters (the T x n Jacobian)",
+    "representation": "per-task gradients on the shared representation (cheap: heads, then one trunk backward)",
+}
+K_FAMILY, K_KIND, K_SEARCH = "guide_family", "guide_kind", "guide_search"
+KINDS = {"all": "all", "loss": "loss-based", "gradient": "gradient-based"}
+
+
+def train_link_params(entry: dict[str, Any]) -> dict[str, str]:
+    """Query parameters that open the Train page with this method chosen.
+
+    The Train page's method selectbox is bound to the URL under forms.METHOD, and a bound selectbox
+    is set by its displayed label, which is the method's title.
+    """
+    return {forms.METHOD: entry["title"]}
+
+
+def params_table(params: list[dict[str, Any]]) -> pd.DataFrame:
+    def allowed(p: dict[str, Any]) -> str:
+        if p.get("choices"):
+            return " / ".join(map(str, p["choices"]))
+        lo, hi = p.get("low"), p.get("high")
+        if lo is None and hi is None:
+            return ""
+        if hi is None:
+            return f">= {lo:g}"
+        if lo is None:
+            return f"<= {hi:g}"
+        return f"{lo:g} to {hi:g}"
+
+    return pd.DataFrame([{"name": p["name"], "kind": p["kind"],
+                          "default": "—" if p["default"] is None else str(p["default"]), "range": allowed(p),
+                          "what it does": p.get("help", "")} for p in params])
+
+
+def card(entry: dict[str, Any]) -> None:
+    with st.container(border=True):
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.markdown(f"#### {entry['title']} &nbsp; `{entry['name']}`")
+        c2.badge(entry.get("family") or entry.get("kind", ""), color="blue")
+        st.write(entry["summary"])
+        if entry.get("formula"):
+            st.latex(entry["formula"])
+        needs = NEEDS.get(entry.get("needs", ""), entry.get("needs", ""))
+        if entry.get("supports_representation") and entry.get("needs") == "gradients":
+            needs += "; also works on the shared representation"
+        st.markdown(f"**Needs:** {needs}  \n**Cost per step:** {entry.get('cost') or 'not stated'}"
+                    + ("  \n**Random:** draws from the run's seeded generator" if entry.get("stochastic") else ""))
+        if entry["params"]:
+            st.dataframe(params_table(entry["params"]), hide_index=True, width="stretch")
+        else:
+            st.caption("No hyperparameters.")
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.caption(f"Paper: {entry.get('paper') or 'not given'}")
+        c2.page_link(TRAIN_PAGE, label="Train with it", icon=":material/play_arrow:",
+                     query_params=train_link_params(entry))
+
+
+def page() -> None:
+    st.markdown("### :material/menu_book: Method guide")
+    st.caption("Every weighting method in the core, from its own description: what it computes, what it needs, "
+               "what it costs, its settings and its paper. Formulas use the project's conventions: g_i is task "
+               "i's gradient, J the T x n matrix of them, G = J J^T, and d the update direction.")
+    methods = list(catalog.methods())
+    families = sorted({m.get("family") or "" for m in methods} - {""})
+    c1, c2, c3 = st.columns([2, 2, 3])
+    kind = c1.selectbox("Kind", list(KINDS), format_func=KINDS.get, key=K_KIND)
+    family = c2.selectbox("Family", ["all", *families], key=K_FAMILY)
+    text = c3.text_input("Search", "", key=K_SEARCH, placeholder="name, idea or paper")
+    shown = [m for m in methods
+             if (kind == "all" or m.get("kind") == kind) and (family == "all" or m.get("family") == family)
+             and (not text or text.lower() in " ".join(str(m.get(k, "")) for k in
+                                                       ("name", "title", "summary", "paper", "family")).lower())]
+    st.caption(f"{len(shown)} of {len(methods)} methods.")
+    for entry in shown:
+        with page_guard(f"the card of {entry['name']}"):
+            card(entry)
+
+
+with page_guard("the Method guide"):
+    page()

@@ -1,0 +1,334 @@
+"""Train: choose data, tasks, weights, model and optimiser on the left; watch the run stream on the right.
+
+Thin by design: what the widgets mean is in dashboard.forms, the presets in dashboard.presets, the
+figures in dashboard.charts and the live reading in dashboard.live. Training happens in a worker
+process started by mtlcore.launch; this page only reads the run store.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import streamlit as st
+
+from dashboard import catalog, charts, forms, live, presets, widgets
+from dashboard.state import (page_guard, prepare_worker, start_run, store, watch, watched_run,
+                             worker_ready)
+from mtlcore import launch
+
+LIVE_REFRESH_S = 0.9  # the charts redraw at least once a second while a run is active
+STOP_GRACE_S = 10.0  # a run that ignores its stop request this long is killed (its points stay)
+SHOWN = "_shown_run"  # the run the live panel shows (the URL's, or the newest active one)
+BUFFERS = "_metric_buffers"
+TRAIN_ERROR = "_train_error"
+FIRST_POINTS_WAIT_S = 2.0  # after Train, the page waits this long at most to draw with the first points
+
+
+# -- callbacks (run before the script, so they may set widget values) ----------------------------
+def apply_preset(key: str) -> None:
+    preset = presets.get(key)
+    for k, v in presets.preset_state(preset).items():
+        st.session_state[k] = v
+
+
+def dataset_changed() -> None:
+    st.session_state[forms.TASKS] = forms.default_tasks(st.session_state[forms.DATASET])
+
+
+def push_live_weights() -> None:
+    """A slider moved: if the shown run trains with static weights on these tasks, steer it now."""
+    rid = st.session_state.get(SHOWN)
+    if not rid:
+        return
+    s = store()
+    run = s.get_run(rid)
+    if not run or run["status"] not in live.ACTIVE or run["method"] != forms.STATIC:
+        return
+    if not sliders_drive(run):
+        return
+    weights = forms.live_weights(st.session_state, list(run["tasks"]))
+    if weights is not None:
+        s.set_live_weights(rid, weights)
+
+
+def sliders_drive(run: dict[str, Any]) -> bool:
+    """The sliders on screen steer this run: same data set and every one of its tasks has a slider."""
+    state = st.session_state
+    dataset = state.get(forms.DATASET, forms.DEFAULTS[forms.DATASET])
+    shown = set(state.get(forms.TASKS, forms.default_tasks(dataset)) or [])
+    return (dataset == run["dataset"] and state.get(forms.METHOD, forms.STATIC) == forms.STATIC
+            and set(run["tasks"]) <= shown)
+
+
+def start_training() -> None:
+    """The Train button's callback: it runs before the page redraws, so the worker starts at once."""
+    try:
+        config, problems = forms.config_from_values(st.session_state)
+        if config is None:
+            st.session_state[TRAIN_ERROR] = " ".join(p.message for p in problems)
+            return
+        rid = start_run(config)
+    except Exception as exc:  # noqa: BLE001  shown under the button, never as a traceback
+        st.session_state[TRAIN_ERROR] = f"The run could not start: {exc}"
+        return
+    watch(rid)
+    st.session_state[SHOWN] = rid
+    st.toast(f"Started {config.name}", icon=":material/rocket_launch:")
+    live.wait_for_first_points(store(), rid, FIRST_POINTS_WAIT_S)
+
+
+def stop_run(rid: str) -> None:
+    s = store()
+    s.request_stop(rid)  # the trainer sees this within 0.1 s
+    threading.Thread(target=launch.stop, args=(s, rid, STOP_GRACE_S), daemon=True,
+                     name=f"stop-{rid}").start()
+
+
+# -- the setup column ----------------------------------------------------------------------------
+def preset_bar() -> None:
+    cols = st.columns(len(presets.PRESETS))
+    for col, p in zip(cols, presets.PRESETS):
+        with col:
+            st.button(p.title, icon=p.icon, key=f"preset_{p.key}", on_click=apply_preset, args=(p.key,),
+                      width="stretch", help=p.explanation)
+            st.caption(p.explanation)
+
+
+def setup_column() -> forms.Setup | None:
+    slots: dict[str, Any] = {}
+    ds_list = catalog.datasets()
+    names = [d["name"] for d in ds_list]
+    titles = {d["name"]: d["title"] for d in ds_list}  # the label is also the URL's value: no state in it
+    if st.session_state.get(forms.DATASET) not in (None, *names):
+        st.session_state[forms.DATASET] = forms.DEFAULTS[forms.DATASET]
+
+    st.markdown("##### :material/dataset: Data")
+    dataset = st.selectbox("Data set", names, index=names.index(forms.DEFAULTS[forms.DATASET]),
+                           key=forms.DATASET, format_func=titles.get, on_change=dataset_changed,
+                           bind=widgets.BIND)
+    entry = catalog.dataset(dataset)
+    st.caption(entry["summary"])
+    slots[forms.DATASET] = st.empty()
+    problems_by_key: dict[str, str] = {}
+    if entry["params"]:
+        with st.expander("Data set options"):
+            for spec in entry["params"]:
+                key = forms.param_key("d", dataset, spec["name"])
+                widgets.param_widget(spec, key)
+                slots[key] = st.empty()
+
+    all_tasks = catalog.task_names(dataset)
+    chosen = st.session_state.get(forms.TASKS)
+    if chosen is not None and any(t not in all_tasks for t in chosen):
+        st.session_state[forms.TASKS] = [t for t in chosen if t in all_tasks]
+    kinds = {t["name"]: t["kind"] for t in entry["tasks"]}
+    tasks = st.multiselect("Tasks", all_tasks, default=forms.default_tasks(dataset), key=forms.TASKS,
+                           bind=widgets.BIND,
+                           help="The tasks this run learns together; each gets a head on the shared model. "
+                                + "; ".join(f"{t}: {k}" for t, k in kinds.items()))
+    slots[forms.TASKS] = st.empty()
+    tasks = [t for t in all_tasks if t in (tasks or [])]
+
+    st.markdown("##### :material/tune: Weighting")
+    m_list = catalog.methods()
+    m_names = [m["name"] for m in m_list]
+    m_titles = {m["name"]: m["title"] for m in m_list}
+    method = st.selectbox("Method", m_names, index=m_names.index(forms.STATIC), key=forms.METHOD,
+                          format_func=lambda n: m_titles.get(n, n), bind=widgets.BIND)
+    m_entry = catalog.method(method)
+    st.caption(m_entry["summary"])
+    if method == forms.STATIC:
+        for t in tasks:
+            widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights)
+            slots[forms.weight_key(t)] = st.empty()
+        slots[forms.WEIGHTS] = st.empty()
+    else:
+        hint = f"one value per task, in this order: {', '.join(tasks)}" if tasks else ""
+        for spec in m_entry["params"]:
+            key = forms.param_key("m", method, spec["name"])
+            widgets.param_widget(spec, key, hint)
+            slots[key] = st.empty()
+        if m_entry.get("kind") == "gradient":
+            st.selectbox("Gradients taken on", list(forms.GRADIENT_MODES), key=forms.GRADIENTS,
+                         bind=widgets.BIND,
+                         help="parameters: the shared parameters; representation: the shared "
+                              "representation (cheaper); auto: the method's own choice")
+
+    st.markdown("##### :material/account_tree: Model")
+    a_list = catalog.architectures()
+    a_names = [a["name"] for a in a_list]
+    a_titles = {a["name"]: a["title"] for a in a_list}
+    arch = st.selectbox("Architecture", a_names, index=a_names.index(forms.DEFAULTS[forms.ARCH]),
+                        key=forms.ARCH, format_func=lambda n: a_titles.get(n, n), bind=widgets.BIND)
+    a_entry = catalog.architecture(arch)
+    with st.expander("Architecture options"):
+        st.caption(a_entry["summary"])
+        for spec in a_entry["params"]:
+            key = forms.param_key("a", arch, spec["name"])
+            widgets.param_widget(spec, key)
+            slots[key] = st.empty()
+
+    st.markdown("##### :material/speed: Optimisation")
+    c1, c2 = st.columns(2)
+    c1.selectbox("Optimizer", list(forms.OPTIMIZERS), key=forms.OPTIMIZER, bind=widgets.BIND)
+    c2.selectbox("Device", list(forms.DEVICES), key=forms.DEVICE, bind=widgets.BIND,
+                 help="auto picks CUDA, then Apple MPS, then the CPU")
+    st.select_slider("Learning rate", list(forms.LR_CHOICES), value=forms.DEFAULTS[forms.LR], key=forms.LR,
+                     format_func=lambda v: f"{v:g}", bind=widgets.BIND)
+    slots[forms.LR] = st.empty()
+    st.select_slider("Batch size", list(forms.BATCH_CHOICES), value=forms.DEFAULTS[forms.BATCH],
+                     key=forms.BATCH, bind=widgets.BIND)
+    c1, c2 = st.columns(2)
+    c1.number_input("Epochs", min_value=0.1, max_value=500.0, value=forms.DEFAULTS[forms.EPOCHS], step=1.0,
+                    format="%g", key=forms.EPOCHS, bind=widgets.BIND)
+    c2.number_input("Seed", min_value=0, value=forms.DEFAULTS[forms.SEED], step=1, key=forms.SEED,
+                    bind=widgets.BIND)
+    slots[forms.EPOCHS] = st.empty()
+    if st.session_state.get(forms.DEVICE, "auto") == "auto":
+        st.caption(f"Device auto: this machine trains on **{catalog.auto_device()}**.")
+    with st.expander("Measurements"):
+        st.number_input("Validate every N steps (0: once per epoch)", min_value=0,
+                        value=forms.DEFAULTS[forms.EVAL_EVERY], step=5, key=forms.EVAL_EVERY, bind=widgets.BIND)
+        st.number_input("Measure gradient conflict every N steps (0: never)", min_value=0,
+                        value=forms.DEFAULTS[forms.GRAD_EVERY], step=1, key=forms.GRAD_EVERY, bind=widgets.BIND,
+                        help="each measurement costs one backward pass per task")
+
+    setup = forms.read_setup(st.session_state)
+    problems = forms.check(setup)
+    for p in problems:
+        problems_by_key.setdefault(p.key, p.message)
+    train_slot = st.container()
+    for key, message in problems_by_key.items():
+        target = slots.get(key)
+        if key == forms.DATASET and target is not None:
+            target.warning(f"This data set cannot load here. {message}", icon=":material/download:")
+        elif target is not None:
+            target.error(message, icon=":material/block:")
+        else:
+            train_slot.error(message, icon=":material/block:")
+    st.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
+              disabled=bool(problems), key="train_button", on_click=start_training)
+    failed = st.session_state.pop(TRAIN_ERROR, None)
+    if failed:
+        st.error(failed, icon=":material/block:")
+    ready = worker_ready()
+    if ready is True or (ready is False and store().list_runs(status=list(live.ACTIVE)).empty):
+        st.caption(":material/bolt: A worker is warmed up: a run starts at once." if ready else
+                   ":material/hourglass_top: A worker is warming up (PyTorch loads once); a run started "
+                   "now begins as soon as it is ready.")
+    st.caption(":material/link: The address bar holds this whole setup: copy it to share or bookmark it.")
+    return setup
+
+
+# -- the live column -----------------------------------------------------------------------------
+def shown_run_id(active: Any) -> str | None:
+    rid = watched_run()
+    if rid:
+        return rid
+    return str(active.iloc[0]["id"]) if not active.empty else None
+
+
+def buffer_for(rid: str) -> live.MetricsBuffer:
+    buffers: dict[str, live.MetricsBuffer] = st.session_state.setdefault(BUFFERS, {})
+    if rid not in buffers:
+        for old in list(buffers)[:-3]:  # keep a few, so switching back is instant
+            del buffers[old]
+        buffers[rid] = live.MetricsBuffer(rid)
+    return buffers[rid]
+
+
+def live_panel(interval: float | None) -> None:
+    with page_guard("the live charts"):
+        s = store()
+        launch.reap_children()
+        active = s.list_runs(status=list(live.ACTIVE))
+        now_active = not active.empty
+        if interval is not None and not now_active or interval is None and now_active:
+            st.rerun()  # switch the refresh on or off with a full rerun
+        rid = shown_run_id(active)
+        if rid is None:
+            st.info("No run yet. Choose a setup on the left (or a preset above) and press **Train**: "
+                    "the curves stream here as the model learns.", icon=":material/monitoring:")
+            return
+        run = s.get_run(rid)
+        if run is None:
+            st.warning(f"There is no run `{rid}` in this database ({s.path}).")
+            watch(None)
+            return
+        st.session_state[SHOWN] = rid
+        header(run, active)
+        df = buffer_for(rid).update(s)
+        steps, times = live.training_clock(df)
+        prog = live.progress(run, steps, times)
+        st.progress(prog.fraction, text=prog.text())
+        view = live.run_view(run, df, s.events(rid, "weights_changed"))
+        left, right = st.columns(2)
+        with left:
+            weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
+                                 help="the share each task has in the total loss the model minimises")
+            st.plotly_chart(charts.loss_figure(view, weighted), key="chart_loss", width="stretch")
+            st.plotly_chart(charts.weights_figure(view), key="chart_weights", width="stretch")
+        with right:
+            st.plotly_chart(charts.metric_figure(view), key="chart_metric", width="stretch")
+            st.plotly_chart(charts.cosine_figure(view), key="chart_cosine", width="stretch")
+        others(active, rid)
+
+
+def header(run: dict[str, Any], active: Any) -> None:
+    rid = run["id"]
+    queued = active[active["status"] == "queued"]
+    running = int((active["status"] == "running").sum())
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    c1.markdown(f"**{run['name'] or rid}** &nbsp; `{rid}`")
+    if run["status"] in live.ACTIVE:
+        stopping = stop_requested(rid)
+        c2.button("Stopping..." if stopping else "Stop", key="stop_button", icon=":material/stop_circle:",
+                  on_click=stop_run, args=(rid,), disabled=stopping, width="stretch")
+    level, text = live.status_message(run, live.queue_position(queued, rid), running, launch.max_concurrent())
+    getattr(st, level)(text)
+    if run["status"] == "running" and run["method"] == forms.STATIC:
+        if sliders_drive(run):
+            st.caption(":material/touch_app: The weight sliders are live: moving one changes this run's "
+                       "weights within a second (marked on the weights chart).")
+        else:
+            st.caption("The sliders set up the next run (the one shown has other tasks or data).")
+
+
+def stop_requested(rid: str) -> bool:
+    stop, _, _ = store().read_control(rid)
+    return stop
+
+
+def others(active: Any, shown: str) -> None:
+    rest = active[active["id"] != shown]
+    running = int((active["status"] == "running").sum())
+    limit = launch.max_concurrent()
+    st.caption(f"{running} of {limit} training slots busy, {int((active['status'] == 'queued').sum())} queued "
+               "(set MTL_MAX_CONCURRENT to change the limit).")
+    for row in rest.itertuples():
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        pct = f" {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
+        c1.markdown(f"{'⏳' if row.status == 'queued' else '▶'} **{row.name or row.id}** — {row.status}{pct}")
+        c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
+
+
+def page() -> None:
+    st.markdown("### :material/model_training: Train")
+    with page_guard("the presets"):
+        preset_bar()
+    setup_col, live_col = st.columns([1.15, 2.4], gap="large")
+    with live_col:  # drawn first: after Train, the new run's panel must not wait for the form
+        active = not store().list_runs(status=list(live.ACTIVE)).empty
+        interval = LIVE_REFRESH_S if active else None
+        st.fragment(run_every=interval)(live_panel)(interval)
+    with setup_col:
+        with page_guard("the setup"):
+            setup_column()
+    if not active:
+        with page_guard("the warm worker"):
+            prepare_worker()
+
+
+with page_guard("the Train page"):
+    page()

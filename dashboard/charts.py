@@ -1,0 +1,258 @@
+"""Plotly figures of one run's live metrics, built from NumPy arrays.
+
+Each task keeps one colour on every chart: its index among the data set's tasks picks a colour of
+PALETTE (the same list as `theme.chartCategoricalColors` in .streamlit/config.toml). Every trace is
+cut to at most MAX_POINTS points (min and max per bucket, so a spike or a divergence stays visible)
+and the chart says so when it happens. `uirevision` keeps the user's zoom across live refreshes.
+
+Speed: the live panel redraws four charts every second while a worker trains on the same CPU, so a
+figure is written as one plain dict and wrapped once without plotly's per-property validation
+(building through graph_objects' update calls cost 150-350 ms per refresh; this costs a few ms). The
+tests validate every figure kind with plotly's full checks instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1",
+           "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#bab0ac")
+PAIR_COLOURS = ("#444444", "#8c6d31", "#7b4173", "#637939", "#3182bd", "#843c39")
+MAX_POINTS = 2000
+HEIGHT = 290
+CONFLICT_FILL = "rgba(225, 87, 89, 0.08)"
+
+Series = tuple[np.ndarray, np.ndarray]
+
+
+def task_colour(task: str, all_tasks: Sequence[str]) -> str:
+    """Colour i for the data set's task i, whichever tasks a run picked."""
+    names = list(all_tasks)
+    i = names.index(task) if task in names else len(names) + sum(map(ord, task))
+    return PALETTE[i % len(PALETTE)]
+
+
+def downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> Series:
+    """At most `max_points` points: the lowest and highest point of each of max_points/2 buckets.
+
+    Unlike a stride, this keeps spikes (a loss jumping before it diverges). The last point is always
+    kept, so the curve reaches the present. Vectorised: no Python loop over points or buckets.
+    """
+    n = len(x)
+    if n <= max_points:
+        return x, y
+    buckets = max(1, (max_points - 1) // 2)
+    size = -(-n // buckets)
+    padded = np.full(buckets * size, np.nan, dtype=np.float64)
+    padded[:n] = y
+    grid = padded.reshape(buckets, size)
+    nan = np.isnan(grid)
+    lo = np.argmin(np.where(nan, np.inf, grid), axis=1)
+    hi = np.argmax(np.where(nan, -np.inf, grid), axis=1)
+    idx = (np.stack([lo, hi], axis=1) + (np.arange(buckets) * size)[:, None]).ravel()
+    idx = np.unique(idx[idx < n])
+    if idx[-1] != n - 1:
+        idx = np.append(idx, n - 1)
+    return x[idx], y[idx]
+
+
+@dataclass
+class RunView:
+    """What the charts of one run need, already split into per-series arrays."""
+
+    tasks: list[str]  # the run's tasks, in order
+    all_tasks: list[str]  # the data set's tasks (for colours)
+    series: dict[tuple[str, str, str], Series]  # (split, name, task) -> (steps, values)
+    metric: dict[str, tuple[str, bool]] = field(default_factory=dict)  # task -> (name, higher is better)
+    weight_changes: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    total_steps: int = 0
+    key: str = ""  # the run id: zoom is kept while it stays the same
+
+    def get(self, split: str, name: str, task: str) -> Series | None:
+        return self.series.get((split, name, task))
+
+
+def split_series(df: pd.DataFrame) -> dict[tuple[str, str, str], Series]:
+    """Long metrics (step, split, task, name, value) -> one float32 array pair per series."""
+    out: dict[tuple[str, str, str], Series] = {}
+    if df.empty:
+        return out
+    df = df.sort_values("step", kind="stable")
+    for (split, name, task), g in df.groupby(["split", "name", "task"], sort=False):
+        out[(str(split), str(name), str(task))] = (
+            g["step"].to_numpy(dtype=np.float32), g["value"].to_numpy(dtype=np.float32))
+    return out
+
+
+class _Cut:
+    """Downsamples traces and remembers whether any was cut, for the chart's note."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.shown = 0
+
+    def __call__(self, s: Series) -> Series:
+        x, y = downsample(*s)
+        if len(x) < len(s[0]):
+            self.total = max(self.total, len(s[0]))
+            self.shown = max(self.shown, len(x))
+        return x, y
+
+    def note(self) -> list[dict]:
+        if not self.total:
+            return []
+        return [{"text": f"showing {self.shown:,} of {self.total:,} points per curve (min/max per bucket)",
+                 "xref": "paper", "yref": "paper", "x": 1, "y": 0, "xanchor": "right", "yanchor": "bottom",
+                 "showarrow": False, "font": {"size": 10, "color": "#777"}, "bgcolor": "rgba(255,255,255,0.7)"}]
+
+
+def _line(x: np.ndarray, y: np.ndarray, name: str, colour: str, **extra: object) -> dict:
+    trace = {"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines",
+             "line": {"color": colour, "width": 1.5}}
+    trace.update(extra)
+    return trace
+
+
+def _waiting(text: str) -> dict:
+    return {"text": text, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
+            "font": {"size": 13, "color": "#888"}}
+
+
+def _figure(view: RunView, title: str, traces: list[dict], annotations: list[dict],
+            shapes: list[dict] | None = None, axes: dict | None = None) -> go.Figure:
+    """Shared look: title top left, legend in one row under it, the x axis spanning the whole run."""
+    layout = {
+        "title": {"text": title, "font": {"size": 14}, "x": 0.01, "xanchor": "left", "y": 0.97,
+                  "yanchor": "top", "yref": "container"},
+        "height": HEIGHT, "margin": {"l": 8, "r": 8, "t": 62, "b": 8},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0,
+                   "font": {"size": 11}},
+        "uirevision": view.key or "none", "hovermode": "x unified",
+        "xaxis": {"title": {"text": "step", "standoff": 4}, "rangemode": "tozero"},
+        "annotations": annotations, "shapes": shapes or [],
+    }
+    for name, spec in (axes or {}).items():
+        layout[name] = {**layout.get(name, {}), **spec}
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+def loss_figure(view: RunView, weighted: bool = False) -> go.Figure:
+    """Per-task training loss (thin) and validation loss (dotted, with markers), on a log scale.
+
+    `weighted` plots w_i * L_i instead of L_i: the share each task really has in the total, which
+    is what a scale imbalance is about.
+    """
+    traces: list[dict] = []
+    cut = _Cut()
+    for task in view.tasks:
+        colour = task_colour(task, view.all_tasks)
+        train = view.get("train", "loss", task)
+        if train is not None:
+            x, y = train
+            if weighted:
+                w = view.get("train", "weight", task)
+                if w is not None and len(w[1]) == len(y):
+                    y = y * w[1]
+            x, y = cut((x, y))
+            traces.append(_line(x, y, f"{task} train", colour, legendgroup=task, opacity=0.85))
+        val = view.get("val", "loss", task)
+        if val is not None and not weighted:
+            x, y = cut(val)
+            traces.append(_line(x, y, f"{task} val", colour, legendgroup=task, mode="lines+markers",
+                                line={"color": colour, "width": 2.5, "dash": "dot"},
+                                marker={"size": 6, "color": colour}))
+    notes = cut.note() + ([] if traces else [_waiting("waiting for the first steps...")])
+    title = "Weighted training loss w·L per task" if weighted else "Loss per task (train, and val dotted)"
+    return _figure(view, title, traces, notes,
+                   axes={"yaxis": {"title": {"text": "w·loss" if weighted else "loss"}, "type": "log",
+                                   "dtick": "D2", "tickformat": ".2~g"}})
+
+
+def metric_figure(view: RunView) -> go.Figure:
+    """Each task's main validation metric in its own panel (units differ between tasks)."""
+    tasks = view.tasks or [""]
+    n, gap = len(tasks), 0.08
+    width = (1 - gap * (n - 1)) / n
+    traces: list[dict] = []
+    notes: list[dict] = []
+    axes: dict[str, dict] = {}
+    cut = _Cut()
+    for i, task in enumerate(tasks):
+        suffix = "" if i == 0 else str(i + 1)
+        lo = i * (width + gap)
+        axes[f"xaxis{suffix}"] = {"domain": [lo, lo + width], "anchor": f"y{suffix}",
+                                  "title": {"text": "step", "standoff": 4}, "rangemode": "tozero"}
+        axes[f"yaxis{suffix}"] = {"anchor": f"x{suffix}"}
+        name, higher = view.metric.get(task, ("", True))
+        notes.append({"text": f"{task}: {name} {'↑' if higher else '↓'}" if name else task,
+                      "xref": "paper", "yref": "paper", "x": lo + width / 2, "y": 1.0, "xanchor": "center",
+                      "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
+        s = view.get("val", name, task) if name else None
+        if s is None:
+            continue
+        x, y = cut(s)
+        colour = task_colour(task, view.all_tasks)
+        traces.append(_line(x, y, f"{task} {name}", colour, mode="lines+markers", showlegend=False,
+                            line={"color": colour, "width": 2.5}, marker={"size": 6},
+                            xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
+    if not traces:
+        notes.append(_waiting("the first validation comes after a few steps..."))
+    return _figure(view, "Validation metric per task", traces, notes + cut.note(), axes=axes)
+
+
+def weights_figure(view: RunView) -> go.Figure:
+    """The weight each task's loss had at each step; dotted lines mark live slider changes."""
+    traces: list[dict] = []
+    cut = _Cut()
+    for task in view.tasks:
+        s = view.get("train", "weight", task)
+        if s is None:
+            continue
+        x, y = cut(s)
+        traces.append(_line(x, y, task, task_colour(task, view.all_tasks),
+                            line={"color": task_colour(task, view.all_tasks), "width": 2, "shape": "hv"}))
+    shapes, notes = [], []
+    changes = view.weight_changes[-50:]
+    if changes:
+        top = max((float(np.max(view.series[k][1])) for k in view.series if k[:2] == ("train", "weight")),
+                  default=1.0) * 1.08
+        for step, _ in changes:
+            shapes.append({"type": "line", "x0": step, "x1": step, "xref": "x", "y0": 0, "y1": 1,
+                           "yref": "paper", "line": {"color": "#999", "width": 1, "dash": "dot"}})
+        traces.append({"type": "scatter", "x": [c[0] for c in changes], "y": [top] * len(changes),
+                       "mode": "markers", "name": "slider moved", "hoverinfo": "text",
+                       "marker": {"symbol": "triangle-down", "size": 9, "color": "#777"},
+                       "hovertext": [f"step {step}: " + ", ".join(f"{t} {w:g}" for t, w in ws.items())
+                                     for step, ws in changes]})
+    if not traces:
+        notes.append(_waiting("waiting for the first steps..."))
+    return _figure(view, "Task weights", traces, notes + cut.note(), shapes,
+                   axes={"yaxis": {"title": {"text": "weight"}, "rangemode": "tozero"}})
+
+
+def cosine_figure(view: RunView) -> go.Figure:
+    """Cosine similarity of each pair of task gradients; below zero (shaded) the tasks conflict."""
+    traces: list[dict] = []
+    cut = _Cut()
+    pairs = [key[2] for key in view.series if key[0] == "grad" and key[1] == "cosine"]
+    order = {t: i for i, t in enumerate(view.all_tasks)}
+    pairs.sort(key=lambda p: tuple(order.get(t, 99) for t in p.split("|")))
+    for j, pair in enumerate(pairs):
+        x, y = cut(view.series[("grad", "cosine", pair)])
+        a, _, b = pair.partition("|")
+        traces.append(_line(x, y, f"{a} ↔ {b}", PAIR_COLOURS[j % len(PAIR_COLOURS)], mode="lines+markers",
+                            marker={"size": 4}))
+    shapes = [{"type": "rect", "x0": 0, "x1": 1, "xref": "paper", "y0": -1, "y1": 0, "yref": "y",
+               "fillcolor": CONFLICT_FILL, "line": {"width": 0}, "layer": "below"}]
+    notes = [{"text": "conflict", "xref": "paper", "x": 0, "yref": "y", "y": -0.95, "showarrow": False,
+              "xanchor": "left", "yanchor": "bottom", "font": {"size": 10, "color": "#c0504d"}}]
+    if not traces:
+        notes.append(_waiting("needs two tasks and a model with shared parameters" if len(view.tasks) < 2
+                              else "waiting for the first gradient measurement..."))
+    return _figure(view, "Gradient cosine similarity between tasks", traces, notes + cut.note(), shapes,
+                   axes={"yaxis": {"title": {"text": "cosine"}, "range": [-1.05, 1.05]}})

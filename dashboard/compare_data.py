@@ -1,0 +1,166 @@
+"""What the Compare page reads from the run store: one float32 array pair per curve.
+
+Why not `RunStore.metrics`: comparing eight runs of 10,000 steps means reading over half a million
+points, and a long-format DataFrame with four string columns per row costs about three times as
+much as two numbers per row. Each curve (run, split, name, task) is read alone, in step order, from
+the store's `metrics_trace` index without touching the table. No Streamlit here (tested directly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from itertools import chain
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dashboard import catalog
+from dashboard.charts import PALETTE
+from dashboard.live import run_view
+from mtlcore.registry import ConfigError
+from mtlcore.store import RunStore
+
+Curve = tuple[np.ndarray, np.ndarray]  # (steps, values), float64 steps and float32 values
+CurveKey = tuple[str, str, str, str]  # (run id, split, name, task)
+
+_TRACE_SQL = ("SELECT step, value FROM metrics WHERE run_id=? AND split=? AND name=? AND task=? "
+              "AND value IS NOT NULL ORDER BY step")
+_CLOCK_SQL = ("SELECT step, time FROM metrics WHERE run_id=? AND split='train' AND name='loss' AND task=? "
+              "ORDER BY step")
+
+
+def read_curve(store: RunStore, run_id: str, split: str, name: str, task: str) -> Curve:
+    """One curve's (steps, values); empty arrays when the run has no such curve."""
+    rows = store.conn.execute(_TRACE_SQL, (run_id, split, name, task)).fetchall()
+    a = _pairs(rows)
+    return a[:, 0], a[:, 1].astype(np.float32)
+
+
+def _pairs(rows: list[tuple[float, float]]) -> np.ndarray:
+    """(n, 2) float64 array of fetched rows; fromiter is about 3x faster than np.array on tuples."""
+    return np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=2 * len(rows)).reshape(-1, 2)
+
+
+@dataclass
+class CompareRun:
+    """One selected run: what its charts, tables and legend need."""
+
+    id: str
+    label: str  # unique among the selected runs
+    colour: str
+    row: dict[str, Any]  # the store's run row (config, summary, status, ...)
+    tasks: list[str]
+    all_tasks: list[str]  # the data set's tasks, for task colours shared with the other pages
+    metric: dict[str, tuple[str, bool]]  # task -> (main metric, higher is better)
+    steps_per_epoch: int
+    directions: dict[str, dict[str, bool]] = field(default_factory=dict)  # task -> metric -> higher is better
+
+    @property
+    def pairs(self) -> list[str]:
+        """Gradient-cosine curve names, as the store writes them (run task order, i < j)."""
+        return [f"{a}|{b}" for i, a in enumerate(self.tasks) for b in self.tasks[i + 1:]]
+
+
+@dataclass
+class CompareData:
+    runs: list[CompareRun]
+    curves: dict[CurveKey, Curve] = field(default_factory=dict)
+    clocks: dict[str, Curve] = field(default_factory=dict)  # run id -> (steps, seconds since start)
+
+    def curve(self, run_id: str, split: str, name: str, task: str) -> Curve | None:
+        c = self.curves.get((run_id, split, name, task))
+        return c if c is not None and len(c[0]) else None
+
+    @property
+    def tasks(self) -> list[str]:
+        """Every task of the selected runs, in data set order, first run first."""
+        seen: list[str] = []
+        for r in self.runs:
+            seen += [t for t in r.tasks if t not in seen]
+        return seen
+
+    def points_read(self) -> int:
+        return sum(len(c[0]) for c in self.curves.values())
+
+
+def run_label(row: dict[str, Any]) -> str:
+    return f"{row.get('name') or row['id']} ({row['id'][:6]})"
+
+
+def _directions(dataset: str) -> dict[str, dict[str, bool]]:
+    try:
+        tasks = catalog.dataset(dataset)["tasks"]
+    except ConfigError:  # a run of a data set this version no longer has: no arrows, still plotted
+        return {}
+    return {t["name"]: {m["name"]: bool(m["higher_is_better"]) for m in t["metrics"]} for t in tasks}
+
+
+def _steps_per_epoch(store: RunStore, run_id: str) -> int:
+    started = store.events(run_id, "started")
+    if started.empty:
+        return 0
+    return int(started["payload"].iloc[-1].get("steps_per_epoch") or 0)
+
+
+def load_run(store: RunStore, row: dict[str, Any], with_clock: bool = False) -> CompareData:
+    """One run (as a one-run CompareData) with every curve the Compare page draws: per task the
+    training and validation loss, the validation main metric and the weight; per task pair the
+    gradient cosine. `with_clock` also reads its wall-clock time per step (for a time x-axis).
+    Loaded per run so a page can cache finished runs one by one."""
+    rid = row["id"]
+    view = run_view(row, pd.DataFrame(columns=["split", "task"]))
+    run = CompareRun(rid, run_label(row), PALETTE[0], row, view.tasks, view.all_tasks, view.metric,
+                     _steps_per_epoch(store, rid), _directions(row.get("dataset", "")))
+    data = CompareData([run])
+    wanted: list[tuple[str, str, str]] = []
+    for t in run.tasks:
+        wanted += [("train", "loss", t), ("val", "loss", t), ("train", "weight", t)]
+        if t in run.metric:
+            wanted.append(("val", run.metric[t][0], t))
+    wanted += [("grad", "cosine", p) for p in run.pairs]
+    for split, name, task in wanted:
+        data.curves[(rid, split, name, task)] = read_curve(store, rid, split, name, task)
+    if with_clock and run.tasks:
+        a = _pairs(store.conn.execute(_CLOCK_SQL, (rid, run.tasks[0])).fetchall())
+        data.clocks[rid] = (a[:, 0], a[:, 1])
+    return data
+
+
+def combine(parts: Sequence[CompareData]) -> CompareData:
+    """Several loaded runs as one selection; each run gets the colour of its place in the selection."""
+    out = CompareData([])
+    for i, part in enumerate(parts):
+        for run in part.runs:
+            out.runs.append(replace(run, colour=PALETTE[i % len(PALETTE)]))
+        out.curves.update(part.curves)
+        out.clocks.update(part.clocks)
+    return out
+
+
+def run_rows(store: RunStore, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The store rows of these runs, in the given order (unknown ids are left out)."""
+    rows = store.list_runs()
+    rows = rows[rows["id"].isin(list(run_ids))].set_index("id")
+    return [{"id": rid, **rows.loc[rid].to_dict()} for rid in run_ids if rid in rows.index]
+
+
+def load_compare(store: RunStore, run_ids: Sequence[str], with_clock: bool = False) -> CompareData:
+    """The selected runs and all their curves, uncached (the benchmark and the tests use this)."""
+    return combine([load_run(store, row, with_clock) for row in run_rows(store, run_ids)])
+
+
+def x_values(data: CompareData, run: CompareRun, steps: np.ndarray, axis: str) -> np.ndarray:
+    """Steps mapped to the chosen x-axis: step, epoch (step / steps per epoch) or wall time (s).
+
+    Wall time is interpolated from the run's training clock, so an evaluation sits at the time of
+    the training step it follows (off by at most the evaluation's own duration).
+    """
+    if axis == "step":
+        return steps
+    if axis == "epoch":
+        return steps / run.steps_per_epoch if run.steps_per_epoch else steps
+    clock = data.clocks.get(run.id)
+    if clock is None or len(clock[0]) == 0:
+        return np.full(len(steps), np.nan)
+    return np.interp(steps, clock[0], clock[1])

@@ -1,0 +1,181 @@
+"""Drive the real app in Chromium: shared by the end-to-end test and benchmarks/bench_app.py.
+
+`AppServer` runs `streamlit run` on a free localhost port against its own run database and always
+shuts it down (and any run it left training). `browser()` opens Debian's Chromium through Python
+playwright. `chart_points` reads how many points each Plotly chart holds from the browser itself,
+which is what a user sees (not what the server meant to send). Not imported by the app.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+# title of each chart on screen -> number of points in it, summed over its traces (plotly's decoded
+# lengths). Elements Streamlit marks stale (about to be replaced by a rerun) are left out; the theme
+# wraps titles in <b>, so tags are stripped.
+CHART_POINTS_JS = """() => Object.fromEntries(
+  Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'))
+    .filter(e => !e.closest('[data-stale="true"]'))
+    .map(e => [
+      ((e.layout && e.layout.title && e.layout.title.text) || '').replace(/<[^>]*>/g, ''),
+      (e._fullData || []).reduce((n, t) => n + (t._length || 0), 0)]))"""
+
+
+def chromium_missing() -> str | None:
+    """Why the browser test cannot run here, or None."""
+    if not os.path.exists(CHROMIUM):
+        return (f"{CHROMIUM} is absent: install Debian's chromium (make test does it as root, "
+                "or: sudo apt-get install chromium)")
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class AppServer:
+    """`streamlit run dashboard/streamlit_app.py` on a free port, with MTL_DB pointing at `db`."""
+
+    def __init__(self, db: str | Path, cache: str | Path | None = None, port: int | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.db = str(db)
+        self.port = port or free_port()
+        self.url = f"http://localhost:{self.port}"
+        env = dict(os.environ, MTL_DB=self.db, PYTHONUNBUFFERED="1", **(extra_env or {}))
+        if cache:
+            env["MTL_CACHE"] = str(cache)
+        self.log_path = Path(self.db).with_suffix(".server.log")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard/streamlit_app.py",
+             "--server.headless", "true", "--server.port", str(self.port),
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=str(ROOT), env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"streamlit did not answer on {self.url} within {timeout_s:.0f} s: {self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        """Stop the server (its whole process group) and kill any run it left training."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        self._log.close()
+        if os.path.exists(self.db):
+            from mtlcore import launch
+            from mtlcore.store import RunStore
+
+            store = RunStore(self.db)
+            for rid in store.list_runs(status=["queued", "running"])["id"]:
+                launch.kill(store, rid)
+
+    def __enter__(self) -> "AppServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def browser(viewport: tuple[int, int] = (1500, 1100)) -> Iterator[Any]:
+    """A new Chromium page (playwright's sync API); closes the browser afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = b.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            yield page
+        finally:
+            b.close()
+
+
+def open_app(page: Any, url: str, timeout_s: float = 120.0) -> None:
+    """Load the app and wait for the Train page's own content (not just Streamlit's shell)."""
+    page.goto(url)
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
+    page.get_by_test_id("stBaseButton-primary").wait_for(timeout=timeout_s * 1000)
+
+
+def chart_points(page: Any) -> dict[str, int]:
+    return page.evaluate(CHART_POINTS_JS)
+
+
+def loss_points(page: Any) -> int:
+    return sum(n for title, n in chart_points(page).items() if title.startswith(("Loss", "Weighted")))
+
+
+def choose_in_selectbox(page: Any, label: str, option: str) -> None:
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def selected_tasks(page: Any) -> list[str]:
+    ms = page.get_by_test_id("stMultiSelect").filter(has_text="Tasks").first
+    return ms.locator("[data-tag]").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+
+
+def set_tasks(page: Any, tasks: list[str]) -> None:
+    """Make the Tasks multiselect hold exactly `tasks`, clicking as a user would."""
+    ms = page.get_by_test_id("stMultiSelect").filter(has_text="Tasks").first
+    for t in selected_tasks(page):
+        if t not in tasks:
+            ms.get_by_role("button", name=f"Remove {t}").click()
+    for t in tasks:
+        if t not in selected_tasks(page):
+            ms.get_by_role("combobox").click()
+            page.get_by_role("option", name=t, exact=True).click()
+            page.keyboard.press("Escape")
+    deadline = time.monotonic() + 30
+    while sorted(selected_tasks(page)) != sorted(tasks) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def nudge_slider(page: Any, label: str, steps: int) -> None:
+    """Move a slider by keyboard (as a user can): positive steps go right."""
+    thumb = page.get_by_role("slider", name=label)
+    thumb.focus()
+    for _ in range(abs(steps)):
+        page.keyboard.press("ArrowRight" if steps > 0 else "ArrowLeft")

@@ -1,0 +1,292 @@
+"""The Train page's setup as plain data: widget keys, parsing, checks, and the RunConfig it makes.
+
+The page only draws widgets under the keys defined here and hands `st.session_state` to
+`read_setup`; everything that decides what gets trained is a pure function of those values, so the
+tests check it without a browser. The widget keys double as URL query parameters (the widgets are
+bound to the URL), which is why they are short and stable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from dashboard import catalog
+from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
+from mtlcore.registry import ConfigError
+
+# -- widget keys (also the URL's query parameters) -------------------------------------------------
+DATASET = "dataset"
+TASKS = "tasks"
+METHOD = "method"
+GRADIENTS = "gradients"
+ARCH = "arch"
+OPTIMIZER = "optimizer"
+LR = "lr"
+BATCH = "batch"
+EPOCHS = "epochs"
+SEED = "seed"
+DEVICE = "device"
+EVAL_EVERY = "eval_every"
+GRAD_EVERY = "grad_every"
+WEIGHTS = "weights"  # the group of weight sliders: problems about all of them are shown here
+TRAIN = "train"  # problems that belong to no single widget are shown by the Train button
+
+STATIC = "static"  # the method whose weights are the sliders (and can change while a run trains)
+
+DEFAULTS: dict[str, Any] = {
+    DATASET: "multi_digits", METHOD: STATIC, GRADIENTS: "auto", ARCH: "hps", OPTIMIZER: "adam",
+    LR: 2e-3, BATCH: 128, EPOCHS: 3.0, SEED: 0, DEVICE: "auto", EVAL_EVERY: 20, GRAD_EVERY: 5,
+}
+OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+GRADIENT_MODES = ("auto", "parameters", "representation")
+# log-spaced, human-readable steps: weights and learning rates matter by ratios, not differences
+WEIGHT_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 7.0,
+                  10.0, 15.0, 20.0, 30.0, 50.0, 100.0)
+LR_CHOICES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+BATCH_CHOICES = (16, 32, 64, 128, 256, 512, 1024)
+DEFAULT_WEIGHT = 1.0
+
+
+def weight_key(task: str) -> str:
+    return f"w_{task}"
+
+
+def param_key(owner: str, name: str, param: str) -> str:
+    """Key of a generated widget: owner is "d" (data set), "m" (method) or "a" (architecture)."""
+    return f"{owner}_{name}_{param}"
+
+
+def default_tasks(dataset: str) -> list[str]:
+    """Two tasks when the set has them: the smallest setup where balancing matters."""
+    return catalog.task_names(dataset)[:2]
+
+
+def widget_default(spec: dict[str, Any]) -> Any:
+    """The value a generated widget starts at; a list parameter is typed as comma-separated text."""
+    if spec["kind"] == "floats":
+        return "" if spec["default"] is None else ", ".join(f"{v:g}" for v in spec["default"])
+    return spec["default"]
+
+
+def parse_floats(text: str) -> list[float] | None:
+    """'1, 0.5 2' -> [1.0, 0.5, 2.0]; empty text -> None (the parameter's default)."""
+    parts = [p for p in text.replace(";", ",").replace(",", " ").split() if p]
+    if not parts:
+        return None
+    out = []
+    for p in parts:
+        try:
+            out.append(float(p))
+        except ValueError:
+            raise ConfigError(f"'{p}' is not a number; type numbers separated by commas") from None
+    return out
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that stops a run from being started, shown next to the widget `key`."""
+
+    key: str
+    message: str
+
+
+@dataclass
+class Setup:
+    """Everything the Train page lets you choose, parsed and in dataset task order."""
+
+    dataset: str
+    tasks: list[str]
+    data_params: dict[str, Any]
+    method: str
+    method_params: dict[str, Any]
+    weights: list[float]  # one per task; used when method is static
+    gradients: str
+    architecture: str
+    arch_params: dict[str, Any]
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: float
+    seed: int
+    device: str
+    eval_every: int
+    grad_stats_every: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def is_static(self) -> bool:
+        return self.method == STATIC
+
+
+def _known(value: Any, allowed: list[str] | tuple[str, ...], default: str) -> str:
+    return value if value in allowed else default
+
+
+def _read_params(values: Mapping[str, Any], owner: str, name: str, specs: list[dict[str, Any]],
+                 skip: tuple[str, ...], problems: list[Problem]) -> dict[str, Any]:
+    """Generated widgets' values -> a params dict; a bad value becomes a Problem under its widget."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        if spec["name"] in skip:
+            continue
+        key = param_key(owner, name, spec["name"])
+        raw = values.get(key, widget_default(spec))
+        try:
+            value = parse_floats(str(raw)) if spec["kind"] == "floats" else raw
+            if value is None:
+                continue  # empty: the core's default applies
+            out[spec["name"]] = catalog.param_spec(spec).validate(value)
+        except ConfigError as exc:
+            problems.append(Problem(key, str(exc)))
+    return out
+
+
+def _number(values: Mapping[str, Any], key: str, cast: type, low: float, problems: list[Problem]) -> Any:
+    raw = values.get(key, DEFAULTS[key])
+    try:
+        value = cast(raw)
+        if not math.isfinite(float(value)) or value < low:
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        problems.append(Problem(key, f"must be a number >= {low:g}, got {raw!r}"))
+        return DEFAULTS[key]
+
+
+def read_setup(values: Mapping[str, Any]) -> Setup:
+    """Parse the page's widget values (st.session_state, or any mapping in tests) into a Setup.
+
+    Missing keys take their defaults, so a partial mapping (a preset, a short URL) is complete.
+    Problems are collected, never raised: the page shows each next to its widget.
+    """
+    problems: list[Problem] = []
+    ds_names = [d["name"] for d in catalog.datasets()]
+    dataset = _known(values.get(DATASET), ds_names, DEFAULTS[DATASET])
+    all_tasks = catalog.task_names(dataset)
+    chosen = values.get(TASKS, default_tasks(dataset))
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen or [])
+    tasks = [t for t in all_tasks if t in chosen]  # dataset order: stable colours and weight order
+    m_names = [m["name"] for m in catalog.methods()]
+    method = _known(values.get(METHOD), m_names, DEFAULTS[METHOD])
+    m_spec = catalog.method(method)
+    a_names = [a["name"] for a in catalog.architectures()]
+    arch = _known(values.get(ARCH), a_names, DEFAULTS[ARCH])
+
+    data_params = _read_params(values, "d", dataset, catalog.dataset(dataset)["params"], (), problems)
+    weights: list[float] = []
+    for t in tasks:
+        raw = values.get(weight_key(t), DEFAULT_WEIGHT)
+        try:
+            w = float(raw)
+            if not math.isfinite(w) or w < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(Problem(weight_key(t), f"weight must be a number >= 0, got {raw!r}"))
+            w = DEFAULT_WEIGHT
+        weights.append(w)
+    skip = ("weights",) if method == STATIC else ()
+    method_params = _read_params(values, "m", method, m_spec["params"], skip, problems)
+    if method == STATIC:
+        method_params["weights"] = list(weights)
+    arch_params = _read_params(values, "a", arch, catalog.architecture(arch)["params"], (), problems)
+    gradients = _known(values.get(GRADIENTS), GRADIENT_MODES, "auto") if m_spec["kind"] == "gradient" else "auto"
+
+    return Setup(
+        dataset=dataset, tasks=tasks, data_params=data_params, method=method,
+        method_params=method_params, weights=weights, gradients=gradients, architecture=arch,
+        arch_params=arch_params,
+        optimizer=_known(values.get(OPTIMIZER), OPTIMIZERS, DEFAULTS[OPTIMIZER]),
+        lr=_number(values, LR, float, 0.0, problems),
+        batch_size=_number(values, BATCH, int, 1, problems),
+        epochs=_number(values, EPOCHS, float, 0.0, problems),
+        seed=_number(values, SEED, int, 0, problems),
+        device=_known(values.get(DEVICE), DEVICES, DEFAULTS[DEVICE]),
+        eval_every=_number(values, EVAL_EVERY, int, 0, problems),
+        grad_stats_every=_number(values, GRAD_EVERY, int, 0, problems),
+        problems=problems,
+    )
+
+
+def check(setup: Setup) -> list[Problem]:
+    """Everything that would make the run impossible, each tied to the widget to fix it at."""
+    problems = list(setup.problems)
+    missing = catalog.missing_source(setup.dataset, setup.data_params)
+    if missing:
+        problems.append(Problem(DATASET, missing))
+    if not setup.tasks:
+        problems.append(Problem(TASKS, "Choose at least one task: there is nothing to train."))
+    if setup.is_static and setup.tasks and not any(w > 0 for w in setup.weights):
+        problems.append(Problem(WEIGHTS, "All weights are zero, so no task would be learned: "
+                                         "raise at least one slider above 0."))
+    if setup.lr <= 0:
+        problems.append(Problem(LR, "The learning rate must be above 0."))
+    if setup.epochs <= 0:
+        problems.append(Problem(EPOCHS, "Train for more than 0 epochs."))
+    if problems:
+        return problems
+    try:
+        config = build_config(setup)
+        config.validate()
+        _core_checks(config)
+    except ConfigError as exc:
+        problems.append(Problem(TRAIN, str(exc)))
+    return problems
+
+
+def _core_checks(config: RunConfig) -> None:
+    """Ask the core to build the method with these parameters, so a bad value never reaches a worker."""
+    from mtlcore.weighting import create
+
+    catalog.resolve(catalog.dataset(config.data.name)["params"], config.data.params,
+                    f"data set '{config.data.name}'")
+    catalog.resolve(catalog.architecture(config.model.architecture)["params"], config.model.params,
+                    f"architecture '{config.model.architecture}'")
+    create(config.weighting.method, len(config.data.tasks), **config.weighting.params)
+
+
+def build_config(setup: Setup, name: str = "") -> RunConfig:
+    """The run the Train button starts. Pure: no store, no process."""
+    return RunConfig(
+        name=name or run_name(setup),
+        data=DataConfig(setup.dataset, list(setup.tasks), dict(setup.data_params)),
+        model=ModelConfig(setup.architecture, dict(setup.arch_params)),
+        weighting=WeightingConfig(setup.method, dict(setup.method_params), setup.gradients),
+        optim=OptimConfig(optimizer=setup.optimizer, lr=float(setup.lr), batch_size=int(setup.batch_size),
+                          epochs=float(setup.epochs)),
+        seed=int(setup.seed), device=setup.device, eval_every=int(setup.eval_every),
+        grad_stats_every=int(setup.grad_stats_every),
+    )
+
+
+def run_name(setup: Setup) -> str:
+    """A readable default name, e.g. 'Multi-Digits left+sum, static 1/20'."""
+    title = catalog.dataset(setup.dataset)["title"]
+    if setup.is_static:
+        how = "static " + "/".join(f"{w:g}" for w in setup.weights)
+    else:
+        how = setup.method
+    return f"{title} {'+'.join(setup.tasks)}, {how}"
+
+
+def config_from_values(values: Mapping[str, Any]) -> tuple[RunConfig | None, list[Problem]]:
+    """The page's one call: a config to start, or the problems that prevent it."""
+    setup = read_setup(values)
+    problems = check(setup)
+    return (None if problems else build_config(setup)), problems
+
+
+def live_weights(values: Mapping[str, Any], tasks: list[str]) -> list[float] | None:
+    """The sliders' weights for a running run's tasks, or None when they are not all valid."""
+    out = []
+    for t in tasks:
+        try:
+            w = float(values.get(weight_key(t), DEFAULT_WEIGHT))
+        except (TypeError, ValueError):
+            return None
+        if not math.isfinite(w) or w < 0:
+            return None
+        out.append(w)
+    return out if any(w > 0 for w in out) else None

@@ -1,0 +1,79 @@
+"""Classroom presets: one click sets the whole Train page to a setup that shows one idea.
+
+A preset is a partial set of widget values (dashboard.forms keys); `preset_state` completes it with
+the defaults, so applying a preset never leaves a stale value from the previous setup behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dashboard import catalog, forms
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str
+    title: str
+    icon: str
+    explanation: str  # one line, shown under the button
+    values: dict[str, Any]
+
+
+PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "scale", "Scale imbalance", ":material/balance:",
+        "The digit sum's regression loss, weighted ×15 (about its size in raw units), drowns the "
+        "left digit's classification: watch left's accuracy stall, then drag sum's slider down to 1.",
+        {forms.DATASET: "multi_digits", forms.TASKS: ["left", "sum"], forms.METHOD: forms.STATIC,
+         forms.weight_key("left"): 1.0, forms.weight_key("sum"): 15.0, forms.LR: 2e-3,
+         forms.EPOCHS: 4.0, forms.BATCH: 128},
+    ),
+    Preset(
+        "conflict", "Conflicting tasks", ":material/swords:",
+        "Two overlapping clothes items compete for one small network: the gradient cosine chart "
+        "dips below zero whenever a step that helps one task hurts the other.",
+        {forms.DATASET: "multi_fashion", forms.TASKS: ["left", "right"], forms.METHOD: forms.STATIC,
+         forms.weight_key("left"): 1.0, forms.weight_key("right"): 1.0, forms.LR: 1e-3,
+         forms.EPOCHS: 1.0, forms.BATCH: 256, forms.EVAL_EVERY: 40,
+         forms.param_key("a", "hps", "trunk"): "multilenet"},
+    ),
+    Preset(
+        "auxiliary", "Auxiliary task: help or harm?", ":material/handshake:",
+        "The left digit is the goal, with only 300 training pairs; the right digit rides along at "
+        "weight 0.5. Run again with right's slider at 0 and compare left's accuracy.",
+        {forms.DATASET: "multi_digits", forms.TASKS: ["left", "right"], forms.METHOD: forms.STATIC,
+         forms.weight_key("left"): 1.0, forms.weight_key("right"): 0.5, forms.LR: 2e-3,
+         forms.EPOCHS: 30.0, forms.BATCH: 64,
+         forms.param_key("d", "multi_digits", "n_train"): 300},
+    ),
+)
+
+
+def get(key: str) -> Preset:
+    for p in PRESETS:
+        if p.key == key:
+            return p
+    raise KeyError(key)
+
+
+def preset_state(preset: Preset) -> dict[str, Any]:
+    """Every widget value the preset decides: defaults for the chosen data set, method and
+    architecture, every weight slider of the set, then the preset's own values on top."""
+    values = dict(forms.DEFAULTS)
+    values.update({k: v for k, v in preset.values.items()
+                   if k in (forms.DATASET, forms.METHOD, forms.ARCH)})
+    dataset = values[forms.DATASET]
+    values[forms.TASKS] = forms.default_tasks(dataset)
+    for t in catalog.task_names(dataset):
+        values[forms.weight_key(t)] = forms.DEFAULT_WEIGHT
+    for owner, name, specs in (
+        ("d", dataset, catalog.dataset(dataset)["params"]),
+        ("m", values[forms.METHOD], catalog.method(values[forms.METHOD])["params"]),
+        ("a", values[forms.ARCH], catalog.architecture(values[forms.ARCH])["params"]),
+    ):
+        for spec in specs:
+            values[forms.param_key(owner, name, spec["name"])] = forms.widget_default(spec)
+    values.update(preset.values)
+    return values

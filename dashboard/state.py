@@ -1,0 +1,94 @@
+"""What every page shares: the run store handle, the watched run in the URL, and the error guard.
+
+The store is a cache_resource (one per database path, shared by all tabs; RunStore is thread-safe
+with a connection per thread). The run a tab watches lives in the URL (`?run=<id>`), so a refresh or
+a shared link finds it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import streamlit as st
+
+from dashboard.standby import StandbyPool
+from mtlcore import launch
+from mtlcore.config import RunConfig
+from mtlcore.registry import ConfigError
+from mtlcore.store import RunStore, StoreError, default_db_path
+
+RUN_PARAM = "run"
+log = logging.getLogger("mtl.dashboard")
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> RunStore:
+    return RunStore(path)
+
+
+def store() -> RunStore:
+    """The run store named by MTL_DB (default runs/mtl.sqlite)."""
+    return _store(default_db_path())
+
+
+@st.cache_resource(show_spinner=False)
+def _standby(path: str) -> StandbyPool:
+    return StandbyPool(path)
+
+
+def standby_enabled() -> bool:
+    """MTL_STANDBY=0 turns the warm worker off (tests that never train, or to save its memory)."""
+    return os.environ.get("MTL_STANDBY", "1") != "0"
+
+
+def prepare_worker() -> None:
+    """Have a warm worker waiting; call only when nothing trains (its imports take CPU)."""
+    if standby_enabled():
+        _standby(default_db_path()).ensure()
+
+
+def worker_ready() -> bool | None:
+    """True when a warm worker waits, False while one warms up, None when they are turned off."""
+    return _standby(default_db_path()).ready() if standby_enabled() else None
+
+
+def start_run(config: RunConfig) -> str:
+    """Start training `config` in a worker process (warm when one waits); returns the run id."""
+    if standby_enabled():
+        return _standby(default_db_path()).start(config, store(), name=config.name)
+    return launch.start(config, store(), name=config.name)
+
+
+def watched_run() -> str | None:
+    rid = st.query_params.get(RUN_PARAM)
+    return rid or None
+
+
+def watch(run_id: str | None) -> None:
+    if run_id:
+        st.query_params[RUN_PARAM] = run_id
+    elif RUN_PARAM in st.query_params:
+        del st.query_params[RUN_PARAM]
+
+
+@contextmanager
+def page_guard(where: str) -> Iterator[None]:
+    """Show any error as a message on the page, never as a traceback.
+
+    A ConfigError's message is written for users and shown as is; anything else is logged with its
+    traceback on the server and summarised on the page. Streamlit's own rerun/stop signals are
+    BaseExceptions and pass through untouched.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        st.error(str(exc), icon=":material/error:")
+    except StoreError as exc:
+        st.error(f"The run database cannot be used: {exc}", icon=":material/database:")
+    except Exception as exc:  # noqa: BLE001  the page must survive any fault and say what happened
+        log.exception("error in %s", where)
+        st.error(f"Something went wrong in {where}: {type(exc).__name__}: {exc}. "
+                 "The details are in the server's log.", icon=":material/error:")

@@ -1,0 +1,56 @@
+"""MTL Playground's entry point: `streamlit run dashboard/streamlit_app.py`.
+
+The frame: page list, page config and the shared sidebar. Adding a page is one line in PAGES
+(a file under app_pages/, a title and an icon); the first page is the home page.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path; the core is beside it
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import live  # noqa: E402
+from dashboard.state import RUN_PARAM, page_guard, store  # noqa: E402
+from mtlcore import launch  # noqa: E402
+
+PAGES: list[tuple[str, str, str]] = [
+    ("app_pages/train.py", "Train", ":material/model_training:"),
+    ("app_pages/runs.py", "Runs", ":material/table_rows:"),
+    ("app_pages/compare.py", "Compare", ":material/compare_arrows:"),
+    ("app_pages/sweep.py", "Sweep", ":material/scatter_plot:"),
+    ("app_pages/datasets.py", "Data sets", ":material/dataset:"),
+    ("app_pages/upload.py", "Your data", ":material/upload_file:"),
+]
+
+
+def sidebar(train_page: st.Page) -> None:
+    with st.sidebar:
+        st.markdown("**MTL Playground**  \nSee and tune how one network balances several tasks.")
+        with page_guard("the list of active runs"):
+            active = store().list_runs(status=list(live.ACTIVE))
+            st.markdown(f"**Active runs** ({len(active)}; up to {launch.max_concurrent()} train at once)")
+            if active.empty:
+                st.caption("None right now.")
+            for row in active.itertuples():
+                pct = f" · {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
+                st.page_link(train_page, label=f"{row.name or row.id} ({row.status}{pct})",
+                             icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
+                             query_params={RUN_PARAM: row.id})
+        st.caption(f"Runs are stored in `{store().path}`.")
+
+
+def main() -> None:
+    st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
+    pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PAGES)]
+    nav = st.navigation(pages)
+    sidebar(pages[0])
+    nav.run()
+
+
+main()

@@ -1,0 +1,191 @@
+"""The teaching pages (Landscape, Gradient conflict, Method guide) in AppTest, and their Plotly figures.
+
+The pages run inside an st.navigation with the Train page, as in the app, so the guide's links to
+the Train page resolve. Toy runs here are short (a few hundred steps), which the Landscape page
+computes within the script run; the long runs are tested in test_toy.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import toy_charts
+from mtlcore import toy
+from mtlcore.weighting import available, describe
+
+PAGES = Path(__file__).resolve().parent.parent / "dashboard" / "app_pages"
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTL_STANDBY", "0")  # no training here
+    monkeypatch.setenv("MTL_TOY_WORKERS", "1")  # short toy runs, in the test process
+
+
+def app(default: str, params: dict[str, str] | None = None) -> AppTest:
+    entry = "\n".join([
+        "import streamlit as st",
+        "pages = [" + ", ".join(f"st.Page(r'{PAGES / name}.py', title='{name}', default={name == default})"
+                                for name in ("train", "landscape", "explorer", "guide")) + "]",
+        "st.navigation(pages).run()",
+    ])
+    at = AppTest.from_string(entry, default_timeout=120)
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at: AppTest) -> dict[str, dict[str, Any]]:
+    return {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+# -- Landscape -------------------------------------------------------------------------------------------
+def test_landscape_lists_the_registry_runs_and_replays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTL_CACHE", str(tmp_path))
+    at = app("landscape").run()
+    assert_clean(at)
+    methods = at.multiselect(key="toy_methods")
+    assert methods.options == [m["title"] for m in describe()]  # every registered method, by title
+    assert methods.value == ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"]
+    at.number_input(key="toy_steps").set_value(300).run()
+    assert not at.get("plotly_chart")  # nothing computed yet: a Run button and an estimate
+    at.button(key="toy_run").click().run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert list(table.index) == ["Equal weighting", "MGDA", "PCGrad", "CAGrad", "Nash-MTL"]
+    assert list(table.columns)[:5] == ["(-8.5, 7.5)", "(0, 0)", "(9, 9)", "(-7.5, -0.5)", "(9, -1)"]
+    figs = charts(at)
+    assert set(figs) == {"toy_landscape", "toy_loss_space"}
+    end_markers = [t for t in figs["toy_landscape"]["data"] if t.get("mode") == "markers" and t.get("name") == "MGDA"]
+    assert len(end_markers) == 3  # the current positions, on each of the three panels
+
+    # the step slider replays: at step 0 every method sits on its starts
+    at.slider(key="toy_step_300").set_value(0).run()
+    first = [t for t in charts(at)["toy_landscape"]["data"] if t.get("mode") == "markers" and t.get("name") == "MGDA"]
+    assert first[0]["x"] != end_markers[0]["x"]
+
+    # a second visit finds the set in the cache and draws it at once
+    again = app("landscape")
+    again.session_state["toy_steps"] = 300
+    again.run()
+    assert_clean(again)
+    assert set(charts(again)) == {"toy_landscape", "toy_loss_space"}
+    assert "from the cache" in " ".join(c.value for c in again.caption)
+
+
+def test_landscape_reads_own_starts_and_explains_bad_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTL_CACHE", str(tmp_path))
+    at = app("landscape").run()
+    at.multiselect(key="toy_methods").set_value(["mgda"])
+    at.multiselect(key="toy_starts").set_value([])
+    at.text_input(key="toy_own").set_value("5, 5; -2 8")
+    at.number_input(key="toy_steps").set_value(100)
+    at.run()
+    at.button(key="toy_run").click().run()
+    assert_clean(at)
+    assert list(at.dataframe[0].value.columns)[:2] == ["(5, 5)", "(-2, 8)"]
+    at.text_input(key="toy_own").set_value("5, 5, 5").run()
+    assert not at.exception
+    assert any("is not a point" in e.value for e in at.error)
+
+
+# -- Gradient conflict -----------------------------------------------------------------------------------
+def test_explorer_shows_which_methods_stop_conflicting() -> None:
+    at = app("explorer").run()
+    assert_clean(at)
+    assert at.multiselect(key="cx_methods").options == [m["title"] for m in describe()]
+    frame = at.dataframe[0].value.set_index("method")
+    assert frame.loc["Equal weighting", "conflicts with"] == "task 1"  # 120 degrees, |g2| = 3 |g1|
+    assert frame.loc["MGDA", "conflicts with"] == "none"
+    at.slider(key="cx_angle").set_value(60).run()
+    frame = at.dataframe[0].value.set_index("method")
+    assert (frame["conflicts with"] == "none").all()  # below 90 degrees nothing conflicts
+    at.radio(key="cx_tasks").set_value(3).run()
+    assert_clean(at)
+    assert "cos(d, g3)" in at.dataframe[0].value.columns
+    fig = charts(at)["cx_plane"]
+    assert sum(1 for t in fig["data"] if t.get("name", "").startswith("g")) == 3
+
+
+def test_explorer_runs_every_registered_method() -> None:
+    at = app("explorer").run()
+    at.multiselect(key="cx_methods").set_value(available()).run()
+    assert_clean(at)
+    assert len(at.dataframe[0].value) == len(available())
+    at.radio(key="cx_tasks").set_value(3)
+    at.slider(key="cx_angle").set_value(180).run()  # g1 and g2 opposite: nothing lowers both
+    assert_clean(at)
+    assert "Pareto-stationary" in " ".join(m.value for m in at.markdown)
+
+
+# -- Method guide -------------------------------------------------------------------------------------------
+def test_guide_has_a_card_per_method_with_a_link_that_presets_the_train_page() -> None:
+    at = app("guide").run()
+    assert_clean(at)
+    links = at.get("page_link")
+    assert len(links) == len(available())
+    assert len(at.get("latex")) == sum(1 for m in describe() if m.get("formula"))
+    by_title = {m["title"]: m["name"] for m in describe()}
+    for link in links:
+        assert link.proto.page == "train"
+        assert parse_qs(link.proto.query_string)["method"][0] in by_title
+    for title in ("MGDA", "Nash-MTL", "IMTL (IMTL-G + IMTL-L)"):  # following a link opens Train with that method
+        train = app("train", {"method": title}).run()
+        assert not train.exception
+        assert train.selectbox(key="method").value == by_title[title]
+
+
+def test_guide_filters_by_kind_and_search() -> None:
+    at = app("guide").run()
+    at.selectbox(key="guide_kind").set_value("loss").run()
+    assert len(at.get("page_link")) == sum(1 for m in describe() if m["kind"] == "loss")
+    at.selectbox(key="guide_kind").set_value("all")
+    at.text_input(key="guide_search").set_value("bargaining").run()
+    assert_clean(at)
+    assert 1 <= len(at.get("page_link")) < len(available())
+
+
+# -- the figures ---------------------------------------------------------------------------------------------
+def test_every_figure_passes_plotly_validation() -> None:
+    runs = toy.simulate(["mgda", "ew"], [(1.0, 2.0), (-3.0, -1.0)], steps=1500, use_cache=False)
+    order = available()
+    for fig in (toy_charts.landscape_figure(runs, 700, 0.1, order), toy_charts.loss_space_figure(runs, 700, 0.1, order),
+                toy_charts.conflict_figure(toy_charts.gradients_from_angles([0, 120], [1, 2]),
+                                           {"mgda": np.array([1.0, 1.0]), "ew": np.zeros(2)}, order)):
+        go.Figure(fig.to_dict())  # full validation of every property
+    fig = toy_charts.landscape_figure(runs, 700, 0.1, order)
+    lines = [t for t in fig.data if t.type == "scatter" and t.mode == "lines" and t.name == "mgda"]
+    assert lines and all(len(t.x) <= toy_charts.MAX_TRAJECTORY_POINTS + 1 for t in lines)
+    assert any("at most" in (a.text or "") for a in fig.layout.annotations)  # the cut is said on the chart
+
+
+def test_nonconflicting_arc_by_hand() -> None:
+    arc = toy_charts.nonconflicting_arc(toy_charts.gradients_from_angles([0, 120], [1, 3]))
+    assert arc == pytest.approx((math.radians(30), math.radians(90)))
+    arc = toy_charts.nonconflicting_arc(toy_charts.gradients_from_angles([0, 60], [1, 1]))
+    assert arc == pytest.approx((math.radians(-30), math.radians(90)))
+    assert toy_charts.nonconflicting_arc(toy_charts.gradients_from_angles([0, 180], [1, 1])) is None
+    assert toy_charts.nonconflicting_arc(toy_charts.gradients_from_angles([0, 170, -170], [1, 1, 1])) is None
+    arc = toy_charts.nonconflicting_arc(toy_charts.gradients_from_angles([170, -170], [1, 1]))
+    assert arc is not None and arc[1] - arc[0] == pytest.approx(math.radians(160))
+
+
+def test_method_colours_are_stable_and_distinct() -> None:
+    order = available()
+    colours = [toy_charts.method_colour(n, order) for n in order[: len(toy_charts.METHOD_PALETTE)]]
+    assert len(set(colours)) == len(colours)
+    assert toy_charts.method_colour("mgda", order) == toy_charts.method_colour("mgda", list(order))
