@@ -118,7 +118,9 @@ def _line(x: np.ndarray, y: np.ndarray, name: str, colour: str, **extra: object)
     return trace
 
 
-def _waiting(text: str) -> dict:
+def _waiting(text: str, view: RunView | None = None) -> dict:
+    if view is not None and not view.key:
+        text = "press Train: the curves appear here"
     return {"text": text, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
             "font": {"size": 13, "color": "#888"}}
 
@@ -166,7 +168,7 @@ def loss_figure(view: RunView, weighted: bool = False) -> go.Figure:
             traces.append(_line(x, y, f"{task} val", colour, legendgroup=task, mode="lines+markers",
                                 line={"color": colour, "width": 2.5, "dash": "dot"},
                                 marker={"size": 6, "color": colour}))
-    notes = cut.note() + ([] if traces else [_waiting("waiting for the first steps...")])
+    notes = cut.note() + ([] if traces else [_waiting("waiting for the first steps...", view)])
     title = "Weighted training loss w·L per task" if weighted else "Loss per task (train, and val dotted)"
     return _figure(view, title, traces, notes,
                    axes={"yaxis": {"title": {"text": "w·loss" if weighted else "loss"}, "type": "log",
@@ -201,7 +203,7 @@ def metric_figure(view: RunView) -> go.Figure:
                             line={"color": colour, "width": 2.5}, marker={"size": 6},
                             xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
     if not traces:
-        notes.append(_waiting("the first validation comes after a few steps..."))
+        notes.append(_waiting("the first validation comes after a few steps...", view))
     return _figure(view, "Validation metric per task", traces, notes + cut.note(), axes=axes)
 
 
@@ -230,7 +232,7 @@ def weights_figure(view: RunView) -> go.Figure:
                        "hovertext": [f"step {step}: " + ", ".join(f"{t} {w:g}" for t, w in ws.items())
                                      for step, ws in changes]})
     if not traces:
-        notes.append(_waiting("waiting for the first steps..."))
+        notes.append(_waiting("waiting for the first steps...", view))
     return _figure(view, "Task weights", traces, notes + cut.note(), shapes,
                    axes={"yaxis": {"title": {"text": "weight"}, "rangemode": "tozero"}})
 
@@ -253,6 +255,6 @@ def cosine_figure(view: RunView) -> go.Figure:
               "xanchor": "left", "yanchor": "bottom", "font": {"size": 10, "color": "#c0504d"}}]
     if not traces:
         notes.append(_waiting("needs two tasks and a model with shared parameters" if len(view.tasks) < 2
-                              else "waiting for the first gradient measurement..."))
+                              else "waiting for the first gradient measurement...", view))
     return _figure(view, "Gradient cosine similarity between tasks", traces, notes + cut.note(), shapes,
                    axes={"yaxis": {"title": {"text": "cosine"}, "range": [-1.05, 1.05]}})

@@ -24,6 +24,9 @@ PAGES: list[tuple[str, str, str]] = [
     ("app_pages/runs.py", "Runs", ":material/table_rows:"),
     ("app_pages/compare.py", "Compare", ":material/compare_arrows:"),
     ("app_pages/sweep.py", "Sweep", ":material/scatter_plot:"),
+    ("app_pages/landscape.py", "Landscape", ":material/landscape:"),
+    ("app_pages/explorer.py", "Conflict explorer", ":material/explore:"),
+    ("app_pages/guide.py", "Method guide", ":material/menu_book:"),
     ("app_pages/datasets.py", "Data sets", ":material/dataset:"),
     ("app_pages/upload.py", "Your data", ":material/upload_file:"),
 ]

@@ -250,6 +250,8 @@ def live_panel(interval: float | None) -> None:
         if rid is None:
             st.info("No run yet. Choose a setup on the left (or a preset above) and press **Train**: "
                     "the curves stream here as the model learns.", icon=":material/monitoring:")
+            # empty charts now: the browser loads its plotting code before Train, not after
+            chart_grid(charts.RunView(tasks=[], all_tasks=[], series={}))
             return
         run = s.get_run(rid)
         if run is None:
@@ -263,16 +265,20 @@ def live_panel(interval: float | None) -> None:
         prog = live.progress(run, steps, times)
         st.progress(prog.fraction, text=prog.text())
         view = live.run_view(run, df, s.events(rid, "weights_changed"))
-        left, right = st.columns(2)
-        with left:
-            weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
-                                 help="the share each task has in the total loss the model minimises")
-            st.plotly_chart(charts.loss_figure(view, weighted), key="chart_loss", width="stretch")
-            st.plotly_chart(charts.weights_figure(view), key="chart_weights", width="stretch")
-        with right:
-            st.plotly_chart(charts.metric_figure(view), key="chart_metric", width="stretch")
-            st.plotly_chart(charts.cosine_figure(view), key="chart_cosine", width="stretch")
+        chart_grid(view)
         others(active, rid)
+
+
+def chart_grid(view: charts.RunView) -> None:
+    left, right = st.columns(2)
+    with left:
+        weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
+                             help="the share each task has in the total loss the model minimises")
+        st.plotly_chart(charts.loss_figure(view, weighted), key="chart_loss", width="stretch")
+        st.plotly_chart(charts.weights_figure(view), key="chart_weights", width="stretch")
+    with right:
+        st.plotly_chart(charts.metric_figure(view), key="chart_metric", width="stretch")
+        st.plotly_chart(charts.cosine_figure(view), key="chart_cosine", width="stretch")
 
 
 def header(run: dict[str, Any], active: Any) -> None:
