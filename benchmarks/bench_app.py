@@ -84,8 +84,7 @@ def warm_cache(dataset: str) -> None:
 def press_train_and_time(page, store: RunStore, db: str) -> tuple[float, str]:
     wait(lambda: standby.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
     before = set(store.list_runs()["id"])
-    button = page.get_by_test_id("stBaseButton-primary").filter(has_text="Train")
-    button.click()
+    e2e.button(page, "train_button").click()
     t0 = time.perf_counter()
     wait(lambda: e2e.loss_points(page) > 0, 120, "the first loss point")
     first = time.perf_counter() - t0

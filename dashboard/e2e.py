@@ -135,7 +135,7 @@ def open_app(page: Any, url: str, timeout_s: float = 120.0) -> None:
     """Load the app and wait for the Train page's own content (not just Streamlit's shell)."""
     page.goto(url)
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
-    page.get_by_test_id("stBaseButton-primary").wait_for(timeout=timeout_s * 1000)
+    button(page, "train_button").wait_for(timeout=timeout_s * 1000)
 
 
 def chart_points(page: Any) -> dict[str, int]:
@@ -146,20 +146,28 @@ def loss_points(page: Any) -> int:
     return sum(n for title, n in chart_points(page).items() if title.startswith(("Loss", "Weighted")))
 
 
-def choose_in_selectbox(page: Any, label: str, option: str) -> None:
-    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
-    box.click()
+def keyed(page: Any, key: str) -> Any:
+    """The element of the widget with this Streamlit key (Streamlit marks it with class st-key-<key>)."""
+    return page.locator(f".st-key-{key}")
+
+
+def button(page: Any, key: str) -> Any:
+    return keyed(page, key).get_by_role("button")
+
+
+def choose_in_selectbox(page: Any, key: str, option: str) -> None:
+    keyed(page, key).get_by_test_id("stSelectbox").click()
     page.get_by_role("option", name=option, exact=True).click()
 
 
 def selected_tasks(page: Any) -> list[str]:
-    ms = page.get_by_test_id("stMultiSelect").filter(has_text="Tasks").first
+    ms = keyed(page, "tasks")
     return ms.locator("[data-tag]").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
 
 
 def set_tasks(page: Any, tasks: list[str]) -> None:
     """Make the Tasks multiselect hold exactly `tasks`, clicking as a user would."""
-    ms = page.get_by_test_id("stMultiSelect").filter(has_text="Tasks").first
+    ms = keyed(page, "tasks")
     for t in selected_tasks(page):
         if t not in tasks:
             ms.get_by_role("button", name=f"Remove {t}").click()

@@ -49,7 +49,7 @@ def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
     with e2e.browser() as page:
         # a long run (50 epochs), so it is still training when Stop is pressed; set through the URL
         e2e.open_app(page, f"{server.url}/?epochs=50")
-        e2e.choose_in_selectbox(page, "Data set", "Multi-Digits")
+        e2e.choose_in_selectbox(page, "dataset", "Multi-Digits")
         e2e.set_tasks(page, ["left", "sum"])
         e2e.nudge_slider(page, "Weight of sum", 2)  # 1 -> 2 on the log-spaced scale
         wait_until(lambda: "w_sum=2" in page.url, 10, "the slider's value reaching the URL")
@@ -57,7 +57,7 @@ def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
         # like a user who takes a few seconds: the page's warm worker has finished loading PyTorch
         wait_until(lambda: standby.waiting(server.db), 180, "the warm worker getting ready", poll_s=0.5)
 
-        page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
+        e2e.button(page, "train_button").click()
         clicked = time.monotonic()
         wait_until(lambda: e2e.loss_points(page) > 0, FIRST_POINTS_S, "the loss chart's first points")
         first = e2e.loss_points(page)
@@ -71,7 +71,7 @@ def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
         assert run["config"]["weighting"]["params"]["weights"] == [1.0, 2.0]
         assert f"run={run['id']}" in page.url  # a refresh or a shared link finds this run
 
-        page.get_by_role("button", name="Stop").click()
+        e2e.button(page, "stop_button").click()
         stop_clicked = time.time()
         wait_until(lambda: store.get_run(run["id"])["status"] == "stopped", 15, "the run stopping")
         print(f"status 'stopped' {time.time() - stop_clicked:.2f} s after pressing Stop")
