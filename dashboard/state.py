@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -40,8 +41,12 @@ def _standby(path: str) -> StandbyPool:
 
 
 def standby_enabled() -> bool:
-    """MTL_STANDBY=0 turns the warm worker off (tests that never train, or to save its memory)."""
-    return os.environ.get("MTL_STANDBY", "1") != "0"
+    """Keep a warm worker, unless MTL_STANDBY=0 (to save its memory) or the page runs inside
+    AppTest (in-process page tests never train; MTL_STANDBY=1 forces it there)."""
+    flag = os.environ.get("MTL_STANDBY", "")
+    if flag:
+        return flag != "0"
+    return "streamlit.testing.v1.app_test" not in sys.modules
 
 
 def prepare_worker() -> None:

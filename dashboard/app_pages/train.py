@@ -18,6 +18,7 @@ from dashboard.state import (page_guard, prepare_worker, start_run, store, watch
 from mtlcore import launch
 
 LIVE_REFRESH_S = 0.9  # the charts redraw at least once a second while a run is active
+HIGH_LR = 0.1  # from here on a warning says the run may diverge
 STOP_GRACE_S = 10.0  # a run that ignores its stop request this long is killed (its points stay)
 SHOWN = "_shown_run"  # the run the live panel shows (the URL's, or the newest active one)
 BUFFERS = "_metric_buffers"
@@ -177,6 +178,9 @@ def setup_column() -> forms.Setup | None:
     st.select_slider("Learning rate", list(forms.LR_CHOICES), value=forms.DEFAULTS[forms.LR], key=forms.LR,
                      format_func=lambda v: f"{v:g}", bind=widgets.BIND)
     slots[forms.LR] = st.empty()
+    if float(st.session_state.get(forms.LR, forms.DEFAULTS[forms.LR])) >= HIGH_LR:
+        st.caption(":material/warning: A learning rate this high often diverges; if it does, the run "
+                   "stops and says which task's loss blew up, and at which step.")
     st.select_slider("Batch size", list(forms.BATCH_CHOICES), value=forms.DEFAULTS[forms.BATCH],
                      key=forms.BATCH, bind=widgets.BIND)
     c1, c2 = st.columns(2)
@@ -244,7 +248,7 @@ def live_panel(interval: float | None) -> None:
         launch.reap_children()
         active = s.list_runs(status=list(live.ACTIVE))
         now_active = not active.empty
-        if interval is not None and not now_active or interval is None and now_active:
+        if (interval is not None) != now_active:
             st.rerun()  # switch the refresh on or off with a full rerun
         rid = shown_run_id(active)
         if rid is None:
