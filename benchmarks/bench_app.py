@@ -65,16 +65,6 @@ def steps_per_second(store: RunStore, run_id: str) -> float:
     return float((steps[-1] - steps[0]) / (times[-1] - times[0]))
 
 
-def wait(check, timeout_s: float, what: str, poll_s: float = 0.05):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise TimeoutError(f"{what} took more than {timeout_s:.0f} s")
-
-
 def warm_cache(dataset: str) -> None:
     """Prepare the data set's tensors once, so every timed run reads the cache."""
     code = ("from mtlcore.data import load_dataset; import sys; load_dataset(sys.argv[1])")
@@ -82,11 +72,11 @@ def warm_cache(dataset: str) -> None:
 
 
 def press_train_and_time(page, store: RunStore, db: str) -> tuple[float, str]:
-    wait(lambda: standby.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
+    e2e.wait_until(lambda: standby.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
     before = set(store.list_runs()["id"])
     e2e.button(page, "train_button").click()
     t0 = time.perf_counter()
-    wait(lambda: e2e.loss_points(page) > 0, 120, "the first loss point")
+    e2e.wait_until(lambda: e2e.loss_points(page) > 0, 120, "the first loss point")
     first = time.perf_counter() - t0
     rid = (set(store.list_runs()["id"]) - before).pop()
     return first, rid
@@ -104,7 +94,7 @@ def bench_case(case: Case, work: Path, extra_latency: int) -> dict[str, object]:
             firsts = []
             first, rid = press_train_and_time(page, store, db)
             firsts.append(first)
-            wait(lambda: store.get_run(rid)["status"] not in ("queued", "running"), 3600, "the run finishing",
+            e2e.wait_until(lambda: store.get_run(rid)["status"] not in ("queued", "running"), 3600, "the run finishing",
                  poll_s=0.5)
             app_run = store.get_run(rid)
             for _ in range(extra_latency):

@@ -187,3 +187,14 @@ def nudge_slider(page: Any, label: str, steps: int) -> None:
     thumb.focus()
     for _ in range(abs(steps)):
         page.keyboard.press("ArrowRight" if steps > 0 else "ArrowLeft")
+
+
+def wait_until(check: Any, timeout_s: float, what: str, poll_s: float = 0.1) -> Any:
+    """Poll `check` until it returns something truthy; TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(poll_s)
+    raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s")

@@ -34,16 +34,6 @@ def server(tmp_path: Path):
         srv.close()
 
 
-def wait_until(check, timeout_s: float, what: str, poll_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError(f"{what} did not happen within {timeout_s:.0f} s")
-
-
 def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
     store = RunStore(server.db)
     with e2e.browser() as page:
@@ -52,17 +42,17 @@ def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
         e2e.choose_in_selectbox(page, "dataset", "Multi-Digits")
         e2e.set_tasks(page, ["left", "sum"])
         e2e.nudge_slider(page, "Weight of sum", 2)  # 1 -> 2 on the log-spaced scale
-        wait_until(lambda: "w_sum=2" in page.url, 10, "the slider's value reaching the URL")
+        e2e.wait_until(lambda: "w_sum=2" in page.url, 10, "the slider's value reaching the URL")
         assert e2e.loss_points(page) == 0
         # like a user who takes a few seconds: the page's warm worker has finished loading PyTorch
-        wait_until(lambda: standby.waiting(server.db), 180, "the warm worker getting ready", poll_s=0.5)
+        e2e.wait_until(lambda: standby.waiting(server.db), 180, "the warm worker getting ready", poll_s=0.5)
 
         e2e.button(page, "train_button").click()
         clicked = time.monotonic()
-        wait_until(lambda: e2e.loss_points(page) > 0, FIRST_POINTS_S, "the loss chart's first points")
+        e2e.wait_until(lambda: e2e.loss_points(page) > 0, FIRST_POINTS_S, "the loss chart's first points")
         first = e2e.loss_points(page)
         print(f"first loss points {time.monotonic() - clicked:.2f} s after pressing Train")
-        wait_until(lambda: e2e.loss_points(page) > first, FIRST_POINTS_S, "the loss chart gaining points")
+        e2e.wait_until(lambda: e2e.loss_points(page) > first, FIRST_POINTS_S, "the loss chart gaining points")
 
         runs = store.list_runs()
         assert len(runs) == 1
@@ -73,7 +63,7 @@ def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
 
         e2e.button(page, "stop_button").click()
         stop_clicked = time.time()
-        wait_until(lambda: store.get_run(run["id"])["status"] == "stopped", 15, "the run stopping")
+        e2e.wait_until(lambda: store.get_run(run["id"])["status"] == "stopped", 15, "the run stopping")
         print(f"status 'stopped' {time.time() - stop_clicked:.2f} s after pressing Stop")
         page.get_by_text("Stopped at step").wait_for(timeout=15_000)
         kept = store.metrics(run["id"], split="train", name="loss")
