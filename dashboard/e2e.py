@@ -155,9 +155,35 @@ def button(page: Any, key: str) -> Any:
     return keyed(page, key).get_by_role("button")
 
 
+# True once the script has finished its run and nothing on screen is marked stale (about to be
+# replaced): reading widgets before that reads the previous run's page.
+SETTLED_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') !== 'running'
+    && !document.querySelector('[data-stale="true"]');
+}"""
+
+
+def wait_settled(page: Any, timeout_s: float = 30.0, quiet_s: float = 0.3) -> None:
+    """Wait until the app has been settled for `quiet_s` in a row (a click can start a rerun late)."""
+    deadline = time.monotonic() + timeout_s
+    since: float | None = None
+    while time.monotonic() < deadline:
+        if page.evaluate(SETTLED_JS):
+            since = since or time.monotonic()
+            if time.monotonic() - since >= quiet_s:
+                return
+        else:
+            since = None
+        time.sleep(0.05)
+    raise TimeoutError(f"the app did not settle within {timeout_s:.0f} s")
+
+
 def choose_in_selectbox(page: Any, key: str, option: str) -> None:
+    wait_settled(page)
     keyed(page, key).get_by_test_id("stSelectbox").click()
     page.get_by_role("option", name=option, exact=True).click()
+    wait_settled(page)
 
 
 def selected_tasks(page: Any) -> list[str]:
@@ -165,24 +191,38 @@ def selected_tasks(page: Any) -> list[str]:
     return ms.locator("[data-tag]").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
 
 
-def set_tasks(page: Any, tasks: list[str]) -> None:
-    """Make the Tasks multiselect hold exactly `tasks`, clicking as a user would."""
+def set_tasks(page: Any, tasks: list[str], timeout_s: float = 60.0) -> None:
+    """Make the Tasks multiselect hold exactly `tasks`, clicking as a user would.
+
+    One click at a time, each after the app has settled and on freshly read state: a rerun started
+    by the previous click can replace the widget (and its options) under a stale reading.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
     ms = keyed(page, "tasks")
-    for t in selected_tasks(page):
-        if t not in tasks:
-            ms.get_by_role("button", name=f"Remove {t}").click()
-    for t in tasks:
-        if t not in selected_tasks(page):
-            ms.get_by_role("combobox").click()
-            page.get_by_role("option", name=t, exact=True).click()
-            page.keyboard.press("Escape")
-    deadline = time.monotonic() + 30
-    while sorted(selected_tasks(page)) != sorted(tasks) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        wait_settled(page)
+        chosen = selected_tasks(page)
+        extra = [t for t in chosen if t not in tasks]
+        missing = [t for t in tasks if t not in chosen]
+        if not extra and not missing:
+            return
+        try:
+            if extra:
+                ms.get_by_role("button", name=f"Remove {extra[0]}").click(timeout=5_000)
+            else:
+                ms.get_by_role("combobox").click(timeout=5_000)
+                page.get_by_role("option", name=missing[0], exact=True).click(timeout=5_000)
+                page.keyboard.press("Escape")
+        except PlaywrightError:
+            page.keyboard.press("Escape")  # the widget changed under the click: read it again
+    raise TimeoutError(f"the Tasks box did not come to hold {tasks} (it holds {selected_tasks(page)})")
 
 
 def nudge_slider(page: Any, label: str, steps: int) -> None:
     """Move a slider by keyboard (as a user can): positive steps go right."""
+    wait_settled(page)
     thumb = page.get_by_role("slider", name=label)
     thumb.focus()
     for _ in range(abs(steps)):
