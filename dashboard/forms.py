@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dashboard import catalog
-from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
+from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig, gradient_problem
 from mtlcore.registry import ConfigError
 
 # -- widget keys (also the URL's query parameters) -------------------------------------------------
@@ -225,6 +225,9 @@ def check(setup: Setup) -> list[Problem]:
         problems.append(Problem(LR, "The learning rate must be above 0."))
     if setup.epochs <= 0:
         problems.append(Problem(EPOCHS, "Train for more than 0 epochs."))
+    conflict = gradient_conflict(setup.method, setup.architecture, setup.gradients)
+    if conflict is not None:
+        problems.append(conflict)
     if problems:
         return problems
     try:
@@ -234,6 +237,17 @@ def check(setup: Setup) -> list[Problem]:
     except ConfigError as exc:
         problems.append(Problem(TRAIN, str(exc)))
     return problems
+
+
+def gradient_conflict(method: str, architecture: str, gradients: str = "auto") -> Problem | None:
+    """The method cannot take its per-task gradients on this architecture (or where `gradients` asks),
+    from the registries' metadata alone: the trainer's message, next to the widget to change
+    ("Gradients taken on" when no architecture would do, else the architecture). None when it can."""
+    found = gradient_problem(catalog.method(method), catalog.architecture(architecture), gradients)
+    if found is None:
+        return None
+    field, message = found
+    return Problem(ARCH if field == "model.architecture" else GRADIENTS, message)
 
 
 def _core_checks(config: RunConfig) -> None:

@@ -6,7 +6,8 @@ between pressing Train and the first point. The standby pays that in advance, th
 stdin until the page hands it the id of a run it has just recorded as queued; from there it is an
 ordinary worker (`mtlcore.launch.worker_main`: queue slot, training, store). One standby serves one
 run. The page starts the next standby only when nothing trains, so the imports never compete with
-a run for the CPU; without a ready standby, it falls back to a cold `launch.start`.
+a run for the CPU; without a ready standby, it falls back to a cold `launch.start`. Both kinds of
+worker are started by `launch.spawn`; this module adds only the waiting and the hand-over.
 
 Run as `python -m dashboard.standby --db PATH`; the server's side is `StandbyPool`.
 """
@@ -25,8 +26,6 @@ from mtlcore import launch
 from mtlcore.config import RunConfig
 from mtlcore.store import RunStore
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def app_worker_threads() -> int:
     """Torch threads for a worker the app starts: the cores minus one, shared by the runs at once.
@@ -40,18 +39,14 @@ def app_worker_threads() -> int:
     return max(1, (usable_cores() - 1) // launch.max_concurrent())
 
 
-def _log_dir(db: str) -> Path:
-    return Path(db).parent / "logs"
-
-
 def ready_file(db: str, pid: int) -> Path:
     """Exists while the standby `pid` is warmed up and waiting for a run."""
-    return _log_dir(db) / f"standby-{pid}.ready"
+    return launch.log_dir(db) / f"standby-{pid}.ready"
 
 
 def waiting(db: str) -> bool:
     """Is a warmed-up standby waiting for a run of this database?"""
-    for f in _log_dir(db).glob("standby-*.ready"):
+    for f in launch.log_dir(db).glob("standby-*.ready"):
         pid = f.stem.split("-", 1)[1]
         if pid.isdigit():
             try:
@@ -81,16 +76,9 @@ class StandbyPool:
                 self._proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen:
-        log_dir = _log_dir(self.db)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        env.setdefault("MTL_WORKER_THREADS", str(app_worker_threads()))
-        with open(log_dir / "standby.log", "ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "dashboard.standby", "--db", self.db], cwd=str(ROOT), env=env,
-                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)  # like launch.start: a Ctrl-C of the server spares the run
+        # started like a cold worker; stdin is the pipe the run id comes through
+        return launch.spawn(["-m", "dashboard.standby", "--db", self.db], launch.log_dir(self.db) / "standby.log",
+                            stdin=subprocess.PIPE, env_defaults={"MTL_WORKER_THREADS": str(app_worker_threads())})
 
     def ready(self) -> bool:
         """A standby has finished warming up and waits (a run handed now starts at once)."""

@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from mtlcore.registry import ConfigError
 
@@ -91,7 +91,11 @@ class RunConfig:
         return cls.from_json(p.read_text(encoding="utf-8"))
 
     def validate(self) -> "RunConfig":
-        """Checks that need no registry: numbers in range. Registries check names and params."""
+        """Numbers in range, then the method and architecture names against their registries and
+        whether they fit together (`gradient_problem`). Parameters are checked where they are used.
+
+        The registries import PyTorch, on the first call only: the module itself stays light.
+        """
         o = self.optim
         if o.optimizer not in ("adam", "sgd"):
             raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {o.optimizer!r}")
@@ -123,7 +127,49 @@ class RunConfig:
                               f"got {self.weighting.gradients!r}")
         if len(set(self.data.tasks)) != len(self.data.tasks):
             raise ConfigError(f"data.tasks has duplicates: {self.data.tasks}")
+        self._check_pairing()
         return self
+
+    def _check_pairing(self) -> None:
+        """Reject a weighting method the architecture cannot serve, before any worker starts."""
+        from mtlcore.models import ARCHITECTURES
+        from mtlcore.weighting import WEIGHTINGS
+
+        method = WEIGHTINGS.get(self.weighting.method)  # unknown names raise, listing the known ones
+        arch = ARCHITECTURES.get(self.model.architecture)
+        problem = gradient_problem({"name": method.name, **method.extra}, {"name": arch.name, **arch.extra},
+                                   self.weighting.gradients)
+        if problem is not None:
+            raise ConfigError(problem[1])
+
+
+def gradient_problem(method: Mapping[str, Any], architecture: Mapping[str, Any],
+                     gradients: str = "auto") -> tuple[str, str] | None:
+    """Why this weighting method cannot take its per-task gradients on this architecture, or None.
+
+    `method` and `architecture` are registry descriptions (`mtlcore.weighting.describe()`,
+    `mtlcore.models.describe()`: "name", "kind", "needs", "supports_representation";
+    "name", "shares_parameters", "has_representation"), so pages answer without building anything.
+    Returns (the config field to change, the message the trainer would fail with): the field is
+    "weighting.gradients" when the method cannot work where it is asked to on any architecture,
+    "model.architecture" when this architecture lacks what the method needs.
+    """
+    if method.get("kind") != "gradient":
+        return None  # loss-based methods need only the task losses
+    name, arch = method["name"], architecture["name"]
+    if gradients == "auto":
+        gradients = "representation" if method["needs"] == "representation" else "parameters"
+    if gradients == "representation":
+        if not (method["needs"] == "representation" or method["supports_representation"]):
+            return ("weighting.gradients", f"method '{name}' does not work on the shared representation; "
+                                           "use weighting.gradients = 'parameters'")
+        if not architecture["has_representation"]:
+            return ("model.architecture", f"method '{name}' needs a shared representation, which "
+                                          f"architecture '{arch}' does not have; use 'hps'")
+    elif not architecture["shares_parameters"]:
+        return ("model.architecture", f"method '{name}' combines gradients on shared parameters, and "
+                                      f"architecture '{arch}' shares none; use a loss-based method or 'hps'")
+    return None
 
 
 _NESTED = {"data": DataConfig, "model": ModelConfig, "weighting": WeightingConfig, "optim": OptimConfig}

@@ -1,14 +1,22 @@
-"""Device and thread choice, in one place so the CLI, the app's workers and the benchmarks agree."""
+"""Device and thread choice, in one place so the CLI, the app's workers and the benchmarks agree.
+
+torch is imported inside the functions that need it: pages and the sweep planner size their
+workers with `usable_cores` without paying for (or being allowed) a torch import.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """CUDA, then Apple MPS, then CPU, unless a device is named."""
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

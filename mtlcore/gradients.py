@@ -15,20 +15,30 @@ import torch
 def jacobian(losses: torch.Tensor, params: Sequence[torch.Tensor], retain_graph: bool = True,
              batched: bool = True) -> torch.Tensor:
     """(T, n) matrix whose row i is d losses[i] / d params, flattened; missing grads are zeros."""
+    eye = torch.eye(losses.shape[0], device=losses.device, dtype=losses.dtype)
+    return vjp_rows(losses, params, eye, retain_graph=retain_graph, batched=batched)
+
+
+def vjp_rows(output: torch.Tensor, params: Sequence[torch.Tensor], cotangents: torch.Tensor,
+             retain_graph: bool = True, batched: bool = True) -> torch.Tensor:
+    """(T, n) matrix whose row i is cotangents[i]^T d output / d params (shape (T, *output.shape)).
+
+    With unit cotangents on a loss vector this is the Jacobian; with each task's gradient on the
+    shared representation it is the Jacobian on the trunk, skipping the heads' T-fold backward.
+    """
     params = list(params)
-    t = losses.shape[0]
+    t = cotangents.shape[0]
     if batched and t > 1:
-        eye = torch.eye(t, device=losses.device, dtype=losses.dtype)
         try:
-            grads = torch.autograd.grad(losses, params, grad_outputs=eye, retain_graph=retain_graph,
+            grads = torch.autograd.grad(output, params, grad_outputs=cotangents, retain_graph=retain_graph,
                                         is_grads_batched=True, allow_unused=True)
             return _flatten_rows(grads, params, t)
         except RuntimeError:
             pass  # an operator without a batching rule: fall through to the loop
     rows = []
     for i in range(t):
-        g = torch.autograd.grad(losses[i], params, retain_graph=retain_graph or i < t - 1,
-                                allow_unused=True)
+        g = torch.autograd.grad(output, params, grad_outputs=cotangents[i],
+                                retain_graph=retain_graph or i < t - 1, allow_unused=True)
         rows.append(torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1)
                                for gi, p in zip(g, params)]))
     return torch.stack(rows)

@@ -27,20 +27,34 @@ def max_concurrent() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else 2
 
 
+def log_dir(db: str) -> Path:
+    """Where the processes started for this run database write their output."""
+    return Path(db).parent / "logs"
+
+
+def spawn(args: list[str], log: Path, stdin: int = subprocess.DEVNULL,
+          env_defaults: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start `python *args` from the project root, its output appended to `log`, in a session of
+    its own: a Ctrl-C in the server's terminal does not kill the runs.
+
+    The child sees this environment with the project root first on PYTHONPATH, plus `env_defaults`
+    for the variables this environment does not set. Used for cold workers (`start`) and for the
+    dashboard's warm ones (dashboard/standby.py), so both start alike.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**(env_defaults or {}), **os.environ}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, *args], cwd=str(ROOT), env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=stdin, start_new_session=True)
+
+
 def start(config: RunConfig, store: RunStore, group_id: str = "", name: str = "") -> str:
     """Record the run as queued and spawn its worker; returns at once with the run id."""
     config.validate()
     run_id = store.create_run(config.to_dict(), status="queued", group_id=group_id, name=name)
-    log_dir = Path(store.path).parent / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    with open(log_dir / f"{run_id}.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mtlcore", "worker", "--db", store.path, "--run", run_id],
-            cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C in the server's terminal does not kill the runs
-        )
+    proc = spawn(["-m", "mtlcore", "worker", "--db", store.path, "--run", run_id],
+                 log_dir(store.path) / f"{run_id}.log")
     store.set_status(run_id, "queued", pid=proc.pid)
     _children[run_id] = proc
     return run_id

@@ -21,7 +21,6 @@ import math
 import multiprocessing
 import os
 import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -33,12 +32,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from mtlcore import launch
 from mtlcore.config import RunConfig
+from mtlcore.device import usable_cores
 from mtlcore.pareto import non_dominated
 from mtlcore.registry import ConfigError, resolve_params
 from mtlcore.store import ACTIVE, RunStore
 
-ROOT = Path(__file__).resolve().parent.parent
 STATIC = "static"
 GROUP_PREFIX = "sweep-"
 MAX_RUNS = 500
@@ -277,14 +277,6 @@ def _init_worker(threads: int) -> None:
     os.environ["MTL_WORKER_THREADS"] = str(threads)
 
 
-def usable_cores() -> int:
-    """Cores this process may use (mtlcore.device has the same, but importing it imports torch)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
 Progress = Callable[[str, str], None]  # (run id, final status)
 
 
@@ -368,18 +360,12 @@ def start_sweep(sweep: SweepConfig, store: RunStore, workers: int | None = None,
         if proc.poll() is not None:
             _coordinators.remove(proc)
     group = submit(sweep, store)
-    cmd = [sys.executable, "-m", "mtlcore", "sweep", "--db", store.path, "--group", group]
+    args = ["-m", "mtlcore", "sweep", "--db", store.path, "--group", group]
     if workers:
-        cmd += ["--workers", str(workers)]
+        args += ["--workers", str(workers)]
     if ray_address:
-        cmd += ["--ray", ray_address]
-    log_dir = Path(store.path).parent / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    with open(log_dir / f"{group}.log", "ab") as log:
-        proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        args += ["--ray", ray_address]
+    proc = launch.spawn(args, launch.log_dir(store.path) / f"{group}.log")
     _coordinators.append(proc)
     _set_owner(store, _queued_ids(store, group), proc.pid)
     return group

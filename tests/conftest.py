@@ -21,3 +21,15 @@ def _isolated_paths(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 @pytest.fixture
 def db_path(tmp_path: Path) -> str:
     return str(tmp_path / "runs" / "mtl.sqlite")
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """For modules of thousands of tiny tensor ops: on a busy 2-core machine a second torch thread
+    turns each into a millisecond of hand-off. Results do not depend on it; restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -71,3 +71,51 @@ def test_example_configs_load() -> None:
     for f in files:
         if not f.name.startswith("sweep_"):  # sweep configs are checked in test_sweep.py
             RunConfig.load(f).validate()
+
+
+ARCH_PROBLEMS = [  # (method, gradients, architecture, what the message says)
+    ("mgda", "auto", "single_task", "shares none"),
+    ("pcgrad", "parameters", "soft_sharing", "shares none"),
+    ("graddrop", "auto", "mmoe", "needs a shared representation"),
+    ("mgda", "representation", "cross_stitch", "needs a shared representation"),
+    ("pcgrad", "representation", "hps", "does not work on the shared representation"),
+]
+
+
+@pytest.mark.parametrize("method, gradients, arch, words", ARCH_PROBLEMS)
+def test_validate_rejects_a_method_the_architecture_cannot_serve(method: str, gradients: str, arch: str,
+                                                                 words: str) -> None:
+    """Caught from the registries' metadata before any worker starts, with the trainer's own message."""
+    import torch
+
+    from mtlcore.models import build_model
+    from mtlcore.tasks import TaskSpec
+    from mtlcore.trainer import gradient_mode
+    from mtlcore.weighting import create
+
+    config = RunConfig.from_dict({"model": {"architecture": arch},
+                                  "weighting": {"method": method, "gradients": gradients}})
+    with pytest.raises(ConfigError, match=words) as rejected:
+        config.validate()
+    torch.manual_seed(0)
+    tasks = {t: TaskSpec(t, "classification", 3) for t in ("left", "right")}
+    model = build_model(arch, (12,), tasks, {"depth": 1, "width": 4})
+    with pytest.raises(ConfigError) as failed:
+        gradient_mode(config, create(method, 2), model)
+    assert str(rejected.value) == str(failed.value)
+
+
+@pytest.mark.parametrize("method, gradients, arch", [
+    ("ew", "auto", "single_task"), ("uw", "representation", "soft_sharing"), ("mgda", "auto", "cross_stitch"),
+    ("mgda", "auto", "mmoe"), ("graddrop", "auto", "hps"), ("mgda", "representation", "hps"),
+])
+def test_validate_accepts_what_the_architecture_can_serve(method: str, gradients: str, arch: str) -> None:
+    RunConfig.from_dict({"model": {"architecture": arch},
+                         "weighting": {"method": method, "gradients": gradients}}).validate()
+
+
+@pytest.mark.parametrize("section, name, words", [("model", "architecture", "unknown architecture"),
+                                                   ("weighting", "method", "unknown weighting method")])
+def test_validate_names_unknown_registry_entries(section: str, name: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        RunConfig.from_dict({section: {name: "nope"}}).validate()

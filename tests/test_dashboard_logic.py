@@ -10,6 +10,7 @@ import pytest
 
 from dashboard import catalog, charts, forms, live, presets
 from mtlcore.config import RunConfig
+from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore
 
 
@@ -45,6 +46,33 @@ def test_impossible_setups_are_explained_at_their_widget(values: dict, key: str,
     config, problems = forms.config_from_values(values)
     assert config is None
     assert any(p.key == key and words in p.message.lower() for p in problems), problems
+
+
+@pytest.mark.parametrize("values, key, words", [
+    ({forms.METHOD: "mgda", forms.ARCH: "single_task"}, forms.ARCH, "shares none"),
+    ({forms.METHOD: "pcgrad", forms.ARCH: "soft_sharing"}, forms.ARCH, "shares none"),
+    ({forms.METHOD: "graddrop", forms.ARCH: "mmoe"}, forms.ARCH, "needs a shared representation"),
+    ({forms.METHOD: "pcgrad", forms.GRADIENTS: "representation"}, forms.GRADIENTS, "does not work on the shared"),
+])
+def test_a_method_the_architecture_cannot_serve_is_refused_at_its_widget(values: dict, key: str, words: str) -> None:
+    config, problems = forms.config_from_values(values)
+    assert config is None
+    assert [p.key for p in problems] == [key] and words in problems[0].message, problems
+
+
+def test_the_page_refuses_exactly_the_pairs_validate_rejects() -> None:
+    for m in catalog.methods():
+        for a in catalog.architectures():
+            config, problems = forms.config_from_values({forms.METHOD: m["name"], forms.ARCH: a["name"]})
+            plain = RunConfig.from_dict({"model": {"architecture": a["name"]}, "weighting": {"method": m["name"]}})
+            try:
+                plain.validate()
+                rejected = ""
+            except ConfigError as exc:
+                rejected = str(exc)
+            assert (config is None) == bool(rejected), (m["name"], a["name"], problems)
+            if rejected:
+                assert [p.message for p in problems] == [rejected]
 
 
 def test_generated_parameter_values_are_validated_by_the_core() -> None:

@@ -136,6 +136,25 @@ def test_impossible_choices_disable_train_and_say_why(change: dict, words: str) 
     assert any(words in t for t in texts(at, "error"))
 
 
+def test_a_method_the_architecture_cannot_serve_is_refused_next_to_the_architecture() -> None:
+    at = app().run()
+    at.selectbox(key=forms.METHOD).set_value("mgda").run()
+    assert not at.button(key="train_button").disabled  # hard sharing serves every method
+    at.selectbox(key=forms.ARCH).set_value("single_task").run()
+    assert_clean(at)
+    assert at.button(key="train_button").disabled
+    assert texts(at, "error") == ["method 'mgda' combines gradients on shared parameters, and architecture "
+                                  "'single_task' shares none; use a loss-based method or 'hps'"]
+    at.selectbox(key=forms.METHOD).set_value("ew").run()  # a loss-based method trains on it
+    assert_clean(at)
+    assert not at.button(key="train_button").disabled and not at.error
+    at.selectbox(key=forms.METHOD).set_value("pcgrad").run()
+    at.selectbox(key=forms.ARCH).set_value("hps").run()
+    at.selectbox(key=forms.GRADIENTS).set_value("representation").run()
+    assert at.button(key="train_button").disabled
+    assert any("does not work on the shared representation" in t for t in texts(at, "error"))
+
+
 def test_a_missing_data_source_says_how_to_install_it() -> None:
     missing = [d for d in catalog.datasets() if d["missing"]]
     if not missing:

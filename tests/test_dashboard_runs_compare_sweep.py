@@ -284,6 +284,20 @@ def test_sweep_page_starts_a_sweep(filled: dict[str, Any], monkeypatch: pytest.M
     assert at.query_params["sweep"].startswith("sweep-")
 
 
+def test_sweep_page_refuses_methods_the_architecture_cannot_serve(filled: dict[str, Any]) -> None:
+    at = app("sweep").run()
+    at.multiselect(key="sweep_methods").set_value(["uw", "mgda"]).run()
+    assert not at.button(key="sweep_start").disabled  # hard sharing (the default) serves both
+    at.selectbox(key="sweep_arch").set_value("soft_sharing").run()
+    assert not at.exception
+    assert at.button(key="sweep_start").disabled
+    assert [e.value for e in at.error] == ["method 'mgda' combines gradients on shared parameters, and "
+                                           "architecture 'soft_sharing' shares none; use a loss-based method or 'hps'"]
+    at.multiselect(key="sweep_methods").set_value(["uw"]).run()
+    assert_clean(at)
+    assert not at.button(key="sweep_start").disabled
+
+
 # -- helpers --------------------------------------------------------------------------------------
 def test_ema_keeps_a_constant_and_follows_a_step() -> None:
     y = np.full(50, 3.0, dtype=np.float32)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
+from dashboard.e2e import wait_until
 from mtlcore import launch
 from mtlcore.config import RunConfig
 from mtlcore.store import RunStore
@@ -25,13 +27,7 @@ def cfg(max_steps: int, method: str = "ew", **params) -> RunConfig:
 
 
 def wait_for(pred, timeout: float = 60.0, every: float = 0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
+    return wait_until(pred, timeout, "the run reaching the expected state", poll_s=every)
 
 
 def test_worker_trains_to_the_end(db_path: str) -> None:
@@ -99,3 +95,19 @@ def test_terminate_during_set_up_is_a_clean_stop(db_path: str) -> None:
     launch.kill(store, rid)  # SIGTERM while the worker may still be importing torch or loading data
     run = store.get_run(rid)
     assert run["status"] == "stopped" and run["error"] == ""
+
+
+def test_spawn_starts_a_detached_python_from_the_project_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one way workers start, cold (launch.start) or warm (dashboard.standby)."""
+    monkeypatch.setenv("MTL_WORKER_THREADS", "3")
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    log = tmp_path / "logs" / "child.log"
+    log.parent.mkdir()
+    log.write_text("earlier\n")
+    code = ("import os, sys; print(os.environ['MTL_WORKER_THREADS'], os.environ['ONLY_DEFAULT'], "
+            "os.getsid(0) == os.getpid(), os.getcwd(), os.environ['PYTHONPATH'], sys.stdin.read() == '')")
+    proc = launch.spawn(["-c", code], log, env_defaults={"MTL_WORKER_THREADS": "9", "ONLY_DEFAULT": "d"})
+    assert proc.wait(timeout=60) == 0
+    earlier, out = log.read_text().splitlines()
+    assert earlier == "earlier"  # appended, never truncated
+    assert out.split() == ["3", "d", "True", str(launch.ROOT), f"{launch.ROOT}{os.pathsep}/elsewhere", "True"]

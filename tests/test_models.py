@@ -321,3 +321,18 @@ def test_mmoe_gates_are_distributions_over_the_experts() -> None:
     torch.testing.assert_close(gates.sum(-1), torch.ones(5, 2))
     assert model.expert_outputs(x).shape == (5, 4, model.experts[0].out_dim)
     assert len(model.experts) == 4
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES.names())
+def test_sharing_metadata_matches_the_built_model(arch: str) -> None:
+    """What the registry promises gradient methods (read by RunConfig.validate and the pages before
+    anything is built) is what the model does: it cannot drift from the code."""
+    described = {d["name"]: d for d in describe()}[arch]
+    assert isinstance(described["shares_parameters"], bool) and isinstance(described["has_representation"], bool)
+    for input_shape in ((250,), (1, 8, 16)):
+        model = build(arch, input_shape, TWO_CLASSIFIERS, depth=1, width=8)
+        assert bool(model.shared_parameters()) == described["shares_parameters"], input_shape
+        assert model.has_representation == described["has_representation"], input_shape
+        if described["has_representation"]:  # and the representation is usable as claimed
+            out = model.heads_forward(model.representation(batch(input_shape)))
+            assert list(out) == list(TWO_CLASSIFIERS)

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
+from mtlcore import gradients
 from mtlcore.config import RunConfig
+from mtlcore.registry import ConfigError
 from mtlcore.events import Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
 from mtlcore.trainer import LocalControl, Trainer, train
 
@@ -133,8 +135,20 @@ def test_gradient_method_on_architecture_without_shared_parameters_is_explained(
     grad_methods = [e.name for e in WEIGHTINGS if e.extra["kind"] == "gradient"]
     if not grad_methods:
         pytest.skip("no gradient method registered")
-    end = train(digits_config(model__architecture="single_task", weighting__method=grad_methods[0]))[-1]
-    assert end.status == "failed" and "shares none" in end.reason
+    # refused before anything is built (RunConfig.validate asks the registry)...
+    with pytest.raises(ConfigError, match="shares none"):
+        train(digits_config(model__architecture="single_task", weighting__method=grad_methods[0]))
+    # ...and by the trainer on the built model, should a registry flag ever drift
+    from mtlcore.models.base import build_model
+    from mtlcore.trainer import gradient_mode
+    from mtlcore.weighting import create as create_method
+
+    config = digits_config()
+    trainer = Trainer(config)
+    trainer.setup()
+    single = build_model("single_task", trainer.data.input_shape, trainer.data.tasks)
+    with pytest.raises(ConfigError, match="shares none"):
+        gradient_mode(config, create_method(grad_methods[0], 2), single)
 
 
 def test_uncertainty_weighting_learns_its_parameters() -> None:
@@ -151,3 +165,25 @@ def test_threads_setting_is_applied() -> None:
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n_tasks", [2, 3])
+def test_per_head_representation_gradients_give_the_full_jacobian(n_tasks: int) -> None:
+    """The fast path (one backward through the heads, then a T-fold vjp through the trunk only)
+    must give exactly the Jacobian of the T losses on the shared weights, and the heads' own
+    gradients, as the general path does."""
+    tasks = ["left", "right", "sum"][:n_tasks]
+    trainer = Trainer(digits_config(data__tasks=tasks, weighting__method="mgda"))
+    trainer.setup()
+    x, ys = trainer._input(trainer.data.train, torch.arange(32))
+    rep, losses, rep_grads = trainer._representation_gradients(x, ys, step=0)
+    fast = gradients.vjp_rows(rep, trainer.shared, rep_grads)
+    head_grads = torch.cat([p.grad.reshape(-1) for p in trainer.specific])
+    trainer.optimizer.zero_grad(set_to_none=True)
+    full_losses, _ = trainer._forward_losses(x, ys)
+    full = gradients.jacobian(full_losses, trainer.shared + trainer.specific)
+    n_sh = fast.shape[1]
+    torch.testing.assert_close(losses, full_losses)
+    torch.testing.assert_close(fast, full[:, :n_sh], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head_grads, full[:, n_sh:].sum(0), rtol=1e-5, atol=1e-6)
+    assert rep_grads.shape == (n_tasks, *rep.shape)

@@ -20,14 +20,8 @@ from mtlcore.weighting import WEIGHTINGS, create
 from mtlcore.weighting import solvers
 from mtlcore.weighting.impartial import imtl_g_weights
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These tests run thousands of tiny tensor ops; on a busy 2-core machine a second torch thread
-    turns each into a millisecond of hand-off. Results do not depend on it; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# thousands of tiny tensor ops: one torch thread (see conftest)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 GRADIENT_METHODS = [e.name for e in WEIGHTINGS if e.extra["kind"] == "gradient"]

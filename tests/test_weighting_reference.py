@@ -23,14 +23,8 @@ import torchjd.aggregation as tjd  # noqa: E402
 
 from mtlcore.weighting import create  # noqa: E402
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These tests run thousands of tiny tensor ops; on a busy 2-core machine a second torch thread
-    turns each into a millisecond of hand-off. Results do not depend on it; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# thousands of tiny tensor ops: one torch thread (see conftest)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 SHAPES = [(2, 5), (3, 8), (5, 20), (8, 40), (10, 60)]

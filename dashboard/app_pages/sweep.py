@@ -20,7 +20,7 @@ from dashboard import catalog, live
 from dashboard.state import page_guard, store
 from dashboard.sweep_charts import pareto_figure, selected_run_ids
 from mtlcore import launch
-from mtlcore.config import RunConfig
+from mtlcore.config import RunConfig, gradient_problem
 from mtlcore.delta_m import baseline_config, find_baselines
 from mtlcore.ray_backend import ray_missing
 from mtlcore.registry import ConfigError
@@ -73,6 +73,7 @@ def sweep_form() -> SweepConfig | None:
     methods = st.multiselect("Dynamic methods beside the grid", dynamic, key="sweep_methods",
                              default=[m for m in ("uw", "dwa") if m in dynamic],
                              help="Each trains once per seed; placed on the Pareto plot as labelled points")
+    methods_slot = st.empty()
     archs = [a["name"] for a in catalog.architectures() if a["name"] not in NOT_SWEPT]
     c1, c2, c3, c4 = st.columns(4)
     arch = c1.selectbox("Architecture", archs, key="sweep_arch")
@@ -81,6 +82,10 @@ def sweep_form() -> SweepConfig | None:
     max_steps = int(c4.number_input("Max steps (0: no cap)", 0, 10_000_000, 0, key="sweep_max_steps"))
     if len(tasks) < 2:
         st.info("Choose 2 or 3 tasks.", icon=":material/info:")
+        return None
+    clashes = unusable_methods(methods, arch)
+    if clashes:
+        methods_slot.error("\n\n".join(clashes), icon=":material/block:")
         return None
     try:
         base = RunConfig.from_dict({
@@ -97,6 +102,13 @@ def sweep_form() -> SweepConfig | None:
     st.caption(f"{total} run(s): {n_grid} static weightings + {len(methods)} method(s), x {seeds} seed(s). "
                f"Static weights are simplex points times {len(tasks)}, so the centre is equal weighting.")
     return sweep
+
+
+def unusable_methods(methods: list[str], arch: str) -> list[str]:
+    """Why each chosen method cannot train on this architecture (the trainer's messages), from the
+    registries' metadata: a gradient method needs shared parameters, some a shared representation."""
+    found = (gradient_problem(catalog.method(m), catalog.architecture(arch)) for m in methods)
+    return [why[1] for why in found if why is not None]
 
 
 def execution() -> tuple[int, str]:

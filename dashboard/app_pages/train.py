@@ -87,6 +87,15 @@ def stop_run(rid: str) -> None:
 
 
 # -- the setup column ----------------------------------------------------------------------------
+def _sharing(arch: dict[str, Any]) -> str:
+    """What an architecture offers gradient-based methods, from its registry metadata."""
+    if not arch.get("shares_parameters", True):
+        return "shares no parameters (loss-based methods only)"
+    if not arch.get("has_representation", True):
+        return "shared parameters, no single shared representation"
+    return "shared parameters and representation"
+
+
 def preset_bar() -> None:
     cols = st.columns(len(presets.PRESETS))
     for col, p in zip(cols, presets.PRESETS):
@@ -155,13 +164,19 @@ def setup_column() -> forms.Setup | None:
                          bind=widgets.BIND,
                          help="parameters: the shared parameters; representation: the shared "
                               "representation (cheaper); auto: the method's own choice")
+            slots[forms.GRADIENTS] = st.empty()
 
     st.markdown("##### :material/account_tree: Model")
     a_list = catalog.architectures()
     a_names = [a["name"] for a in a_list]
     a_titles = {a["name"]: a["title"] for a in a_list}
+    # a method this architecture cannot serve is refused under it (or under "Gradients taken on")
     arch = st.selectbox("Architecture", a_names, index=a_names.index(forms.DEFAULTS[forms.ARCH]),
-                        key=forms.ARCH, format_func=lambda n: a_titles.get(n, n), bind=widgets.BIND)
+                        key=forms.ARCH, format_func=lambda n: a_titles.get(n, n), bind=widgets.BIND,
+                        help="Gradient-based methods need parameters shared by the tasks, some a single "
+                             "shared representation: " + "; ".join(
+                                 f"{a['title']}: {_sharing(a)}" for a in a_list))
+    slots[forms.ARCH] = st.empty()
     a_entry = catalog.architecture(arch)
     with st.expander("Architecture options"):
         st.caption(a_entry["summary"])

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtlcore.data.base import (DataSetInfo, DataSourceMissing, PreparedData, Split, cached,
+from mtlcore.data.base import (DataSetInfo, PreparedData, Split, cached,
                                dataset_params, register, seeded_split)
 from mtlcore.data.idx import FASHION_MNIST, file_signature, read_mnist_like
 from mtlcore.registry import Param
@@ -115,14 +115,11 @@ def _build(files: dict[str, Path], params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _available(params: dict[str, Any]) -> str | None:
-    found = FASHION_MNIST.locate(params["root"])
-    return found if isinstance(found, str) else None
+    return FASHION_MNIST.missing(params["root"])
 
 
 def _load(params: dict[str, Any]) -> PreparedData:
-    files = FASHION_MNIST.locate(params["root"])
-    if isinstance(files, str):
-        raise DataSourceMissing(files)
+    files = FASHION_MNIST.require(params["root"])
     key = {"dataset": NAME, "format": _FORMAT, "params": params, "files": file_signature(files)}
     blob = cached(key, lambda: _build(files, params))
     train_ink = blob["train_ink"].double()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtlcore.data.base import DataSourceMissing
 from mtlcore.registry import ConfigError
 
 # IDX type code -> big-endian numpy dtype
@@ -164,6 +165,18 @@ class MnistSource:
         hint = (f" (or leave 'root' empty to use Debian's package {self.debian_package})"
                 if self.debian_package else "")
         return f"{self.title} files not found; expected {self.layout(str(base))}{hint}."
+
+    def missing(self, root: str) -> str | None:
+        """Why the set cannot load from `root` (what to install or where to put it), or None."""
+        found = self.locate(root)
+        return found if isinstance(found, str) else None
+
+    def require(self, root: str) -> dict[str, Path]:
+        """The four files; DataSourceMissing with that message otherwise."""
+        found = self.locate(root)
+        if isinstance(found, str):
+            raise DataSourceMissing(found)
+        return found
 
 
 FASHION_MNIST = MnistSource(

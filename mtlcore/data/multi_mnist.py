@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtlcore.data.base import (DataSetInfo, DataSourceMissing, PreparedData, Split, cached,
+from mtlcore.data.base import (DataSetInfo, PreparedData, Split, cached,
                                register, seeded_split)
 from mtlcore.data.idx import FASHION_MNIST, MNIST, MnistSource, file_signature, read_mnist_like
 from mtlcore.registry import ConfigError, Param
@@ -103,13 +103,10 @@ def _build(source: MnistSource, files: dict[str, Path], params: dict[str, Any]) 
 
 def _make(name: str, title: str, source: MnistSource) -> DataSetInfo:
     def available(params: dict[str, Any]) -> str | None:
-        found = source.locate(params["root"])
-        return found if isinstance(found, str) else None
+        return source.missing(params["root"])
 
     def load(params: dict[str, Any]) -> PreparedData:
-        files = source.locate(params["root"])
-        if isinstance(files, str):
-            raise DataSourceMissing(files)
+        files = source.require(params["root"])
         key = {"dataset": name, "format": _FORMAT, "params": params, "files": file_signature(files)}
         blob = cached(key, lambda: _build(source, files, params))
         splits = {s: Split(blob[f"{s}_x"], {t: blob[f"{s}_{t}"] for t in ("left", "right")})

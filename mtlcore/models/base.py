@@ -31,6 +31,11 @@ class MTLModel(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} has no single shared representation")
 
     def heads_forward(self, rep: Any) -> dict[str, torch.Tensor]:
+        return self.heads_forward_each([rep] * len(self.tasks))
+
+    def heads_forward_each(self, reps: list[Any]) -> dict[str, torch.Tensor]:
+        """Head i reads reps[i]: with one leaf copy of the representation per task, a single
+        backward yields every task's gradient on the representation without a T-fold vmap."""
         raise NotImplementedError
 
     @property
@@ -57,6 +62,11 @@ class ModelInfo:
     build: Callable[..., MTLModel]  # (input_shape, tasks: dict[str, TaskSpec], **params) -> model
     params: tuple[Param, ...] = ()
     paper: str = ""
+    # What gradient-based weighting methods need, known before any model is built (the dashboard
+    # and RunConfig.validate read them; tests check them against built models). The defaults
+    # describe hard sharing; every other architecture states its own.
+    shares_parameters: bool = True  # shared_parameters() is non-empty
+    has_representation: bool = True  # one shared representation all heads read
 
 
 ARCHITECTURES: Registry[ModelInfo] = Registry("architecture")
@@ -64,7 +74,9 @@ ARCHITECTURES: Registry[ModelInfo] = Registry("architecture")
 
 def register(info: ModelInfo) -> ModelInfo:
     ARCHITECTURES.add(Entry(info.name, info.title, info.summary, info.build, info.params,
-                            paper=info.paper, extra={"info": info}))
+                            paper=info.paper,
+                            extra={"info": info, "shares_parameters": info.shares_parameters,
+                                   "has_representation": info.has_representation}))
     return info
 
 

@@ -94,4 +94,6 @@ CROSS_STITCH = register(ModelInfo(
               "row is split evenly among the other tasks)", low=0.0, high=1.0),
     ),
     paper="Misra, Shrivastava, Gupta & Hebert, Cross-stitch Networks for Multi-task Learning, CVPR 2016",
+    shares_parameters=True,
+    has_representation=False,  # each head reads its own mixed column
 ))

@@ -30,8 +30,8 @@ class HardSharingModel(MTLModel):
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
 
-    def heads_forward(self, rep: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {task: head(rep) for task, head in zip(self.tasks, self.heads)}
+    def heads_forward_each(self, reps: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {task: head(rep) for task, head, rep in zip(self.tasks, self.heads, reps)}
 
     @property
     def has_representation(self) -> bool:
@@ -51,6 +51,8 @@ HPS = register(ModelInfo(
             "representation, so representation-gradient methods apply.",
     build=HardSharingModel,
     params=TRUNK_PARAMS + HEAD_PARAMS,
+    shares_parameters=True,
+    has_representation=True,
     paper="Caruana, Multitask Learning, Machine Learning 28 (1997); MultiLeNet trunk: Sener & Koltun, "
           "Multi-Task Learning as Multi-Objective Optimization, NeurIPS 2018",
 ))

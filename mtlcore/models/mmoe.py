@@ -70,4 +70,6 @@ MMOE = register(ModelInfo(
     + TRUNK_PARAMS + HEAD_PARAMS,
     paper="Ma, Zhao, Yi, Chen, Hong & Chi, Modeling Task Relationships in Multi-task Learning with "
           "Multi-gate Mixture-of-Experts, KDD 2018",
+    shares_parameters=True,
+    has_representation=False,  # each head reads its own gate's mix of the experts
 ))

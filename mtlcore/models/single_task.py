@@ -48,4 +48,6 @@ SINGLE_TASK = register(ModelInfo(
     build=SingleTaskModel,
     params=TRUNK_PARAMS + HEAD_PARAMS,
     paper="",
+    shares_parameters=False,
+    has_representation=False,
 ))

@@ -57,4 +57,6 @@ SOFT_SHARING = register(ModelInfo(
     paper="Duong et al., Low Resource Dependency Parsing: Cross-lingual Parameter Sharing in a Neural "
           "Network Parser, ACL 2015; Yang & Hospedales, Trace Norm Regularised Deep Multi-Task Learning, "
           "ICLR workshop 2017",
+    shares_parameters=False,  # only the L2 penalty ties the task trunks
+    has_representation=False,
 ))
