@@ -41,8 +41,13 @@ run: system $(VENV)/.app-installed
 test: system $(VENV)/.dev-installed
 	$(PY) -m pytest
 
+# every benchmark, one after the other (each prints its own table; about 15 minutes here)
 bench: system $(VENV)/.dev-installed
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_weighting.py
+	$(PY) benchmarks/bench_compare.py
+	$(PY) benchmarks/bench_landscape.py
+	$(PY) benchmarks/bench_app.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

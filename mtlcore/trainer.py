@@ -136,6 +136,9 @@ class Trainer:
         self.mode = gradient_mode(cfg, self.method, self.model)
         # per-task gradients through each head once, then a T-fold vjp through the trunk only
         self.split_heads = self.model.has_representation
+        # the T vector-Jacobian products in one vmapped backward pay off on dense layers (20-25%
+        # faster than a loop at T = 2..10 here); vmapped convolution backward is ~7% slower than the loop
+        self.batched_vjp = not any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in self.model.modules())
         self.shared = list(self.model.shared_parameters())
         shared_ids = {id(p) for p in self.shared}
         self.specific = [p for p in self.model.parameters() if id(p) not in shared_ids]
@@ -257,7 +260,7 @@ class Trainer:
                                  "(diverged: lower the learning rate or the weights)")
 
     def _jacobian(self, losses: torch.Tensor, params: list[torch.nn.Parameter], retain_graph: bool) -> torch.Tensor:
-        return grads.jacobian(losses, params, retain_graph=retain_graph)
+        return grads.jacobian(losses, params, retain_graph=retain_graph, batched=self.batched_vjp)
 
     def _representation_gradients(self, x: torch.Tensor, ys: dict[str, torch.Tensor],
                                   step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -289,7 +292,8 @@ class Trainer:
                 if self.mode == "representation":
                     jac = rep_grads.reshape(rep_grads.shape[0], -1)
                 else:
-                    jac = grads.vjp_rows(rep, self.shared, rep_grads, retain_graph=reg is not None)
+                    jac = grads.vjp_rows(rep, self.shared, rep_grads, retain_graph=reg is not None,
+                                         batched=self.batched_vjp)
             else:  # no single representation: the Jacobian on every parameter, heads included
                 losses, _ = self._forward_losses(x, ys)
                 self._check_finite(losses, step)
