@@ -1,30 +1,38 @@
 """Time of the Landscape page's computation: the CAGrad / Nash-MTL toy, the papers' setting.
 
 Measures, without the disk cache:
-1. per method, microseconds per Adam step for the five paper starts, in one process (median of
-   `--rounds` short runs; the step cost does not depend on the run's length);
+1. per method, microseconds per Adam step for the five paper starts, in one process (best of
+   `--rounds`; the marginal cost of a step, without the recording of positions, as in long runs);
 2. the full set (equal weights, MGDA, PCGrad, CAGrad, Nash-MTL x 5 starts x 35,000 steps at lr 1e-3),
    in one process and split over the worker processes, with the pool cold (forkserver start and
-   imports included) and warm;
+   imports included) and warm (best of `--rounds`);
 3. loading that set back from the disk cache.
+
+With `--baseline FILE` (another version of mtlcore/toy.py, e.g. `git show HEAD:mtlcore/toy.py >
+/tmp/toy_head.py`), every timing of 1 and 2 is also taken for that version, interleaved with the
+current one, so both are measured under the same load (the 2-core target is often shared). Both
+versions must give the same trajectories; the bench checks it on the full set.
 
 Target (issue 6): the full set in under 10 s on the 2-core CPU, with a progress bar.
 
     .venv/bin/python benchmarks/bench_landscape.py [--steps 35000] [--rounds 3] [--skip-inline]
+                                                   [--baseline /tmp/toy_head.py]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mtlcore import toy  # noqa: E402
@@ -32,20 +40,58 @@ from mtlcore import toy  # noqa: E402
 METHODS = ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"]
 
 
-def per_step_us(method: str, rounds: int, steps: int = 2000) -> float:
-    times = []
-    for _ in range(rounds):
+def load_baseline(path: str) -> ModuleType:
+    """Import another version of the toy module under its file's name (importable by the workers too)."""
+    file = Path(path).resolve()
+    sys.path.insert(0, str(file.parent))  # before the forkserver starts: workers unpickle by module name
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[file.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def per_step_us(module: ModuleType, method: str, short: int = 1000, long: int = 5000) -> float:
+    """Marginal cost of a step: both runs record the same 1,001 positions (and set up the same), so the
+    difference of their times is that of `long - short` unrecorded steps, as nearly all of a long run's."""
+    seconds = []
+    for steps in (short, long):
         began = time.perf_counter()
-        toy.simulate([method], steps=steps, imbalance=toy.NASH_IMBALANCE, use_cache=False, workers=1)
-        times.append((time.perf_counter() - began) / steps * 1e6)
-    return statistics.median(times)
+        module.simulate([method], steps=steps, imbalance=module.NASH_IMBALANCE, use_cache=False, workers=1)
+        seconds.append(time.perf_counter() - began)
+    return (seconds[1] - seconds[0]) / (long - short) * 1e6
 
 
-def full_set(steps: int, workers: int) -> float:
+def full_set(module: ModuleType, steps: int, workers: int) -> tuple[float, list]:
     began = time.perf_counter()
-    toy.simulate(METHODS, steps=steps, lr=toy.PAPER_LR, imbalance=toy.NASH_IMBALANCE, use_cache=False,
-                 workers=workers)
-    return time.perf_counter() - began
+    runs = module.simulate(METHODS, steps=steps, lr=module.PAPER_LR, imbalance=module.NASH_IMBALANCE,
+                           use_cache=False, workers=workers)
+    return time.perf_counter() - began, runs
+
+
+def best_of(rounds: int, versions: dict[str, ModuleType], measure) -> dict[str, float]:
+    """Best time of each version over `rounds`, the versions taking turns within every round."""
+    best = {name: float("inf") for name in versions}
+    for _ in range(rounds):
+        for name, module in versions.items():
+            best[name] = min(best[name], measure(module))
+    return best
+
+
+def show(label: str, times: dict[str, float], unit: str, fmt: str) -> None:
+    cells = "   ".join(f"{name} {fmt.format(t)} {unit}" for name, t in times.items())
+    ratio = ""
+    if len(times) == 2:
+        now, before = times["current"], times["baseline"]
+        ratio = f"   ({before / now:.2f}x)" if now > 0 else ""
+    print(f"  {label:28s} {cells}{ratio}")
+
+
+def same_runs(a: list, b: list) -> bool:
+    return all(x.method == y.method and np.array_equal(x.points, y.points) and np.array_equal(x.losses, y.losses)
+               for x, y in zip(a, b))
 
 
 def main() -> None:
@@ -53,25 +99,44 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=toy.PAPER_STEPS)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-inline", action="store_true", help="skip the one-process full run")
+    parser.add_argument("--baseline", help="another version of mtlcore/toy.py to time alongside")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    versions: dict[str, ModuleType] = {"current": toy}
+    if args.baseline:
+        versions["baseline"] = load_baseline(args.baseline)
     print(f"CPU cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
 
-    print("\nper method, 5 starts, one process (us per Adam step):")
+    for module in versions.values():  # imports and first calls out of the timings
+        module.simulate(METHODS, steps=20, use_cache=False, workers=1)
+    print(f"\nper method, 5 starts, one process (us per Adam step, best of {args.rounds}):")
     for method in METHODS:
-        print(f"  {method:10s} {per_step_us(method, args.rounds):7.0f}")
+        show(method, best_of(args.rounds, versions, lambda m: per_step_us(m, method)), "us", "{:7.0f}")
     print(f"  (cost model: {toy.COST_US})")
 
     n = len(METHODS)
-    print(f"\nfull set: {n} methods x 5 starts x {args.steps:,} steps")
+    print(f"\nfull set: {n} methods x 5 starts x {args.steps:,} steps (best of {args.rounds})")
+    results: dict[str, list] = {}
+
+    def timed(workers: int):
+        def measure(module: ModuleType) -> float:
+            seconds, runs = full_set(module, args.steps, workers)
+            results[module.__name__] = runs
+            return seconds
+        return measure
+
     if not args.skip_inline:
-        print(f"  one process:                 {full_set(args.steps, 1):6.2f} s")
+        show("one process:", best_of(args.rounds, versions, timed(1)), "s", "{:6.2f}")
     workers = max(toy.worker_limit(), 2)
     began = time.perf_counter()
-    toy.warm_up()
-    toy.simulate(["ew", "mgda"], steps=5, use_cache=False, workers=workers)  # waits until both workers exist
-    print(f"  starting {workers} workers (cold):    {time.perf_counter() - began:6.2f} s")
-    print(f"  {workers} warm worker processes:     {full_set(args.steps, workers):6.2f} s")
+    for module in versions.values():
+        module.warm_up()
+        module.simulate(["ew", "mgda"], steps=5, use_cache=False, workers=workers)  # waits for every worker
+    print(f"  starting {workers} workers (cold):  {time.perf_counter() - began:6.2f} s")
+    show(f"{workers} warm worker processes:", best_of(args.rounds, versions, timed(workers)), "s", "{:6.2f}")
+    if len(versions) == 2:
+        a, b = (results[m.__name__] for m in versions.values())
+        print(f"  same trajectories in both versions: {same_runs(a, b)}")
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["MTL_CACHE"] = cache

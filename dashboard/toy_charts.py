@@ -5,15 +5,30 @@ validate every kind with plotly's full checks).
 
 Colours: task i keeps charts.PALETTE[i] (as on every other page); a method keeps one colour of
 METHOD_PALETTE on both teaching pages, picked by its place in the registry.
+
+Animation: the landscape and loss-space figures carry Plotly frames, a Play / Pause pair of buttons
+and a Plotly slider, so playing runs in the browser without a rerun of the page. A frame moves only
+the dots (the current positions) along the paths; the paths are drawn whole, bold up to the page's
+step and faint after it. At most MAX_FRAMES frames span the run (see frame_records).
+
+The landscape's contours are a raster (a PNG in layout.images, drawn like a Plotly contour with
+heatmap colouring: the colour scale over the loss and a thin line at every level), not a contour
+trace: a frame drawn without a full redraw removes, in every subplot, the layers of trace types the
+frame does not animate (plotly.js's cartesian plot of a transition), so contour traces vanished on
+Play, and a full redraw per frame took most of a second. Layout images stay.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 from dashboard.charts import PALETTE
 from mtlcore import toy
@@ -22,10 +37,23 @@ from mtlcore import toy
 METHOD_PALETTE = ("#7b3294", "#d62728", "#1a9a8a", "#e7298a", "#8c6d31", "#555555", "#17becf", "#b5a300",
                   "#6a51a3", "#a63603", "#c51b7d", "#2c7fb8", "#969696", "#8c564b", "#bcbd22", "#000080")
 MAX_TRAJECTORY_POINTS = 400  # per trace; a trajectory keeps every k-th record (and its last one)
+MAX_REST_POINTS = 100  # per start for the faint rest of a path, after the page's step
+REST_OPACITY = 0.3
+# Animation frames, evenly spaced over the run (the page's step included). Every frame restyles one
+# dot trace per method on each of the four panels (three landscapes, the loss space), and plotly.py
+# validates each such trace at every rerun (about 0.2 ms, even in a figure that skips validation), so
+# the frames are as many as FRAME_TRACES allows: 30 for the papers' five methods, within the bounds.
+MAX_FRAMES = 60
+MIN_FRAMES = 20
+FRAME_TRACES = 600
+FRAME_MS = 80  # per frame when playing, then as long for the dots to glide (a linear transition) to the next
 PARETO_COLOUR = "#111111"
 CONE_FILL = "rgba(89, 161, 79, 0.18)"
 START_SYMBOL = "x"
 CONTOUR_SCALE = [[0.0, "#8fb8de"], [0.35, "#d6e6f4"], [1.0, "#ffffff"]]  # low loss darker, light enough for lines
+CONTOUR_LEVELS = 28  # about this many levels, at a round step (as Plotly's ncontours)
+CONTOUR_LINE = ((60, 60, 60), 0.3)  # colour and opacity of the level lines
+BACKGROUND_PX = 420  # side of each panel's raster: about 1.4 pixels per screen pixel of a panel
 PANEL_TITLES = ("L1 (task 1)", "L2 (task 2)", "mean (L1 + L2) / 2")
 
 
@@ -48,6 +76,65 @@ def _stride(n: int, max_points: int = MAX_TRAJECTORY_POINTS) -> np.ndarray:
     return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
 
 
+def frame_count(n_methods: int) -> int:
+    """Frames of each animated figure for this many methods (see FRAME_TRACES)."""
+    return max(MIN_FRAMES, min(MAX_FRAMES, FRAME_TRACES // max(4 * n_methods, 1)))
+
+
+def frame_records(n_records: int, upto: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """Record indices the animation shows, ascending: evenly spaced over the whole run, the first
+    (the starts) and the last (the final points) included, plus `upto` (the page's step, where the
+    figure opens); at most max_frames of them (every record when the run has no more)."""
+    if n_records <= 0:
+        return np.zeros(0, dtype=np.int64)
+    upto = min(max(int(upto), 0), n_records - 1)
+    if n_records <= max_frames:
+        return np.arange(n_records)
+    grid = np.unique(np.linspace(0, n_records - 1, max(max_frames - 1, 2)).round().astype(np.int64))
+    return grid if upto in grid else np.sort(np.append(grid, upto))
+
+
+def _frame_name(step: int) -> str:
+    return f"step {step}"
+
+
+CONTROLS_PX = 96  # bottom margin that holds the x-axis title, the Play / Pause buttons and the slider
+_BELOW_AXIS_PX = 44  # the controls' top, below the plot area (clear of tick labels and axis title)
+
+
+def _animation(steps: np.ndarray, records: np.ndarray, upto: int, trace_ids: list[int],
+               frame_data: list[list[dict]], plot_px: float) -> tuple[list[dict], dict]:
+    """Frames (one per record in `records`, each restyling the traces `trace_ids` with frame_data[k])
+    and the layout entries of the Play / Pause buttons and the slider, which opens at `upto`.
+
+    The controls sit under the plot area, whose height is plot_px (positions are in its units)."""
+    names = [_frame_name(int(steps[r])) for r in records]
+    frames = [{"name": name, "traces": trace_ids, "data": data} for name, data in zip(names, frame_data)]
+    still = {"mode": "immediate", "frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}}
+    play = {"mode": "immediate", "fromcurrent": True, "frame": {"duration": FRAME_MS, "redraw": False},
+            "transition": {"duration": FRAME_MS, "easing": "linear"}}
+    active = int(np.searchsorted(records, min(max(upto, 0), int(records[-1])), side="right") - 1)
+    y = -_BELOW_AXIS_PX / max(plot_px, 1.0)
+    controls = {
+        "updatemenus": [{
+            "type": "buttons", "direction": "left", "showactive": False, "x": 0, "xanchor": "left",
+            "y": y, "yanchor": "top", "pad": {"t": 14, "r": 4},
+            "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
+                        {"label": "❚❚ Pause", "method": "animate", "args": [[None], still]}],
+        }],
+        "sliders": [{
+            "active": max(active, 0), "x": 0.17, "len": 0.83, "xanchor": "left", "y": y, "yanchor": "top",
+            "pad": {"t": 0, "b": 0}, "ticklen": 2, "minorticklen": 0,
+            "font": {"color": "rgba(0,0,0,0)", "size": 8},  # one label per frame would overlap: none shown
+            "currentvalue": {"prefix": "step ", "visible": True, "xanchor": "right", "offset": 6,
+                             "font": {"size": 12, "color": "#444"}},
+            "steps": [{"label": f"{int(steps[r]):,}", "method": "animate", "args": [[name], still]}
+                      for r, name in zip(records, names)],
+        }],
+    }
+    return frames, controls
+
+
 def _layout_title(text: str) -> dict:
     return {"text": text, "font": {"size": 14}, "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top",
             "yref": "container"}
@@ -61,41 +148,160 @@ def grid_for(starts: np.ndarray, n: int = 140) -> tuple[np.ndarray, np.ndarray]:
     return axis, axis.copy()
 
 
+def _paths(values: np.ndarray, last: int, colour: str, label: str, group: str, width: float, legend: bool,
+           axes: dict | None = None) -> list[dict]:
+    """Line traces of one method's paths (values: (S, K, 2)): bold up to record `last` (the first start's
+    trace carries the legend entry when `legend`), then faint to the end of the run."""
+    axes = axes or {}
+    done = _stride(last + 1)
+    out = []
+    for s in range(values.shape[0]):
+        path = values[s, done].astype(np.float32)
+        out.append({"type": "scatter", "x": path[:, 0], "y": path[:, 1], "mode": "lines",
+                    "line": {"color": colour, "width": width}, "name": label, "legendgroup": group,
+                    "showlegend": legend and s == 0, "hoverinfo": "name", **axes})
+    if last < values.shape[1] - 1:  # the rest of the run, where the animation's dots go next: one trace,
+        rest = last + _stride(values.shape[1] - last, MAX_REST_POINTS)  # the starts split by NaN gaps
+        paths = np.concatenate([values[:, rest], np.full((values.shape[0], 1, 2), np.nan)], axis=1)
+        flat = paths.reshape(-1, 2)[:-1].astype(np.float32)
+        out.append({"type": "scatter", "x": flat[:, 0], "y": flat[:, 1], "mode": "lines",
+                    "line": {"color": colour, "width": 1}, "opacity": REST_OPACITY,
+                    "name": f"{label} (rest of the run)", "legendgroup": group, "showlegend": False,
+                    "hoverinfo": "skip", **axes})
+    return out
+
+
+def _positions(values: np.ndarray, record: int, axes: dict | None = None) -> dict:
+    """The dots' data at one record: every start's position (a frame restyles only this)."""
+    now = values[:, record].astype(np.float32)
+    return {"type": "scatter", "x": now[:, 0], "y": now[:, 1], **(axes or {})}
+
+
+def _rounded(values: np.ndarray, digits: int = 6) -> np.ndarray:
+    """Values rounded to about `digits` significant digits of the largest one: frames carry plain
+    lists (see _animate), and shorter numbers make a smaller page."""
+    top = float(np.max(np.abs(values), initial=0.0, where=np.isfinite(values)))
+    decimals = digits - 1 - (math.floor(math.log10(top)) if top > 0 else 0)
+    return np.round(values, max(decimals, 0))
+
+
+def _animate(figure: dict, runs: Sequence[toy.Trajectories], upto: int, dots: list[tuple[int, np.ndarray]],
+             plot_px: float) -> None:
+    """Add frames and their controls to `figure`. dots: (trace index, (S, K, 2) values) of every dot
+    trace; each frame puts every dot trace at that frame's record."""
+    if not runs or not dots:
+        return
+    records = frame_records(runs[0].points.shape[1], upto, frame_count(len(runs)))
+    if records.size < 2:
+        return
+    # Plain lists: plotly.py validates every frame's traces even in a figure that skips validation,
+    # and checks a list about ten times faster than an array (which it would also encode one by one).
+    at = [_rounded(values[:, records]).tolist() for _, values in dots]  # per dot trace: (S, F, 2)
+    frame_data = [[{"type": "scatter", "x": [p[k][0] for p in pos], "y": [p[k][1] for p in pos]} for pos in at]
+                  for k in range(records.size)]
+    frames, controls = _animation(runs[0].steps, records, upto, [t for t, _ in dots], frame_data, plot_px)
+    figure["frames"] = frames
+    figure["layout"].update(controls)
+
+
+def animation_caption(runs: Sequence[toy.Trajectories], upto: int) -> str:
+    """What the charts' Play buttons show, for a caption under them."""
+    if not runs:
+        return ""
+    n_records, most = runs[0].points.shape[1], frame_count(len(runs))
+    frames = frame_records(n_records, upto, most).size
+    if frames < 2:
+        return ""
+    grid = frame_records(n_records, 0, most).size  # the even spacing, without the page's step
+    every = runs[0].total_steps / (grid - 1)
+    return (f"Play, on each chart, animates the whole run in the browser (no recomputing): {frames} frames, about "
+            f"one every {every:,.0f} steps, so the {n_records:,} recorded positions are downsampled to at most "
+            f"{most} (for {len(runs)} method(s)). The dots move along the paths, drawn bold up to the Step "
+            f"slider's step and faint after it.")
+
+
+def _level_step(span: float, count: int = CONTOUR_LEVELS) -> float:
+    """The round step (1, 2, 2.5 or 5 times a power of ten) giving at most about `count` levels."""
+    raw = span / count if span > 0 else 1.0
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * magnitude >= raw * (1 - 1e-9))
+
+
+def contour_image(z: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 picture of z (rows follow x2 upwards, as loss_grid's) like a Plotly contour
+    with heatmap colouring: CONTOUR_SCALE over z's range, and a CONTOUR_LINE pixel wherever z crosses
+    a level between neighbouring pixels. The top row is the highest x2 (image order)."""
+    z = np.asarray(z, dtype=np.float64)[::-1]
+    finite = np.isfinite(z)
+    lo, hi = (float(z[finite].min()), float(z[finite].max())) if finite.any() else (0.0, 1.0)
+    z = np.where(finite, z, hi)
+    t = (z - lo) / (hi - lo) if hi > lo else np.zeros_like(z)
+    stops = [pos for pos, _ in CONTOUR_SCALE]
+    colours = [[int(c[i:i + 2], 16) for i in (1, 3, 5)] for _, c in CONTOUR_SCALE]
+    rgb = np.stack([np.interp(t, stops, [c[k] for c in colours]) for k in range(3)], axis=-1)
+    band = np.floor((z - lo) / _level_step(hi - lo))
+    line = np.zeros(z.shape, dtype=bool)
+    line[:, 1:] |= band[:, 1:] != band[:, :-1]
+    line[1:, :] |= band[1:, :] != band[:-1, :]
+    colour, alpha = CONTOUR_LINE
+    rgb[line] = rgb[line] * (1 - alpha) + np.asarray(colour, dtype=np.float64) * alpha
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 image as PNG bytes (Pillow, which Streamlit itself depends on)."""
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+@lru_cache(maxsize=16)
+def _backgrounds(imbalance: float, lo: float, hi: float) -> tuple[str, str, str]:
+    """PNG data URIs of L1, L2 and their mean over [lo, hi]^2 (cached: the step slider redraws often)."""
+    axis = np.linspace(lo, hi, BACKGROUND_PX)
+    losses = toy.loss_grid(axis, axis, imbalance)
+    return tuple("data:image/png;base64," + base64.b64encode(png_bytes(contour_image(z))).decode("ascii")
+                 for z in (losses[..., 0], losses[..., 1], losses.mean(axis=-1)))  # type: ignore[return-value]
+
+
 def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: float, registry_order: Sequence[str],
                      titles: dict[str, str] | None = None, key: str = "landscape") -> go.Figure:
     """Contours of L1, L2 and their mean side by side, every trajectory drawn up to record `upto`.
 
     Starts are crosses, the current positions dots, the Pareto set (x2 = -8.3552, x1 in [-7, 7]) a
-    black segment. Each trajectory is cut to MAX_TRAJECTORY_POINTS points (a stride, said on the chart).
+    black segment. Each trajectory is cut to MAX_TRAJECTORY_POINTS points (a stride, said on the chart)
+    and goes on faint after `upto`. Frames (Play / Pause and a slider) move the dots over the run.
     """
     starts = runs[0].starts if runs else np.asarray(toy.PAPER_STARTS)
     gx, gy = grid_for(starts)
-    losses = toy.loss_grid(gx, gy, imbalance)
-    panels = (losses[..., 0], losses[..., 1], losses.mean(axis=-1))
+    edge = (gx[-1] - gx[0]) / (2 * (BACKGROUND_PX - 1))  # the rasters' pixels are centred on the grid
+    backgrounds = _backgrounds(float(imbalance), float(gx[0]), float(gx[-1]))
     gap = 0.04
     width = (1 - 2 * gap) / 3
     traces: list[dict] = []
+    height, top, bottom = 430 + CONTROLS_PX, 80, 8 + CONTROLS_PX
     layout: dict = {
         "title": _layout_title(f"Trajectories on the toy landscape (imbalance on L1: {imbalance:g})"),
-        "height": 430, "margin": {"l": 8, "r": 8, "t": 80, "b": 8}, "uirevision": key,
+        "height": height, "margin": {"l": 8, "r": 8, "t": top, "b": bottom}, "uirevision": key,
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.06, "xanchor": "left", "x": 0},
-        "annotations": [], "hovermode": "closest",
+        "annotations": [], "images": [], "hovermode": "closest",
     }
-    for p, z in enumerate(panels):
+    dots: list[tuple[int, np.ndarray]] = []
+    for p, source in enumerate(backgrounds):
         suffix = "" if p == 0 else str(p + 1)
         lo = p * (width + gap)
         layout[f"xaxis{suffix}"] = {"domain": [lo, lo + width], "anchor": f"y{suffix}", "title": {"text": "x1"},
-                                    "range": [gx[0], gx[-1]], "zeroline": False}
+                                    "range": [gx[0], gx[-1]], "zeroline": False, "showgrid": False}
         layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "range": [gy[0], gy[-1]], "zeroline": False,
-                                    "title": {"text": "x2" if p == 0 else ""}}
+                                    "showgrid": False, "title": {"text": "x2" if p == 0 else ""}}
         layout["annotations"].append({"text": PANEL_TITLES[p], "xref": "paper", "yref": "paper", "x": lo + width / 2,
                                       "y": 1.0, "xanchor": "center", "yanchor": "bottom", "showarrow": False,
                                       "font": {"size": 12}})
         axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
-        traces.append({"type": "contour", "x": gx.astype(np.float32), "y": gy.astype(np.float32),
-                       "z": z.astype(np.float32), "ncontours": 28, "colorscale": CONTOUR_SCALE,
-                       "showscale": False, "contours": {"coloring": "heatmap"},
-                       "line": {"width": 0.6, "color": "rgba(60,60,60,0.3)"}, "hoverinfo": "skip", **axes})
+        layout["images"].append({"source": source, "xref": f"x{suffix}", "yref": f"y{suffix}",
+                                 "x": gx[0] - edge, "y": gy[-1] + edge, "sizex": gx[-1] - gx[0] + 2 * edge,
+                                 "sizey": gy[-1] - gy[0] + 2 * edge, "xanchor": "left", "yanchor": "top",
+                                 "sizing": "stretch", "layer": "below"})
         traces.append({"type": "scatter", "x": list(toy.PARETO_X1), "y": [toy.PARETO_X2] * 2, "mode": "lines",
                        "line": {"color": PARETO_COLOUR, "width": 4}, "name": "Pareto set",
                        "legendgroup": "pareto", "showlegend": p == 0, "hoverinfo": "name", **axes})
@@ -103,17 +309,12 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
             colour = method_colour(run.method, registry_order)
             label = (titles or {}).get(run.method, run.method)
             last = min(max(upto, 0), run.points.shape[1] - 1)
-            idx = _stride(last + 1)
-            for s in range(run.points.shape[0]):
-                path = run.points[s, idx].astype(np.float32)
-                traces.append({"type": "scatter", "x": path[:, 0], "y": path[:, 1], "mode": "lines",
-                               "line": {"color": colour, "width": 2}, "name": label, "legendgroup": run.method,
-                               "showlegend": p == 0 and s == 0, "hoverinfo": "name", **axes})
-            now = run.points[:, last].astype(np.float32)
-            traces.append({"type": "scatter", "x": now[:, 0], "y": now[:, 1], "mode": "markers",
+            traces.extend(_paths(run.points, last, colour, label, run.method, 2, p == 0, axes))
+            dots.append((len(traces), run.points))
+            traces.append({**_positions(run.points, last, axes), "mode": "markers",
                            "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
                            "name": label, "legendgroup": run.method, "showlegend": False,
-                           "hovertemplate": f"{label}<br>x1 %{{x:.3f}}<br>x2 %{{y:.3f}}<extra></extra>", **axes})
+                           "hovertemplate": f"{label}<br>x1 %{{x:.3f}}<br>x2 %{{y:.3f}}<extra></extra>"})
         traces.append({"type": "scatter", "x": starts[:, 0].astype(np.float32), "y": starts[:, 1].astype(np.float32),
                        "mode": "markers", "marker": {"symbol": START_SYMBOL, "size": 10, "color": "#222"},
                        "name": "start", "legendgroup": "start", "showlegend": p == 0,
@@ -124,28 +325,29 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
                     f"{runs[0].points.shape[1]} recorded points", "xref": "paper", "yref": "paper", "x": 1, "y": 0,
             "xanchor": "right", "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#555"},
             "bgcolor": "rgba(255,255,255,0.7)"})
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+    figure = {"data": traces, "layout": layout}
+    _animate(figure, runs, upto, dots, height - top - bottom)
+    return go.Figure(figure, _validate=False)
 
 
 def loss_space_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: float, registry_order: Sequence[str],
                       titles: dict[str, str] | None = None, key: str = "loss-space") -> go.Figure:
-    """L1 against L2 along every trajectory, with the Pareto front (the image of the Pareto set)."""
+    """L1 against L2 along every trajectory, with the Pareto front (the image of the Pareto set).
+
+    Like the landscape: paths bold up to record `upto` and faint after; frames move the dots."""
     front = toy.pareto_front(200, imbalance).astype(np.float32)
     traces: list[dict] = [{"type": "scatter", "x": front[:, 0], "y": front[:, 1], "mode": "lines",
                            "line": {"color": PARETO_COLOUR, "width": 4}, "name": "Pareto front",
                            "hoverinfo": "name"}]
+    dots: list[tuple[int, np.ndarray]] = []
     for run in runs:
         colour = method_colour(run.method, registry_order)
         label = (titles or {}).get(run.method, run.method)
         last = min(max(upto, 0), run.losses.shape[1] - 1)
-        idx = _stride(last + 1)
-        for s in range(run.losses.shape[0]):
-            path = run.losses[s, idx].astype(np.float32)
-            traces.append({"type": "scatter", "x": path[:, 0], "y": path[:, 1], "mode": "lines",
-                           "line": {"color": colour, "width": 1.5}, "opacity": 0.85, "name": label,
-                           "legendgroup": run.method, "showlegend": s == 0, "hoverinfo": "name"})
-        now = run.losses[:, last].astype(np.float32)
-        traces.append({"type": "scatter", "x": now[:, 0], "y": now[:, 1], "mode": "markers",
+        for trace in _paths(run.losses, last, colour, label, run.method, 1.5, True):
+            traces.append({**trace, "opacity": trace.get("opacity", 0.85)})
+        dots.append((len(traces), run.losses))
+        traces.append({**_positions(run.losses, last), "mode": "markers",
                        "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
                        "legendgroup": run.method, "showlegend": False, "name": label,
                        "hovertemplate": f"{label}<br>L1 %{{x:.3f}}<br>L2 %{{y:.3f}}<extra></extra>"})
@@ -154,11 +356,14 @@ def loss_space_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: fl
         traces.append({"type": "scatter", "x": first[:, 0], "y": first[:, 1], "mode": "markers",
                        "marker": {"symbol": START_SYMBOL, "size": 10, "color": "#222"}, "name": "start",
                        "hovertemplate": "start: L1 %{x:.3f}, L2 %{y:.3f}<extra></extra>"})
-    layout = {"title": _layout_title("Loss space: L1 against L2"), "height": 430,
-              "margin": {"l": 8, "r": 8, "t": 62, "b": 8}, "uirevision": key, "hovermode": "closest",
+    height, top, bottom = 430 + CONTROLS_PX, 62, 8 + CONTROLS_PX
+    layout = {"title": _layout_title("Loss space: L1 against L2"), "height": height,
+              "margin": {"l": 8, "r": 8, "t": top, "b": bottom}, "uirevision": key, "hovermode": "closest",
               "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
               "xaxis": {"title": {"text": "L1"}}, "yaxis": {"title": {"text": "L2"}}}
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+    figure = {"data": traces, "layout": layout}
+    _animate(figure, runs, upto, dots, height - top - bottom)
+    return go.Figure(figure, _validate=False)
 
 
 # -- the gradient-conflict plane -------------------------------------------------------------------------

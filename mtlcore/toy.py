@@ -18,10 +18,12 @@ decides a run).
 
 Speed: the papers' runs are long (35,000 Adam steps at lr 1e-3) and the problems tiny (a 2 x 2
 Jacobian per start), so per-call overhead is the whole cost. The losses and the Jacobian are in
-closed form (numpy for grids, Python floats for the simulator's few points); each method is driven
-through its own `aggregate_batch` (gradient methods: one call per step for all starts, the code
-training runs) or its `combine` weights times the Jacobian (loss methods: one instance and call per
-start, since their state belongs to one run); Adam is vectorised over every point of every method.
+closed form (numpy for grids, Python floats for the simulator's few points, computing only the
+gated-in loss off the boundary); each method is driven through its own `aggregate_batch` (gradient
+methods: one call per step for all starts, the code training runs) or its `combine` weights times
+the Jacobian (loss methods with fixed weights, such as equal weights: one call whose weights serve
+every start; the others: one instance and call per start, since their state belongs to one run);
+Adam is vectorised over every point of every method.
 Long runs are split over worker processes, and results are cached on disk, keyed by everything that
 changes them, so a page shows a computed set instantly.
 """
@@ -82,22 +84,48 @@ def _as_points(points: Any) -> np.ndarray:
 
 FEW_POINTS = 32  # up to this many points, Python floats beat numpy's per-operation overhead (measured 2x)
 _LOG_EPS = math.log(EPS) + 6.0
+_tanh, _log = math.tanh, math.log
+_FINITE = 1e150  # below this every term of a loss is finite (the squares in g stay below 1e301)
 
 
 def _point(x1: float, x2: float, imbalance: float) -> tuple[float, ...]:
-    """L1, L2, dL1/dx1, dL1/dx2, dL2/dx1, dL2/dx2 at one point: the same formulas on floats."""
-    t = math.tanh(-x2)
+    """L1, L2, dL1/dx1, dL1/dx2, dL2/dx1, dL2/dx2 at one point: the same formulas on floats.
+
+    Off the boundary one gate is 0 and its loss does not count: below it (x2 < 0, where the Pareto
+    set lies and most of every run is spent) only g is computed, above it only f. While every term
+    is finite (|x1|, |x2| < _FINITE) the skipped terms are exact zeros (0 times a finite number), so
+    the results are bit for bit those of the full expression, which the tie x2 = 0 and the rest take.
+    """
+    v = _tanh(0.5 * x2)
+    dv = 0.5 - 0.5 * v * v
+    if v != 0 and -_FINITE < x1 < _FINITE and -_FINITE < x2 < _FINITE:
+        if v < 0:  # c1 = 0, c2 = -v, e1 = 0, e2 = 1
+            c2 = -v
+            d1, d2 = x1 - 7.0, x1 + 7.0
+            shift = x2 + 8.0
+            q = 0.01 * shift * shift - 20.0
+            g1, g2 = 0.1 * d1 * d1 + q, 0.1 * d2 * d2 + q
+            dq = c2 * (0.02 * shift)
+            return (imbalance * (c2 * g1), c2 * g2, imbalance * (0.2 * c2 * d1), imbalance * (dq - dv * g1),
+                    0.2 * c2 * d2, dq - dv * g2)
+        t = _tanh(-x2)  # c1 = v, c2 = 0, e1 = 1, e2 = 0
+        dt = t * t - 1.0
+        u1 = -0.5 * x1 - 3.5 - t
+        u2 = -0.5 * x1 + 3.5 + t
+        f1, k1 = (_log(abs(u1)) + 6.0, 1.0 / u1) if abs(u1) > EPS else (_LOG_EPS, 0.0)
+        f2, k2 = (_log(abs(u2)) + 6.0, 1.0 / u2) if abs(u2) > EPS else (_LOG_EPS, 0.0)
+        return (imbalance * (v * f1), v * f2, imbalance * (-0.5 * v * k1), imbalance * (-v * dt * k1 + dv * f1),
+                -0.5 * v * k2, v * dt * k2 + dv * f2)
+    t = _tanh(-x2)
     dt = t * t - 1.0
     u1 = -0.5 * x1 - 3.5 - t
     u2 = -0.5 * x1 + 3.5 + t
-    f1, k1 = (math.log(abs(u1)) + 6.0, 1.0 / u1) if abs(u1) > EPS else (_LOG_EPS, 0.0)
-    f2, k2 = (math.log(abs(u2)) + 6.0, 1.0 / u2) if abs(u2) > EPS else (_LOG_EPS, 0.0)
+    f1, k1 = (_log(abs(u1)) + 6.0, 1.0 / u1) if abs(u1) > EPS else (_LOG_EPS, 0.0)
+    f2, k2 = (_log(abs(u2)) + 6.0, 1.0 / u2) if abs(u2) > EPS else (_LOG_EPS, 0.0)
     d1, d2 = x1 - 7.0, x1 + 7.0
     shift = x2 + 8.0
     q = 0.01 * shift * shift - 20.0
     g1, g2 = 0.1 * d1 * d1 + q, 0.1 * d2 * d2 + q
-    v = math.tanh(0.5 * x2)
-    dv = 0.5 - 0.5 * v * v
     if v > 0:
         c1, c2, e1, e2 = v, 0.0, 1.0, 0.0
     elif v < 0:
@@ -118,8 +146,12 @@ def _pointwise(x: np.ndarray, imbalance: float) -> tuple[np.ndarray, np.ndarray]
     The simulator always uses this path, so a trajectory's arithmetic does not depend on how many
     other points are computed with it (results are the same inline or split over workers).
     """
-    flat = np.array([_point(x1, x2, imbalance) for x1, x2 in x.tolist()], dtype=np.float64).reshape(-1, 6)
-    return flat[:, :2], flat[:, 2:].reshape(-1, 2, 2)
+    flat: list[float] = []
+    extend = flat.extend  # one flat list converts to an array faster than a list of tuples
+    for x1, x2 in x.tolist():
+        extend(_point(x1, x2, imbalance))
+    out = np.array(flat, dtype=np.float64).reshape(-1, 6)
+    return out[:, :2], out[:, 2:].reshape(-1, 2, 2)
 
 
 _U_SHIFT = np.array([-3.5, 3.5])  # u_i = -0.5 x1 + shift_i + sign_i tanh(-x2)
@@ -242,28 +274,68 @@ def _validated_inputs(starts: Any, steps: int, lr: float, imbalance: float) -> n
     return s
 
 
+def _fixed_loss_weights(method: Any) -> bool:
+    """Whether a loss method's `combine` weights depend neither on the losses nor on the step in the toy.
+
+    Equal and static weights never change; DWA averaging over epochs changes them only at an epoch's
+    end, which the toy (no epochs) never reaches, so its weights stay at 1. Exact classes only: a
+    subclass may override `combine`.
+    """
+    from mtlcore.weighting.loss import DynamicWeightAverage, EqualWeighting, StaticWeighting
+
+    kind = type(method)
+    return not method.parameters() and (kind in (EqualWeighting, StaticWeighting) or (
+        kind is DynamicWeightAverage and int(method.hp["window"]) == 0))
+
+
 class _Driver:
-    """Turns (losses, Jacobian) of one method's S starts into S update directions and weights."""
+    """Turns (losses, Jacobian) of one method's S starts into S update directions and weights.
+
+    Gradient methods whose rows are independent take one `aggregate_batch` call for all S starts;
+    loss methods with fixed weights (`_fixed_loss_weights`) take one `combine` call, whose weights
+    serve every start (what S calls would return), checked again by a fresh call at every recorded
+    step. Other methods keep one instance per start, since their state belongs to one run.
+    """
 
     def __init__(self, spec: _Spec, n_starts: int, seed: int, lr: float) -> None:
         from mtlcore.weighting import GradientWeighting, create, method_class
 
         cls = method_class(spec.method)
+        self.name = spec.method
         self.gradient = issubclass(cls, GradientWeighting)
         self.batched = self.gradient and bool(getattr(cls, "independent_rows", False))
-        count = 1 if self.batched else n_starts
-        self.methods = [create(spec.method, 2, **spec.params) for _ in range(count)]
+        first = create(spec.method, 2, **spec.params)
+        self.fixed = not self.gradient and _fixed_loss_weights(first)
+        count = 1 if (self.batched or self.fixed) else n_starts
+        self.methods = [first] + [create(spec.method, 2, **spec.params) for _ in range(count - 1)]
         for i, m in enumerate(self.methods):
             m.set_generator(torch.Generator().manual_seed(seed + 7919 * i))
         self.optimizers = [torch.optim.Adam(m.parameters(), lr=lr) if m.parameters() else None
                            for m in self.methods]
         self.after = any(getattr(m, "wants_losses_after_step", False) for m in self.methods)
+        self._tiled: np.ndarray | None = None  # fixed loss weights, one row per start
 
-    def __call__(self, jac: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """jac (S, 2, 2), losses (S, 2) -> directions (S, 2), weights (S, 2) or None."""
+    def __call__(self, jac: np.ndarray, losses: np.ndarray,
+                 record: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """jac (S, 2, 2), losses (S, 2) -> directions (S, 2), weights (S, 2) or None.
+
+        `record`: the simulator keeps this step. Only then are a batched method's weights converted
+        (None otherwise), and fixed loss weights asked of the method again: a change is an error
+        (the method must then leave _fixed_loss_weights).
+        """
         if self.batched:
             agg = self.methods[0].aggregate_batch(torch.from_numpy(jac), torch.from_numpy(losses))
-            return agg.direction.numpy(), None if agg.weights is None else agg.weights.numpy()
+            return agg.direction.numpy(), None if agg.weights is None or not record else agg.weights.numpy()
+        if self.fixed:
+            if self._tiled is None or record:
+                _, w = self.methods[0].combine(torch.from_numpy(losses[0]))
+                row = w.detach().double().numpy()
+                if self._tiled is None:
+                    self._tiled = np.tile(row, (losses.shape[0], 1))
+                elif not np.array_equal(row, self._tiled[0]):
+                    raise RuntimeError(f"the loss weights of '{self.name}' changed during a toy run "
+                                       f"({self._tiled[0]} -> {row}); it must not count as fixed")
+            return np.einsum("bt,btn->bn", self._tiled, jac), self._tiled
         weights = np.full(losses.shape, np.nan)
         if self.gradient:  # a stateful method: one instance per start, one step each
             directions = np.empty(losses.shape)
@@ -318,7 +390,7 @@ def _simulate_joint(specs: Sequence[_Spec], starts: np.ndarray, steps: int, lr: 
             losses, jac = _pointwise(x, imbalance)
             record = is_record[k]
             for drive, sl in zip(drivers, slices):
-                d, w = drive(jac[sl], losses[sl])
+                d, w = drive(jac[sl], losses[sl], record)
                 direction[sl] = d
                 if record:
                     weights_rec[rec, sl] = np.nan if w is None else w
@@ -416,7 +488,10 @@ def _load(path: Path, spec: _Spec, starts: np.ndarray, steps: int, lr: float, im
 # every point's arithmetic is done point by point (see _pointwise). Workers come from a forkserver
 # that imports the core once, so after the first use (or warm_up) a run starts at once.
 
-COST_US = {"base": 100.0, "batched": 70.0, "per_start": 36.0}  # measured per step on the 2-core target
+# Measured microseconds per step on the 2-core target: "base" per process (Adam, the loop), "point" per
+# point a process evaluates (every method has its own points), "batched" per batched gradient method,
+# "fixed" per loss method with fixed weights, "per_start" per start of a method stepped start by start.
+COST_US = {"base": 30.0, "point": 1.5, "batched": 70.0, "fixed": 4.0, "per_start": 36.0}
 PARALLEL_ABOVE_S = 3.0  # runs estimated shorter than this stay in the calling process
 
 _pool: ProcessPoolExecutor | None = None
@@ -473,12 +548,16 @@ def warm_up() -> None:
 
 
 def _method_cost(spec: _Spec, n_starts: int) -> float:
-    """Estimated microseconds per step of one method from n_starts starts."""
-    from mtlcore.weighting import GradientWeighting, method_class
+    """Estimated microseconds per step of one method from n_starts starts (its points included)."""
+    from mtlcore.weighting import GradientWeighting, create, method_class
 
     cls = method_class(spec.method)
-    batched = issubclass(cls, GradientWeighting) and bool(getattr(cls, "independent_rows", False))
-    return COST_US["batched"] if batched else COST_US["per_start"] * n_starts
+    if issubclass(cls, GradientWeighting):
+        cost = COST_US["batched"] if getattr(cls, "independent_rows", False) else COST_US["per_start"] * n_starts
+    else:
+        cost = COST_US["fixed"] if _fixed_loss_weights(create(spec.method, 2, **spec.params)) else (
+            COST_US["per_start"] * n_starts)
+    return cost + COST_US["point"] * n_starts
 
 
 def _groups(costs: Sequence[float], n_groups: int) -> list[list[int]]:

@@ -8,6 +8,7 @@ module fixture and marked slow.
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -229,6 +230,7 @@ def test_small_cpu_stacks_skip_torch_with_the_same_result(monkeypatch: pytest.Mo
         np.testing.assert_allclose(small_g, big_g, rtol=tol)
         assert small_d.dtype == big_d.dtype == dtype and small_w.dtype == dtype
         torch.testing.assert_close(small_d, big_d, rtol=tol, atol=tol)
+        torch.testing.assert_close(small_w, big_w, rtol=tol, atol=tol)
 
 
 def test_aggregate_batch_rejects_bad_shapes() -> None:
@@ -285,6 +287,72 @@ def test_loss_methods_with_state_and_learned_weights_run() -> None:
     for run in runs:
         assert np.isfinite(run.points).all(), run.method
         assert not np.allclose(run.points[:, -1], run.points[:, 0]), run.method
+
+
+def full_expression(x1: float, x2: float, imbalance: float) -> tuple[float, ...]:
+    """The closed form with every term, as the simulator computed it before its half-plane shortcuts."""
+    t = math.tanh(-x2)
+    dt = t * t - 1.0
+    u1, u2 = -0.5 * x1 - 3.5 - t, -0.5 * x1 + 3.5 + t
+    log_eps = math.log(toy.EPS) + 6.0
+    f1, k1 = (math.log(abs(u1)) + 6.0, 1.0 / u1) if abs(u1) > toy.EPS else (log_eps, 0.0)
+    f2, k2 = (math.log(abs(u2)) + 6.0, 1.0 / u2) if abs(u2) > toy.EPS else (log_eps, 0.0)
+    d1, d2 = x1 - 7.0, x1 + 7.0
+    shift = x2 + 8.0
+    q = 0.01 * shift * shift - 20.0
+    g1, g2 = 0.1 * d1 * d1 + q, 0.1 * d2 * d2 + q
+    v = math.tanh(0.5 * x2)
+    dv = 0.5 - 0.5 * v * v
+    if v > 0:
+        c1, c2, e1, e2 = v, 0.0, 1.0, 0.0
+    elif v < 0:
+        c1, c2, e1, e2 = 0.0, -v, 0.0, 1.0
+    else:
+        c1, c2, e1, e2 = 0.0, 0.0, 0.5, 0.5
+    dq = 0.02 * shift
+    return (imbalance * (c1 * f1 + c2 * g1), c1 * f2 + c2 * g2, imbalance * (-0.5 * c1 * k1 + 0.2 * c2 * d1),
+            imbalance * (-c1 * dt * k1 + e1 * dv * f1 + c2 * dq - e2 * dv * g1), -0.5 * c1 * k2 + 0.2 * c2 * d2,
+            c1 * dt * k2 + e1 * dv * f2 + c2 * dq - e2 * dv * g2)
+
+
+def test_half_plane_shortcuts_are_bit_for_bit_the_full_expression() -> None:
+    """Below x2 = 0 the simulator computes only g, above it only f: the skipped terms are exact zeros."""
+    rng = np.random.default_rng(7)
+    points = [*rng.uniform(-12, 12, size=(3000, 2)), *(rng.uniform(-30, 30, size=(500, 2)) * 1e6),
+              *(rng.normal(0, 1e-7, size=(100, 2))), (0.0, 0.0), (3.0, -0.0), (1e-320, -1e-320),
+              (-7.0 - 2.0 * math.tanh(-1.0), 1.0)]  # the tie, a negative zero, subnormals, |u1| at its floor
+    special = [float("nan"), float("inf"), -float("inf"), 1e200, -1e200, 1e151, 1e149, 0.0, 3.0, -3.0]
+    points += [(a, b) for a in special for b in special]
+    for imbalance in (1.0, 0.1, 0.37):
+        for x1, x2 in points:
+            fast = struct.pack("6d", *toy._point(float(x1), float(x2), imbalance))
+            assert fast == struct.pack("6d", *full_expression(float(x1), float(x2), imbalance)), (x1, x2, imbalance)
+
+
+@pytest.mark.parametrize("method", ["ew", ("static", {"weights": [0.3, 1.7]}), "dwa"])
+def test_fixed_loss_weights_serve_every_start_with_the_same_numbers(method, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One `combine` call per step for all starts gives what one instance per start gives."""
+    starts = [*toy.PAPER_STARTS, (2.0, 3.0)]
+    batched = toy.simulate([method], starts, steps=400, imbalance=0.1, use_cache=False)[0]
+    monkeypatch.setattr(toy, "_fixed_loss_weights", lambda m: False)
+    per_start = toy.simulate([method], starts, steps=400, imbalance=0.1, use_cache=False)[0]
+    for field in ("points", "losses", "weights"):
+        np.testing.assert_array_equal(getattr(batched, field), getattr(per_start, field))
+
+
+def test_which_loss_methods_count_as_fixed() -> None:
+    fixed = {"ew": {}, "static": {"weights": [1.0, 2.0]}, "dwa": {}}
+    moving = {"dwa": {"window": 5}, "uw": {}, "gls": {}, "rlw": {}, "famo": {}}
+    assert all(toy._fixed_loss_weights(create(name, 2, **params)) for name, params in fixed.items())
+    assert not any(toy._fixed_loss_weights(create(name, 2, **params)) for name, params in moving.items())
+    assert toy._method_cost(toy._Spec("ew"), 5) < toy._method_cost(toy._Spec("gls"), 5)
+
+
+def test_fixed_loss_weights_that_change_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights are asked again at every recorded step: a loss-dependent method listed as fixed fails."""
+    monkeypatch.setattr(toy, "_fixed_loss_weights", lambda m: True)
+    with pytest.raises(RuntimeError, match="gls"):
+        toy.simulate(["gls"], steps=50, use_cache=False)
 
 
 def test_bad_inputs_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:

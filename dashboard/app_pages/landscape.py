@@ -2,9 +2,10 @@
 
 The page only chooses and draws: mtlcore.toy runs the methods (the registry's own `aggregate` and
 `combine`, the code training runs) and caches every result on disk, so a set computed once redraws
-at once, and the step slider only re-slices arrays. Long computations run in a background thread
-of this server (never in the script thread, which a widget change would stop), which fans them out
-to worker processes; a fragment shows their progress and reruns the page when they are done.
+at once, and the step slider only re-slices arrays. Each chart's Play button animates the run in
+the browser (Plotly frames), without a rerun of this script. Long computations run in a background
+thread of this server (never in the script thread, which a widget change would stop), which fans
+them out to worker processes; a fragment shows their progress and reruns the page when they are done.
 """
 
 from __future__ import annotations
@@ -199,12 +200,16 @@ def results(runs: list[toy.Trajectories], imbalance: float, registry: list[str],
                                  ("color: #c62828" if str(v).startswith("✗") else "")),
                  width="stretch")
     step = st.slider("Step", 0, steps, value=steps, step=max(steps // 1000, 1), key=f"toy_step_{steps}",
-                     help="Slide to replay the runs; every 1/1000 of the run is recorded")
+                     help="Draws the paths up to this step (every 1/1000 of the run is recorded); the Play "
+                          "button on each chart animates the whole run in the browser instead")
     upto = runs[0].at_step(step)
     st.plotly_chart(toy_charts.landscape_figure(runs, upto, imbalance, registry, titles), key="toy_landscape",
                     width="stretch")
     st.plotly_chart(toy_charts.loss_space_figure(runs, upto, imbalance, registry, titles), key="toy_loss_space",
                     width="stretch")
+    note = toy_charts.animation_caption(runs, upto)
+    if note:
+        st.caption(note)
     took = max(r.seconds for r in runs)
     where = "from the cache" if all(r.cached for r in runs) else "just computed"
     st.caption(f"{len(runs)} method(s) x {runs[0].starts.shape[0]} start(s) x {steps:,} Adam steps "
