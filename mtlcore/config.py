@@ -75,20 +75,11 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config is not valid JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError("config must be a JSON object")
-        return cls.from_dict(raw)
+        return cls.from_dict(json_object(text, "config"))
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        return cls.from_json(p.read_text(encoding="utf-8"))
+        return cls.from_json(read_text(path, "config"))
 
     def validate(self) -> "RunConfig":
         """Numbers in range, then the method and architecture names against their registries and
@@ -170,6 +161,24 @@ def gradient_problem(method: Mapping[str, Any], architecture: Mapping[str, Any],
         return ("model.architecture", f"method '{name}' combines gradients on shared parameters, and "
                                       f"architecture '{arch}' shares none; use a loss-based method or 'hps'")
     return None
+
+
+def json_object(text: str, what: str) -> dict[str, Any]:
+    """Parsed JSON text that must be an object; a ConfigError naming `what` otherwise."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} must be a JSON object")
+    return raw
+
+
+def read_text(path: str | Path, what: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} file not found: {p}")
+    return p.read_text(encoding="utf-8")
 
 
 _NESTED = {"data": DataConfig, "model": ModelConfig, "weighting": WeightingConfig, "optim": OptimConfig}

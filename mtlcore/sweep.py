@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from mtlcore import launch
-from mtlcore.config import RunConfig
+from mtlcore.config import RunConfig, json_object, read_text
 from mtlcore.device import usable_cores
 from mtlcore.pareto import non_dominated
 from mtlcore.registry import ConfigError, resolve_params
@@ -82,18 +82,11 @@ class SweepConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "SweepConfig":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"sweep config is not valid JSON: {exc}") from None
-        return cls.from_dict(raw)
+        return cls.from_dict(json_object(text, "sweep config"))
 
     @classmethod
     def load(cls, path: str | Path) -> "SweepConfig":
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"sweep config file not found: {p}")
-        return cls.from_json(p.read_text(encoding="utf-8"))
+        return cls.from_json(read_text(path, "sweep config"))
 
     @property
     def task_list(self) -> list[str]:

@@ -84,3 +84,29 @@ def test_bad_config_value(tmp_path: Path) -> None:
                                                                               "params": {"weights": [0, 0, 0]}}}))
     out = cli("train", "--config", str(bad), db=str(tmp_path / "e.sqlite"))
     assert out.returncode == 1 and "failed" in out.stdout and "zero" in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["multi_digits", "multi_fashion"])
+def test_train_command_runs_every_method(dataset: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`mtlcore train` (its main, in-process: one torch import) trains every registered method."""
+    from mtlcore.cli import main
+    from mtlcore.data import catalogue
+    from mtlcore.store import RunStore
+    from mtlcore.weighting import WEIGHTINGS
+
+    missing = next(d for d in catalogue() if d["name"] == dataset).get("missing")
+    if missing:
+        pytest.skip(missing)
+    config = json.loads((ROOT / "examples" / "multidigits_ew.json").read_text())
+    config["data"] = {"name": dataset, "tasks": ["left", "right"]}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    db = str(tmp_path / "runs.sqlite")
+    names = [e.name for e in WEIGHTINGS]
+    for name in names:
+        code = main(["train", "--config", str(path), "--db", db, "--quiet", "--set", f"weighting.method={name}",
+                     "--set", "optim.max_steps=3", "--set", "eval_every=3", "--set", "optim.batch_size=32"])
+        assert code == 0, f"{name}: {capsys.readouterr().err}"
+    runs = RunStore(db).list_runs()
+    assert sorted(runs["method"]) == sorted(names) and set(runs["status"]) == {"finished"}
