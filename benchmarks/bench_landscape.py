@@ -112,7 +112,8 @@ def main() -> None:
     print(f"\nper method, 5 starts, one process (us per Adam step, best of {args.rounds}):")
     for method in METHODS:
         show(method, best_of(args.rounds, versions, lambda m: per_step_us(m, method)), "us", "{:7.0f}")
-    print(f"  (cost model: {toy.COST_US})")
+    print("  (the page's estimate, probed: " + ", ".join(
+        f"{m} {toy.step_cost_us([toy._Spec(m)], 5):.0f}" for m in METHODS) + " us)")
 
     n = len(METHODS)
     print(f"\nfull set: {n} methods x 5 starts x {args.steps:,} steps (best of {args.rounds})")

@@ -20,12 +20,14 @@ Speed: the papers' runs are long (35,000 Adam steps at lr 1e-3) and the problems
 Jacobian per start), so per-call overhead is the whole cost. The losses and the Jacobian are in
 closed form (numpy for grids, Python floats for the simulator's few points, computing only the
 gated-in loss off the boundary); each method is driven through its own `aggregate_batch` (gradient
-methods: one call per step for all starts, the code training runs) or its `combine` weights times
+methods: one call per step for all starts, the code training runs, which for stacks this small
+works on Python floats where the method has a two-task closed form) or its `combine` weights times
 the Jacobian (loss methods with fixed weights, such as equal weights: one call whose weights serve
 every start; the others: one instance and call per start, since their state belongs to one run);
 Adam is vectorised over every point of every method.
 Long runs are split over worker processes, and results are cached on disk, keyed by everything that
-changes them, so a page shows a computed set instantly.
+changes them, so a page shows a computed set instantly. Time estimates come from timing short runs
+(step_cost_us), so they hold for any method on any machine.
 """
 
 from __future__ import annotations
@@ -364,8 +366,10 @@ class _Driver:
 
 
 def _simulate_joint(specs: Sequence[_Spec], starts: np.ndarray, steps: int, lr: float, imbalance: float,
-                    seed: int, progress: Progress | None) -> list[Trajectories]:
-    """Every method's starts advance together: one closed-form evaluation and one Adam update per step."""
+                    seed: int, progress: Progress | None, records: int = RECORDED) -> list[Trajectories]:
+    """Every method's starts advance together: one closed-form evaluation and one Adam update per step.
+
+    `records`: positions kept besides the start, evenly spaced in steps."""
     began = time.perf_counter()
     n_starts, n_methods = starts.shape[0], len(specs)
     drivers = [_Driver(spec, n_starts, seed, lr) for spec in specs]
@@ -373,7 +377,7 @@ def _simulate_joint(specs: Sequence[_Spec], starts: np.ndarray, steps: int, lr: 
     m1 = np.zeros_like(x)
     m2 = np.zeros_like(x)
     b1, b2 = ADAM_BETAS
-    record_at = np.unique(np.linspace(0, steps, min(RECORDED, steps) + 1).round().astype(np.int64))
+    record_at = np.unique(np.linspace(0, steps, min(records, steps) + 1).round().astype(np.int64))
     is_record = np.zeros(steps + 1, dtype=bool)
     is_record[record_at] = True
     n_rec = record_at.shape[0]
@@ -488,10 +492,7 @@ def _load(path: Path, spec: _Spec, starts: np.ndarray, steps: int, lr: float, im
 # every point's arithmetic is done point by point (see _pointwise). Workers come from a forkserver
 # that imports the core once, so after the first use (or warm_up) a run starts at once.
 
-# Measured microseconds per step on the 2-core target: "base" per process (Adam, the loop), "point" per
-# point a process evaluates (every method has its own points), "batched" per batched gradient method,
-# "fixed" per loss method with fixed weights, "per_start" per start of a method stepped start by start.
-COST_US = {"base": 30.0, "point": 1.5, "batched": 70.0, "fixed": 4.0, "per_start": 36.0}
+PROBE_STEPS = (10, 60)  # a cost probe's two run lengths (see step_cost_us)
 PARALLEL_ABOVE_S = 3.0  # runs estimated shorter than this stay in the calling process
 
 _pool: ProcessPoolExecutor | None = None
@@ -547,17 +548,32 @@ def warm_up() -> None:
         pool.submit(_ping)
 
 
-def _method_cost(spec: _Spec, n_starts: int) -> float:
-    """Estimated microseconds per step of one method from n_starts starts (its points included)."""
-    from mtlcore.weighting import GradientWeighting, create, method_class
+def _key(spec: _Spec) -> tuple[str, str]:
+    return spec.method, json.dumps(spec.params, sort_keys=True, default=str)
 
-    cls = method_class(spec.method)
-    if issubclass(cls, GradientWeighting):
-        cost = COST_US["batched"] if getattr(cls, "independent_rows", False) else COST_US["per_start"] * n_starts
-    else:
-        cost = COST_US["fixed"] if _fixed_loss_weights(create(spec.method, 2, **spec.params)) else (
-            COST_US["per_start"] * n_starts)
-    return cost + COST_US["point"] * n_starts
+
+@lru_cache(maxsize=512)
+def _probe_us(keys: tuple[tuple[str, str], ...], n_starts: int) -> float:
+    specs = [_Spec(name, json.loads(params)) for name, params in keys]
+    starts = np.resize(np.asarray(PAPER_STARTS), (n_starts, 2))
+    _simulate_joint(specs, starts, 2, PAPER_LR, 1.0, 0, None, records=2)  # first calls out of the timing
+    seconds = []
+    for steps in PROBE_STEPS:
+        began = time.perf_counter()
+        _simulate_joint(specs, starts, steps, PAPER_LR, 1.0, 0, None, records=2)
+        seconds.append(time.perf_counter() - began)
+    return max((seconds[1] - seconds[0]) / (PROBE_STEPS[1] - PROBE_STEPS[0]) * 1e6, 1.0)
+
+
+def step_cost_us(specs: Sequence[_Spec], n_starts: int) -> float:
+    """Microseconds per step of these methods stepped together in one process from n_starts starts.
+
+    Measured, not modelled: the difference of two short runs' times (setup and recording cancel),
+    on this machine with this code, so a method that keeps one instance per start and runs autograd
+    on two numbers (UW: milliseconds a step) is estimated as slow as it is, and a new method needs
+    no entry anywhere. Probed once per set of methods and kept for the process's life.
+    """
+    return _probe_us(tuple(_key(s) for s in specs), n_starts)
 
 
 def _groups(costs: Sequence[float], n_groups: int) -> list[list[int]]:
@@ -595,9 +611,9 @@ def _read_fraction(path: str) -> float:
 
 def _simulate_parallel(specs: list[_Spec], starts: np.ndarray, steps: int, lr: float, imbalance: float,
                        seed: int, progress: Progress | None, workers: int) -> list[Trajectories]:
-    costs = [_method_cost(spec, starts.shape[0]) for spec in specs]
+    costs = [step_cost_us([spec], starts.shape[0]) for spec in specs]
     groups = _groups(costs, workers)
-    loads = [COST_US["base"] + sum(costs[i] for i in g) for g in groups]
+    loads = [sum(costs[i] for i in g) for g in groups]
     pool = worker_pool(workers)
     with tempfile.TemporaryDirectory(prefix="mtl-toy-") as folder:
         paths = [os.path.join(folder, f"group{j}") for j in range(len(groups))]
@@ -686,9 +702,8 @@ def cached_runs(methods: Sequence[MethodSpec], starts: Any = PAPER_STARTS, steps
 
 
 def estimated_seconds(methods: Sequence[MethodSpec], n_starts: int, steps: int) -> float:
-    """Single-process compute time the cost model predicts (for the page's expectations)."""
-    specs = [_spec(m) for m in methods]
-    return steps * (COST_US["base"] + sum(_method_cost(sp, n_starts) for sp in specs)) * 1e-6
+    """Single-process compute time of a run, from a measured probe (step_cost_us; for the page's expectations)."""
+    return steps * step_cost_us([_spec(m) for m in methods], n_starts) * 1e-6
 
 
 def _worker_count(specs: Sequence[_Spec], n_starts: int, steps: int, workers: int | None) -> int:

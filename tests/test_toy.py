@@ -233,6 +233,32 @@ def test_small_cpu_stacks_skip_torch_with_the_same_result(monkeypatch: pytest.Mo
         torch.testing.assert_close(small_w, big_w, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("name,params", [
+    ("mgda", {}), ("cagrad", {}), ("cagrad", {"c": 0.0}), ("cagrad", {"c": 3.0}), ("pcgrad", {}),
+    ("nash_mtl", {}), ("nash_mtl", {"update_every": 2, "max_norm": 0.5}), ("nash_mtl", {"max_norm": 0.0})])
+def test_the_float_path_for_tiny_two_task_stacks_gives_the_array_paths_numbers(
+        name: str, params: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The toy's B x 2 x 2 stacks are aggregated on Python floats; the same stacks with the float path
+    turned off go through the Gramian arrays: same directions and weights, over steps (Nash-MTL's state),
+    on degenerate rows and with a non-finite row."""
+    g = [1.0, -2.0]
+    special = torch.tensor([[g, g], [g, [-1.0, 2.0]], [g, [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]],
+                            [[float("nan"), 1.0], g]], dtype=torch.float64)
+    fast, slow = create(name, 2, **params), create(name, 2, **params)
+    for step in range(4):
+        jac = torch.cat([stack(6, 2, 2, seed=40 + step), special])
+        assert jacobian_tools.small_two_task_stack(jac) is not None
+        a = fast.aggregate_batch(jac)
+        with monkeypatch.context() as patch:
+            patch.setattr(jacobian_tools, "TWO_TASK_WIDTH", 0)
+            assert jacobian_tools.small_two_task_stack(jac) is None
+            b = slow.aggregate_batch(jac)
+        torch.testing.assert_close(a.direction, b.direction, rtol=1e-12, atol=1e-14, equal_nan=True)
+        torch.testing.assert_close(a.weights, b.weights, rtol=1e-12, atol=1e-14, equal_nan=True)
+    assert jacobian_tools.small_two_task_stack(stack(2, 2, 2, seed=1, dtype=torch.float32)) is None
+    assert jacobian_tools.small_two_task_stack(stack(2, 3, 2, seed=1)) is None
+
+
 def test_aggregate_batch_rejects_bad_shapes() -> None:
     for name in ("mgda", "nash_mtl", "moco"):
         with pytest.raises(ConfigError):
@@ -345,7 +371,16 @@ def test_which_loss_methods_count_as_fixed() -> None:
     moving = {"dwa": {"window": 5}, "uw": {}, "gls": {}, "rlw": {}, "famo": {}}
     assert all(toy._fixed_loss_weights(create(name, 2, **params)) for name, params in fixed.items())
     assert not any(toy._fixed_loss_weights(create(name, 2, **params)) for name, params in moving.items())
-    assert toy._method_cost(toy._Spec("ew"), 5) < toy._method_cost(toy._Spec("gls"), 5)
+
+
+def test_step_costs_are_measured_and_explain_the_estimate() -> None:
+    """The estimate comes from probing the methods: a method stepped start by start with autograd (UW)
+    costs several times one shared weight vector (EW), and a set costs about the sum of its parts."""
+    ew, uw = toy.step_cost_us([toy._Spec("ew")], 5), toy.step_cost_us([toy._Spec("uw")], 5)
+    assert uw > 3 * ew > 0
+    both = toy.step_cost_us([toy._Spec("ew"), toy._Spec("uw")], 5)
+    assert 0.5 * (ew + uw) < both < 1.5 * (ew + uw)
+    assert toy.estimated_seconds(["ew", "uw"], 5, 10_000) == pytest.approx(both * 1e-2)
 
 
 def test_fixed_loss_weights_that_change_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:

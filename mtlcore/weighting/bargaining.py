@@ -10,15 +10,20 @@ sqrt(T) g / |g|), and both are solved by a damped Newton method in T dimensions 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
 from mtlcore.weighting.jacobian_tools import (
-    GramianWeighting, check_jacobian, check_jacobians, combine_batch, gramians, masked_nonfinite,
+    GramianWeighting, check_jacobian, check_jacobians, combine_batch, gramians, masked_nonfinite, row_gramian,
+    small_two_task_stack, weighted_rows,
 )
-from mtlcore.weighting.solvers import power_balance_weights, two_task_power_balance
+from mtlcore.weighting.solvers import (
+    POWER_BALANCE_RIDGE, power_balance_row, power_balance_weights, two_task_power_balance,
+)
 
 
 def _clip(directions: torch.Tensor, weights: torch.Tensor, max_norm: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,6 +40,12 @@ def _clip(directions: torch.Tensor, weights: torch.Tensor, max_norm: float) -> t
         return directions, weights
     factor = torch.as_tensor(factors[:, None], dtype=directions.dtype, device=directions.device)
     return directions * factor, weights * factor
+
+
+def clip_factor(squared_norm: float, max_norm: float) -> float:
+    """_clip_factors for one row, on floats."""
+    norm = math.sqrt(max(squared_norm, 0.0))
+    return max_norm / norm if max_norm < norm < math.inf else 1.0
 
 
 def _clip_factors(squared_norms: np.ndarray, max_norm: float) -> np.ndarray:
@@ -88,6 +99,9 @@ class NashMTL(GradientWeighting):
         check_jacobians(self.name, self.n_tasks, jacobians)
         if self.alpha is not None and self.alpha.shape[0] != jacobians.shape[0]:
             self.alpha = None
+        small = small_two_task_stack(jacobians)
+        if small is not None:
+            return self._aggregate_small(small)
         grams = None
         if self.alpha is None or self.step % self.hp["update_every"] == 0:
             grams = gramians(jacobians)
@@ -98,6 +112,27 @@ class NashMTL(GradientWeighting):
             squared = np.einsum("bi,bij,bj->b", self.alpha, grams, self.alpha)
             return Aggregation(*combine_batch(jacobians, self.alpha * _clip_factors(squared, max_norm)[:, None]))
         return Aggregation(*_clip(*combine_batch(jacobians, self.alpha), max_norm))
+
+    def _aggregate_small(self, small: np.ndarray) -> Aggregation:
+        """The float path of jacobian_tools for two tasks: the same closed form, warm start and clip."""
+        solve = self.alpha is None or self.step % self.hp["update_every"] == 0
+        self.step += 1
+        kept = [(1.0, 1.0)] * small.shape[0] if self.alpha is None else [tuple(a) for a in self.alpha.tolist()]
+        max_norm = self.hp["max_norm"]
+        alphas, weights = [], []
+        for (g1, g2), old in zip(small.tolist(), kept):
+            gram = row_gramian(g1, g2)
+            if gram is None:  # a non-finite row keeps its weights and is not clipped
+                alphas.append(old)
+                weights.append(old)
+                continue
+            p, q, s = gram
+            a1, a2 = power_balance_row(p, q, s, POWER_BALANCE_RIDGE) if solve else old
+            alphas.append((a1, a2))
+            factor = clip_factor(a1 * a1 * p + 2.0 * a1 * a2 * s + a2 * a2 * q, max_norm) if max_norm > 0 else 1.0
+            weights.append((a1 * factor, a2 * factor))
+        self.alpha = np.array(alphas, dtype=np.float64)
+        return weighted_rows(small, weights)
 
     def _solve(self, grams: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         """New alpha per row, warm-started at the previous one; a non-finite row keeps it (or ones)."""

@@ -9,11 +9,15 @@ for the methods that learn T numbers.
 
 from __future__ import annotations
 
+from math import isfinite
+from typing import Callable
+
 import numpy as np
 import torch
 
 from mtlcore.registry import ConfigError
 from mtlcore.weighting.base import Aggregation, GradientWeighting
+from mtlcore.weighting.solvers import SMALL_STACK
 
 
 def check_jacobian(method: str, n_tasks: int, jacobian: torch.Tensor) -> None:
@@ -129,6 +133,44 @@ def combine_batch(jacobians: torch.Tensor, weights: np.ndarray) -> tuple[torch.T
     return torch.bmm(w_t.unsqueeze(1), j).squeeze(1), w_t
 
 
+# -- two tasks on Python floats ---------------------------------------------------------------------------
+# The 2-D toy asks a method for B directions from B x 2 x 2 Jacobians tens of thousands of times, where a
+# numpy or torch call (1-5 us) costs more than the arithmetic it does. For such stacks (float64 on the
+# CPU, two tasks, at most SMALL_STACK rows of at most TWO_TASK_WIDTH entries) the whole aggregation runs
+# on floats: the three Gramian entries, the method's closed form (the row functions in solvers.py, which
+# the array paths use too) and the weighted sum, a few microseconds per row instead of ~100 per call.
+# float64 only, so the answer is the array path's to rounding (tests hold the two together).
+TWO_TASK_WIDTH = 8
+
+TwoTaskRule = Callable[[float, float, float], tuple[float, float]]
+
+
+def small_two_task_stack(jacobians: torch.Tensor) -> np.ndarray | None:
+    """The stack as a float64 array when it is small enough for the float path (see above), else None."""
+    b, t, n = jacobians.shape
+    if t != 2 or b > SMALL_STACK or n > TWO_TASK_WIDTH or jacobians.dtype is not torch.float64 or not jacobians.is_cpu:
+        return None
+    return jacobians.detach().numpy()
+
+
+def row_gramian(g1: list[float], g2: list[float]) -> tuple[float, float, float] | None:
+    """(|g1|^2, |g2|^2, g1 . g2), or None when any of them is not finite (callers then use ones)."""
+    p = q = s = 0.0
+    for a, b in zip(g1, g2):
+        p += a * a
+        q += b * b
+        s += a * b
+    if isfinite(p) and isfinite(q) and isfinite(s):
+        return p, q, s
+    return None
+
+
+def weighted_rows(stack: np.ndarray, weights: list[tuple[float, float]]) -> Aggregation:
+    """Directions w1 g1 + w2 g2 of every row of a small stack, with the weights (combine_batch's arithmetic)."""
+    w = np.array(weights, dtype=np.float64)
+    return Aggregation(torch.from_numpy(np.matmul(w[:, None, :], stack)[:, 0]), torch.from_numpy(w))
+
+
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
@@ -189,8 +231,21 @@ class GramianWeighting(GradientWeighting):
 
     def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         check_jacobians(self.name, self.n_tasks, jacobians)
+        rule = self.two_task_rule() if self.n_tasks == 2 else None
+        small = None if rule is None else small_two_task_stack(jacobians)
+        if rule is not None and small is not None:
+            grams = [row_gramian(g1, g2) for g1, g2 in small.tolist()]
+            return weighted_rows(small, [(1.0, 1.0) if g is None else rule(*g) for g in grams])
         direction, w = combine_batch(jacobians, self.batch_weights(gramians(jacobians), jacobians, losses))
         return Aggregation(direction, w)
+
+    def two_task_rule(self) -> TwoTaskRule | None:
+        """Weights of one two-task problem from its Gramian entries (|g1|^2, |g2|^2, g1 . g2) on floats,
+        for methods whose weights then need nothing else (no losses, no state); None otherwise.
+
+        Must give what `batch_weights` gives (it should call the same row function of solvers.py).
+        """
+        return None
 
     def weights(self, gram: np.ndarray, jacobian: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         raise NotImplementedError

@@ -17,11 +17,12 @@ import torch
 from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
 from mtlcore.weighting.jacobian_tools import (
-    NORMALIZATIONS, GramianWeighting, as_tensor, check_jacobian, combine, gradient_normalizers, gramian,
+    NORMALIZATIONS, GramianWeighting, TwoTaskRule, as_tensor, check_jacobian, combine, gradient_normalizers, gramian,
     masked_nonfinite, require_batch_losses, require_losses, solver_tolerance,
 )
 from mtlcore.weighting.solvers import (
-    cagrad_weights, frank_wolfe_min_norm, min_norm_weights, project_simplex, two_task_cagrad, two_task_min_norm,
+    cagrad_row, cagrad_weights, frank_wolfe_min_norm, min_norm_row, min_norm_weights, project_simplex, two_task_cagrad,
+    two_task_min_norm,
 )
 
 _NORMALIZATION = Param(
@@ -71,6 +72,15 @@ class MGDA(GramianWeighting):
             w = frank_wolfe_min_norm(normalized, self.hp["max_iter"], self.hp["tol"])
         return self.n_tasks * w
 
+    def two_task_rule(self) -> TwoTaskRule | None:
+        if self.hp["normalization"] != "none" or self.hp["solver"] != "exact":
+            return None
+
+        def rule(p: float, q: float, s: float) -> tuple[float, float]:
+            x = min_norm_row(p, q, s)
+            return 2.0 * x, 2.0 * (1.0 - x)
+        return rule
+
     def batch_weights(self, grams: np.ndarray, jacobians: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         """Two tasks with the exact solver: the closed form for a whole stack at once."""
         if self.n_tasks != 2 or self.hp["solver"] != "exact":
@@ -114,6 +124,15 @@ class CAGrad(GramianWeighting):
     def weights(self, gram: np.ndarray, jacobian: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         c = self.hp["c"]
         return self.n_tasks / (1.0 + c) * cagrad_weights(gram, c, solver_tolerance(jacobian))
+
+    def two_task_rule(self) -> TwoTaskRule | None:
+        c = self.hp["c"]
+        scale = self.n_tasks / (1.0 + c)
+
+        def rule(p: float, q: float, s: float) -> tuple[float, float]:
+            w1, w2 = cagrad_row(p, q, s, c) if c != 0 else (0.5, 0.5)
+            return scale * w1, scale * w2
+        return rule
 
     def batch_weights(self, grams: np.ndarray, jacobians: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         """Two tasks: the closed form of the one-dimensional dual for a whole stack at once."""

@@ -269,8 +269,11 @@ def _cagrad_active_set(g: np.ndarray, b: np.ndarray, r: float,
     return None
 
 
+POWER_BALANCE_RIDGE = 1e-12  # relative ridge on G: finite weights where 0 is in the convex hull
+
+
 def power_balance_weights(gram: np.ndarray, p: float, init: np.ndarray | None = None,
-                          tol: float = 1e-10, max_iter: int = 100, ridge: float = 1e-12) -> np.ndarray:
+                          tol: float = 1e-10, max_iter: int = 100, ridge: float = POWER_BALANCE_RIDGE) -> np.ndarray:
     """Positive w with G w = w^(-p) elementwise (Nash-MTL: p = 1; FairGrad: p = 1 / alpha).
 
     The equation is the stationarity condition of the strictly convex
@@ -346,7 +349,8 @@ def pseudo_inverse(gram: np.ndarray, rtol: float) -> np.ndarray:
 # thousands of steps, where per-call overhead is the whole cost: a numpy operation on a 5-element
 # array costs 1-2 us whatever its size, a float operation 0.05 us. So each closed form exists twice,
 # on Python floats row by row (stacks of up to SMALL_STACK rows: 3-5x faster there, measured) and as
-# numpy array operations (larger stacks); the tests hold the two to each other and to the general
+# numpy array operations (larger stacks); the row functions also serve the float path of
+# jacobian_tools for tiny Jacobians. The tests hold the forms to each other and to the general
 # solvers above. Where a general solver's answer is not unique (identical gradients) these return
 # the symmetric one. Rows must be finite (callers mask the others).
 
@@ -365,7 +369,7 @@ def _rows(grams: np.ndarray) -> list[tuple[float, float, float]]:
     return [(a, d, b) for (a, b), (_, d) in grams.tolist()]
 
 
-def _min_norm_row(p: float, q: float, s: float) -> float:
+def min_norm_row(p: float, q: float, s: float) -> float:
     total = p + q
     gap = total - 2.0 * s
     if not gap > 1e-12 * total:
@@ -379,7 +383,7 @@ def two_task_min_norm(grams: np.ndarray) -> np.ndarray:
     x = (q - s) / |g1 - g2|^2 clipped to [0, 1]; 1/2 when g1 = g2 (any x is then optimal).
     """
     if grams.shape[0] <= SMALL_STACK:
-        return _two_task_weights(np.array([_min_norm_row(*r) for r in _rows(grams)], dtype=np.float64))
+        return _two_task_weights(np.array([min_norm_row(*r) for r in _rows(grams)], dtype=np.float64))
     p, q, s = grams[:, 0, 0], grams[:, 1, 1], grams[:, 0, 1]
     total = p + q
     gap = total - 2.0 * s  # |g1 - g2|^2
@@ -387,7 +391,7 @@ def two_task_min_norm(grams: np.ndarray) -> np.ndarray:
     return _two_task_weights(np.minimum(np.maximum(x, 0.0), 1.0, out=x))
 
 
-def _cagrad_row(p: float, q: float, s: float, c: float) -> tuple[float, float]:
+def cagrad_row(p: float, q: float, s: float, c: float) -> tuple[float, float]:
     total = p + q
     g0_sq = 0.25 * (total + 2.0 * s)
     if not g0_sq > 0.5e-24 * total:
@@ -422,7 +426,7 @@ def two_task_cagrad(grams: np.ndarray, c: float) -> np.ndarray:
     if c == 0:
         return np.full((b_rows, 2), 0.5)
     if b_rows <= SMALL_STACK:
-        return np.array([_cagrad_row(*r, c) for r in _rows(grams)], dtype=np.float64).reshape(b_rows, 2)
+        return np.array([cagrad_row(*r, c) for r in _rows(grams)], dtype=np.float64).reshape(b_rows, 2)
     p, q, s = grams[:, 0, 0], grams[:, 1, 1], grams[:, 0, 1]
     total = p + q
     g0_sq = 0.25 * (total + 2.0 * s)
@@ -447,7 +451,7 @@ def two_task_cagrad(grams: np.ndarray, c: float) -> np.ndarray:
     return w
 
 
-def _power_balance_row(g11: float, g22: float, g12: float, ridge: float) -> tuple[float, float]:
+def power_balance_row(g11: float, g22: float, g12: float, ridge: float) -> tuple[float, float]:
     unit = 0.5 * (g11 + g22)
     if not unit > 0:
         return 1.0, 1.0
@@ -459,7 +463,7 @@ def _power_balance_row(g11: float, g22: float, g12: float, ridge: float) -> tupl
     return w1, w1 * ratio
 
 
-def two_task_power_balance(grams: np.ndarray, p: float = 1.0, ridge: float = 1e-12) -> np.ndarray:
+def two_task_power_balance(grams: np.ndarray, p: float = 1.0, ridge: float = POWER_BALANCE_RIDGE) -> np.ndarray:
     """(B, 2, 2) -> (B, 2) positive w with G w = w^(-p), as power_balance_weights (same ridge).
 
     Only p = 1 (Nash-MTL) has this closed form: multiplying row i by w_i gives w_i (G w)_i = 1 for
@@ -471,7 +475,7 @@ def two_task_power_balance(grams: np.ndarray, p: float = 1.0, ridge: float = 1e-
         raise ValueError("two_task_power_balance has a closed form for p = 1 only")
     b_rows = grams.shape[0]
     if b_rows <= SMALL_STACK:
-        return np.array([_power_balance_row(*r, ridge) for r in _rows(grams)], dtype=np.float64).reshape(b_rows, 2)
+        return np.array([power_balance_row(*r, ridge) for r in _rows(grams)], dtype=np.float64).reshape(b_rows, 2)
     g11, g22, g12 = grams[:, 0, 0], grams[:, 1, 1], grams[:, 0, 1]
     unit = 0.5 * (g11 + g22)
     alive = unit > 0
@@ -486,15 +490,16 @@ def two_task_power_balance(grams: np.ndarray, p: float = 1.0, ridge: float = 1e-
     return out
 
 
+def pcgrad_row(p: float, q: float, s: float) -> tuple[float, float]:
+    conflict = min(s, 0.0)
+    return 1.0 - (conflict / p if p > 0 else 0.0), 1.0 - (conflict / q if q > 0 else 0.0)
+
+
 def two_task_pcgrad(grams: np.ndarray) -> np.ndarray:
     """(B, 2, 2) -> (B, 2) PCGrad weights: g1 loses s / q g2 and g2 loses s / p g1 when s < 0."""
     b_rows = grams.shape[0]
     if b_rows <= SMALL_STACK:
-        out = []
-        for p, q, s in _rows(grams):
-            conflict = min(s, 0.0)
-            out.append((1.0 - (conflict / p if p > 0 else 0.0), 1.0 - (conflict / q if q > 0 else 0.0)))
-        return np.array(out, dtype=np.float64).reshape(b_rows, 2)
+        return np.array([pcgrad_row(*r) for r in _rows(grams)], dtype=np.float64).reshape(b_rows, 2)
     p, q = grams[:, 0, 0], grams[:, 1, 1]
     conflict = np.minimum(grams[:, 0, 1], 0.0)
     out = np.empty((b_rows, 2))

@@ -20,9 +20,9 @@ import torch
 from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
 from mtlcore.weighting.jacobian_tools import (
-    GramianWeighting, as_tensor, check_jacobian, combine, gramian, masked_nonfinite,
+    GramianWeighting, TwoTaskRule, as_tensor, check_jacobian, combine, gramian, masked_nonfinite,
 )
-from mtlcore.weighting.solvers import mean_scale, two_task_pcgrad
+from mtlcore.weighting.solvers import mean_scale, pcgrad_row, two_task_pcgrad
 
 
 def method_generator(method: GradientWeighting) -> torch.Generator:
@@ -95,6 +95,9 @@ class PCGrad(GramianWeighting):
     def weights(self, gram: np.ndarray, jacobian: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         orders = visiting_orders(self.n_tasks, method_generator(self))
         return pcgrad_weights(gram, orders)
+
+    def two_task_rule(self) -> TwoTaskRule:
+        return pcgrad_row  # two tasks: the visiting order is forced, nothing is drawn
 
     def batch_weights(self, grams: np.ndarray, jacobians: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
         """All rows at once; a non-finite Gramian sums its rows, as the row-by-row path does."""
