@@ -5,8 +5,9 @@ PALETTE (the same list as `theme.chartCategoricalColors` in .streamlit/config.to
 cut to at most MAX_POINTS points (min and max per bucket, so a spike or a divergence stays visible)
 and the chart says so when it happens. `uirevision` keeps the user's zoom across live refreshes.
 
-Speed: the live panel redraws four charts every second while a worker trains on the same CPU, so a
-figure is written as one plain dict and wrapped once without plotly's per-property validation
+Speed: the live panel redraws four charts every second while a worker trains on the same CPU (in
+place, through dashboard/live_chart.py), so a figure is written as one plain dict and wrapped once
+without plotly's per-property validation
 (building through graph_objects' update calls cost 150-350 ms per refresh; this costs a few ms). The
 tests validate every figure kind with plotly's full checks instead.
 """

@@ -28,7 +28,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 # lengths). Elements Streamlit marks stale (about to be replaced by a rerun) are left out; the theme
 # wraps titles in <b>, so tags are stripped.
 CHART_POINTS_JS = """() => Object.fromEntries(
-  Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'))
+  Array.from(document.querySelectorAll('.js-plotly-plot'))
     .filter(e => !e.closest('[data-stale="true"]'))
     .map(e => [
       ((e.layout && e.layout.title && e.layout.title.text) || '').replace(/<[^>]*>/g, ''),
@@ -144,6 +144,31 @@ def chart_points(page: Any) -> dict[str, int]:
 
 def loss_points(page: Any) -> int:
     return sum(n for title, n in chart_points(page).items() if title.startswith(("Loss", "Weighted")))
+
+
+_CHART_BY_TITLE_JS = """(prefix) => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter(e => !e.closest('[data-stale="true"]'))
+  .find(e => ((e.layout && e.layout.title && e.layout.title.text) || '').replace(/<[^>]*>/g, '').startsWith(prefix))"""
+
+
+def zoom_chart(page: Any, title_prefix: str, x_range: tuple[float, float]) -> None:
+    """Zoom the chart whose title starts with `title_prefix`, as a drag on its x axis would, and mark
+    its element, so `chart_zoom` can tell whether the same drawing survived the next refreshes."""
+    page.evaluate("""([prefix, lo, hi]) => {
+      const e = (%s)(prefix);
+      e.setAttribute('data-zoom-probe', 'yes');
+      return window.Plotly.relayout(e, {'xaxis.range': [lo, hi]});
+    }""" % _CHART_BY_TITLE_JS, [title_prefix, x_range[0], x_range[1]])
+
+
+def chart_zoom(page: Any, title_prefix: str) -> tuple[list[float], bool, int]:
+    """(x range, whether the element is the one zoom_chart marked, points drawn) of that chart."""
+    return page.evaluate("""(prefix) => {
+      const e = (%s)(prefix);
+      if (!e) return [[], false, 0];
+      return [e.layout.xaxis.range || [], e.getAttribute('data-zoom-probe') === 'yes',
+              (e._fullData || []).reduce((n, t) => n + (t._length || 0), 0)];
+    }""" % _CHART_BY_TITLE_JS, title_prefix)
 
 
 def keyed(page: Any, key: str) -> Any:

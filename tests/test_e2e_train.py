@@ -54,6 +54,15 @@ def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
         print(f"first loss points {time.monotonic() - clicked:.2f} s after pressing Train")
         e2e.wait_until(lambda: e2e.loss_points(page) > first, FIRST_POINTS_S, "the loss chart gaining points")
 
+        # the user zooms into the loss chart: the zoom stays while new points stream in, and the
+        # chart is updated in place (the same element), not drawn anew
+        e2e.zoom_chart(page, "Loss", (1.0, 3.0))
+        zoomed_points = e2e.loss_points(page)
+        e2e.wait_until(lambda: e2e.loss_points(page) > zoomed_points, FIRST_POINTS_S,
+                       "the zoomed loss chart gaining points")
+        x_range, same_element, _ = e2e.chart_zoom(page, "Loss")
+        assert x_range == [1.0, 3.0] and same_element, (x_range, same_element)
+
         runs = store.list_runs()
         assert len(runs) == 1
         run = runs.iloc[0]

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import catalog, charts, forms, live, presets, widgets
+from dashboard.live_chart import live_chart
 from dashboard.state import (page_guard, prepare_worker, start_run, store, watch, watched_run,
                              worker_ready)
 from mtlcore import launch
@@ -293,11 +294,11 @@ def chart_grid(view: charts.RunView) -> None:
     with left:
         weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
                              help="the share each task has in the total loss the model minimises")
-        st.plotly_chart(charts.loss_figure(view, weighted), key="chart_loss", width="stretch")
-        st.plotly_chart(charts.weights_figure(view), key="chart_weights", width="stretch")
+        live_chart(charts.loss_figure(view, weighted), key="chart_loss")
+        live_chart(charts.weights_figure(view), key="chart_weights")
     with right:
-        st.plotly_chart(charts.metric_figure(view), key="chart_metric", width="stretch")
-        st.plotly_chart(charts.cosine_figure(view), key="chart_cosine", width="stretch")
+        live_chart(charts.metric_figure(view), key="chart_metric")
+        live_chart(charts.cosine_figure(view), key="chart_cosine")
 
 
 def header(run: dict[str, Any], active: Any) -> None:
