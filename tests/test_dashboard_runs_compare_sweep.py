@@ -109,7 +109,13 @@ def values(array: Any) -> np.ndarray:
 
 
 def charts(at: AppTest) -> dict[str, dict[str, Any]]:
-    return {c.key: spec(c) for c in at.get("plotly_chart")}
+    """Every chart's figure by key: st.plotly_chart's, and the live charts' (a component whose data
+    holds the figure; its element id ends with the key)."""
+    out = {c.key: spec(c) for c in at.get("plotly_chart")}
+    for c in at.get("bidi_component"):
+        if c.proto.component_name == "mtl_live_chart":
+            out[c.proto.id.split("-", 2)[2]] = json.loads(json.loads(c.proto.json)["figure"])
+    return out
 
 
 def assert_clean(at: AppTest) -> None:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import compare_charts as cc
 from dashboard import live
+from dashboard.live_chart import live_chart
 from dashboard.compare_data import CompareData, combine, load_run, run_label, run_rows
 from dashboard.state import page_guard, store
 from mtlcore import launch
@@ -112,15 +113,13 @@ def curves(selected: list[str]) -> None:
             cols = st.columns(len(data.runs))
             for col, run in zip(cols, data.runs):
                 with col:
-                    st.plotly_chart(cc.task_figure(data, task, [run], x_axis, smoothing, log_y, splits, ranges,
-                                                   key=f"sbs-{task}-{x_axis}-{log_y}"),
-                                    key=f"cmp_{task}_{run.id}", width="stretch")
+                    live_chart(cc.task_figure(data, task, [run], x_axis, smoothing, log_y, splits, ranges,
+                                              key=f"sbs-{task}-{x_axis}-{log_y}"), key=f"cmp_{task}_{run.id}")
         else:
-            st.plotly_chart(cc.task_figure(data, task, None, x_axis, smoothing, log_y, splits),
-                            key=f"cmp_{task}", width="stretch")
+            live_chart(cc.task_figure(data, task, None, x_axis, smoothing, log_y, splits), key=f"cmp_{task}")
     st.markdown("#### Task weights and gradient cosine, per run")
-    st.plotly_chart(cc.weights_figure(data, x_axis=x_axis), key="cmp_weights", width="stretch")
-    st.plotly_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine", width="stretch")
+    live_chart(cc.weights_figure(data, x_axis=x_axis), key="cmp_weights")
+    live_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine")
 
 
 def results(selected: list[str]) -> None:
