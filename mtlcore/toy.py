@@ -290,6 +290,25 @@ def _fixed_loss_weights(method: Any) -> bool:
         kind is DynamicWeightAverage and int(method.hp["window"]) == 0))
 
 
+def toy_caveat(method: MethodSpec) -> str | None:
+    """What a method does differently in the toy than in training, for the page to say; None if nothing.
+
+    The toy is one deterministic objective with no passes over data, so nothing ever ends an epoch:
+    a loss method whose weights change only at epoch ends (it overrides `end_of_epoch` and counts as
+    fixed here, e.g. DWA averaging over epochs) keeps its starting weights for the whole run.
+    """
+    from mtlcore.weighting import LossWeighting, create, method_class
+
+    spec = _spec(method)
+    cls = method_class(spec.method)
+    if (issubclass(cls, LossWeighting) and cls.end_of_epoch is not LossWeighting.end_of_epoch
+            and _fixed_loss_weights(create(spec.method, 2, **spec.params))):
+        return ("updates its weights at the end of each epoch, and the toy (one objective, no passes over "
+                "data) has no epochs, so here it keeps its starting weights; a setting that adapts within "
+                "an epoch, where the method has one, makes it move")
+    return None
+
+
 class _Driver:
     """Turns (losses, Jacobian) of one method's S starts into S update directions and weights.
 

@@ -103,6 +103,15 @@ def test_landscape_reads_own_starts_and_explains_bad_ones(tmp_path: Path, monkey
     assert any("is not a point" in e.value for e in at.error)
 
 
+def test_landscape_says_which_methods_cannot_adapt_in_the_toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTL_CACHE", str(tmp_path))
+    at = app("landscape").run()
+    assert not any("no epochs" in c.value for c in at.caption)
+    at.multiselect(key="toy_methods").set_value(["ew", "dwa"]).run()
+    assert_clean(at)
+    assert [c.value for c in at.caption if "no epochs" in c.value][0].startswith(":material/info: **Dynamic")
+
+
 # -- Gradient conflict -----------------------------------------------------------------------------------
 def test_explorer_shows_which_methods_stop_conflicting() -> None:
     at = app("explorer").run()

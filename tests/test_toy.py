@@ -383,6 +383,16 @@ def test_step_costs_are_measured_and_explain_the_estimate() -> None:
     assert toy.estimated_seconds(["ew", "uw"], 5, 10_000) == pytest.approx(both * 1e-2)
 
 
+def test_methods_that_adapt_only_at_epoch_ends_are_flagged_for_the_page() -> None:
+    assert "no epochs" in toy.toy_caveat("dwa")
+    assert toy.toy_caveat(("dwa", {"window": 50})) is None  # adapts every 50 steps: it moves in the toy
+    for name in ("ew", "uw", "mgda", "nash_mtl", "famo"):
+        assert toy.toy_caveat(name) is None, name
+    runs = toy.simulate(["ew", "dwa", ("dwa", {"window": 50})], steps=400, imbalance=0.1, use_cache=False)
+    np.testing.assert_array_equal(runs[1].points, runs[0].points)  # what the caveat says
+    assert not np.array_equal(runs[2].points, runs[0].points)
+
+
 def test_fixed_loss_weights_that_change_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """The weights are asked again at every recorded step: a loss-dependent method listed as fixed fails."""
     monkeypatch.setattr(toy, "_fixed_loss_weights", lambda m: True)

@@ -247,6 +247,10 @@ def page() -> None:
     if not specs:
         st.info("Pick at least one method.", icon=":material/info:")
         return
+    for spec in specs:
+        caveat = toy.toy_caveat(spec)
+        if caveat:
+            st.caption(f":material/info: **{titles.get(spec[0], spec[0])}** {caveat}.")
     if not starts:
         st.info("Pick at least one start point.", icon=":material/info:")
         return
