@@ -1,4 +1,5 @@
-"""Command line: `python -m mtlcore datasets | methods | architectures | train | list | export | sweep | worker`.
+"""Command line: `python -m mtlcore datasets | methods | architectures | train | list | export | sweep | toy |
+import-table | worker`.
 
 The CLI runs the same `runner.execute` as the app's workers, so a run trained here shows in the
 dashboard exactly as one started there.
@@ -189,6 +190,45 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if counts.get("finished", 0) == sum(counts.values()) else 1
 
 
+def cmd_toy(args: argparse.Namespace) -> int:
+    """The Landscape page's computation: methods from start points on the papers' two-objective toy.
+
+    Results land in the same disk cache the page reads, so a set computed here shows there at once.
+    """
+    from tqdm import tqdm
+
+    from mtlcore import toy
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    starts = toy.parse_points(args.starts) if args.starts else list(toy.PAPER_STARTS)
+    bar = None if args.quiet else tqdm(total=100, unit="%", desc="toy", file=sys.stderr)
+
+    def progress(fraction: float, message: str) -> None:
+        if bar is not None:
+            bar.update(round(100 * fraction) - bar.n)
+            bar.set_postfix_str(message, refresh=False)
+
+    try:
+        runs = toy.simulate(methods, starts, steps=args.steps, lr=args.lr, imbalance=args.imbalance,
+                            seed=args.seed, progress=progress, use_cache=not args.no_cache, workers=args.workers)
+    finally:
+        if bar is not None:
+            bar.close()
+    import pandas as pd
+
+    labels = [f"({x:g}, {y:g})" for x, y in starts]
+    table = pd.DataFrame({r.method: [f"{d:.3f}{' *' if d < args.reached else ''}" for d in r.distances()]
+                          for r in runs}, index=labels).T
+    table["reached"] = [f"{int((r.distances() < args.reached).sum())} of {len(labels)}" for r in runs]
+    print(f"distance of each final point to the Pareto set (* within {args.reached:g}); "
+          f"{args.steps:,} Adam steps at lr {args.lr:g}, L1 scaled by {args.imbalance:g}")
+    with pd.option_context("display.width", 200):
+        print(table.to_string())
+    where = "from the cache" if all(r.cached for r in runs) else "computed"
+    print(f"{where}; computing took {max(r.seconds for r in runs):.1f} s", file=sys.stderr)
+    return 0
+
+
 def cmd_import_table(args: argparse.Namespace) -> int:
     """Store a CSV/Parquet file as a data set named table:<name>-<hash> (see mtlcore/data/tabular.py)."""
     from mtlcore.data.tabular import import_table_file
@@ -234,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
                          "default: $MTL_RAY_ADDRESS, else local worker processes")
     sw.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     sw.set_defaults(func=cmd_sweep)
+    ty = sub.add_parser("toy", help="run weighting methods on the two-objective toy (the Landscape page)")
+    ty.add_argument("--methods", default="ew,mgda,pcgrad,cagrad,nash_mtl", help="comma-separated method names")
+    ty.add_argument("--starts", default="", help="start points 'x1, x2; x1, x2' (default: the papers' five)")
+    ty.add_argument("--steps", type=int, default=35_000, help="Adam steps (default: the papers' 35,000)")
+    ty.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
+    ty.add_argument("--imbalance", type=float, default=0.1, help="scale on L1 (0.1: Nash-MTL paper, 1: CAGrad)")
+    ty.add_argument("--seed", type=int, default=0)
+    ty.add_argument("--workers", type=int, default=None, help="worker processes (default: 2 for long runs)")
+    ty.add_argument("--reached", type=float, default=0.1, help="distance that counts as reaching the front")
+    ty.add_argument("--no-cache", action="store_true", help="compute even when the result is cached")
+    ty.add_argument("--quiet", action="store_true", help="no progress bar")
+    ty.set_defaults(func=cmd_toy)
     it = sub.add_parser("import-table", help="store a CSV or Parquet file as a data set (columns -> tasks)")
     it.add_argument("file")
     it.add_argument("--name", required=True, help="name of the data set (a content hash is appended)")

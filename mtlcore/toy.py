@@ -203,6 +203,23 @@ def toy_losses(points: Any, imbalance: float = 1.0) -> np.ndarray:
     return toy_losses_and_jacobian(points, imbalance)[0]
 
 
+def parse_points(text: str) -> list[tuple[float, float]]:
+    """'1, 2; -3 4' -> [(1, 2), (-3, 4)]: points separated by ';' or new lines, coordinates by ',' or spaces."""
+    out = []
+    for chunk in text.replace("\n", ";").split(";"):
+        words = chunk.replace(",", " ").split()
+        if not words:
+            continue
+        try:
+            numbers = [float(w) for w in words]
+        except ValueError:
+            numbers = []
+        if len(numbers) != 2:
+            raise ConfigError(f"'{chunk.strip()}' is not a point: type two numbers x1, x2 (points separated by ';')")
+        out.append((numbers[0], numbers[1]))
+    return out
+
+
 def pareto_distance(points: Any) -> np.ndarray:
     """Euclidean distance from each point to the Pareto set {x2 = PARETO_X2, x1 in [-7, 7]}."""
     x = _as_points(points)

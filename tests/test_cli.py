@@ -110,3 +110,23 @@ def test_train_command_runs_every_method(dataset: str, tmp_path: Path, capsys: p
         assert code == 0, f"{name}: {capsys.readouterr().err}"
     runs = RunStore(db).list_runs()
     assert sorted(runs["method"]) == sorted(names) and set(runs["status"]) == {"finished"}
+
+
+def test_toy_command_computes_what_the_landscape_page_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mtlcore toy` runs the page's computation headless, into the page's cache, and reports distances."""
+    from mtlcore import toy
+
+    monkeypatch.setenv("MTL_CACHE", str(tmp_path))
+    args = ("toy", "--methods", "ew,mgda", "--starts", "5, 5; -2 8", "--steps", "400", "--quiet")
+    out = cli(*args)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()[2:]}
+    assert set(rows) == {"ew", "mgda"} and "(5, 5)" in out.stdout and "(-2, 8)" in out.stdout
+    runs = toy.cached_runs(["ew", "mgda"], [(5.0, 5.0), (-2.0, 8.0)], steps=400, imbalance=0.1)
+    assert runs is not None  # the page would draw these at once
+    assert rows["mgda"][1] == f"{runs[1].distances()[0]:.3f}"
+    again = cli(*args)
+    assert again.returncode == 0 and "from the cache" in again.stderr
+    bad = cli("toy", "--starts", "1, 2; x", "--quiet")
+    assert bad.returncode == 2 and "'x' is not a point" in bad.stderr
+    assert cli("toy", "--methods", "nope", "--steps", "10", "--quiet").returncode == 2

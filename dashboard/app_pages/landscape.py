@@ -67,19 +67,6 @@ def start_label(p: tuple[float, float]) -> str:
     return f"({p[0]:g}, {p[1]:g})"
 
 
-def parse_starts(text: str) -> list[tuple[float, float]]:
-    """'1, 2; -3 4' -> [(1, 2), (-3, 4)]; pairs are separated by ';' or new lines."""
-    out = []
-    for chunk in text.replace("\n", ";").split(";"):
-        if not chunk.strip():
-            continue
-        numbers = forms.parse_floats(chunk) or []
-        if len(numbers) != 2:
-            raise ConfigError(f"'{chunk.strip()}' is not a point: type two numbers x1, x2 (points separated by ';')")
-        out.append((numbers[0], numbers[1]))
-    return out
-
-
 def read_params(method: dict[str, Any]) -> dict[str, Any]:
     """The method's settings from its generated widgets, validated by the core's own rules."""
     out: dict[str, Any] = {}
@@ -165,7 +152,7 @@ def controls(methods: list[dict[str, Any]]) -> tuple[list[tuple[str, dict[str, A
         if not any_param:
             st.caption("The chosen methods have no settings.")
     specs = [(name, read_params(next(m for m in methods if m["name"] == name))) for name in chosen]
-    starts = [p for p, label in zip(toy.PAPER_STARTS, paper) if label in (picked or [])] + parse_starts(own)
+    starts = [p for p, label in zip(toy.PAPER_STARTS, paper) if label in (picked or [])] + toy.parse_points(own)
     return specs, starts, steps, float(lr), float(imbalance)
 
 
