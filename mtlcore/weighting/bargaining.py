@@ -18,7 +18,7 @@ import torch
 from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
 from mtlcore.weighting.jacobian_tools import (
-    GramianWeighting, check_jacobian, check_jacobians, combine_batch, gramians, masked_nonfinite, row_gramian,
+    GramianWeighting, check_jacobian, check_jacobians, combine_batch, gramians, masked_nonfinite, row_gramians,
     small_two_task_stack, weighted_rows,
 )
 from mtlcore.weighting.solvers import (
@@ -120,8 +120,7 @@ class NashMTL(GradientWeighting):
         kept = [(1.0, 1.0)] * small.shape[0] if self.alpha is None else [tuple(a) for a in self.alpha.tolist()]
         max_norm = self.hp["max_norm"]
         alphas, weights = [], []
-        for (g1, g2), old in zip(small.tolist(), kept):
-            gram = row_gramian(g1, g2)
+        for gram, old in zip(row_gramians(small), kept):
             if gram is None:  # a non-finite row keeps its weights and is not clipped
                 alphas.append(old)
                 weights.append(old)

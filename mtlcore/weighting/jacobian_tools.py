@@ -150,19 +150,21 @@ def small_two_task_stack(jacobians: torch.Tensor) -> np.ndarray | None:
     b, t, n = jacobians.shape
     if t != 2 or b > SMALL_STACK or n > TWO_TASK_WIDTH or jacobians.dtype is not torch.float64 or not jacobians.is_cpu:
         return None
-    return jacobians.detach().numpy()
+    return (jacobians.detach() if jacobians.requires_grad else jacobians).numpy()
 
 
-def row_gramian(g1: list[float], g2: list[float]) -> tuple[float, float, float] | None:
-    """(|g1|^2, |g2|^2, g1 . g2), or None when any of them is not finite (callers then use ones)."""
-    p = q = s = 0.0
-    for a, b in zip(g1, g2):
-        p += a * a
-        q += b * b
-        s += a * b
-    if isfinite(p) and isfinite(q) and isfinite(s):
-        return p, q, s
-    return None
+def row_gramians(stack: np.ndarray) -> list[tuple[float, float, float] | None]:
+    """(|g1|^2, |g2|^2, g1 . g2) of each row of a small stack, None for a row where any of them is not
+    finite (callers then use ones, as masked_nonfinite does for the array path)."""
+    out: list[tuple[float, float, float] | None] = []
+    for g1, g2 in stack.tolist():
+        p = q = s = 0.0
+        for a, b in zip(g1, g2):
+            p += a * a
+            q += b * b
+            s += a * b
+        out.append((p, q, s) if isfinite(p) and isfinite(q) and isfinite(s) else None)
+    return out
 
 
 def weighted_rows(stack: np.ndarray, weights: list[tuple[float, float]]) -> Aggregation:
@@ -234,8 +236,7 @@ class GramianWeighting(GradientWeighting):
         rule = self.two_task_rule() if self.n_tasks == 2 else None
         small = None if rule is None else small_two_task_stack(jacobians)
         if rule is not None and small is not None:
-            grams = [row_gramian(g1, g2) for g1, g2 in small.tolist()]
-            return weighted_rows(small, [(1.0, 1.0) if g is None else rule(*g) for g in grams])
+            return weighted_rows(small, [(1.0, 1.0) if g is None else rule(*g) for g in row_gramians(small)])
         direction, w = combine_batch(jacobians, self.batch_weights(gramians(jacobians), jacobians, losses))
         return Aggregation(direction, w)
 
