@@ -146,9 +146,13 @@ def loss_points(page: Any) -> int:
     return sum(n for title, n in chart_points(page).items() if title.startswith(("Loss", "Weighted")))
 
 
-_CHART_BY_TITLE_JS = """(prefix) => Array.from(document.querySelectorAll('.js-plotly-plot'))
-  .filter(e => !e.closest('[data-stale="true"]'))
-  .find(e => ((e.layout && e.layout.title && e.layout.title.text) || '').replace(/<[^>]*>/g, '').startsWith(prefix))"""
+# the chart whose title starts with prefix: the current one, else one marked stale (Streamlit marks the
+# elements of a fragment that is rerunning; a chart updated in place is the same element either way)
+_CHART_BY_TITLE_JS = """(prefix) => {
+  const all = Array.from(document.querySelectorAll('.js-plotly-plot')).filter(e =>
+    ((e.layout && e.layout.title && e.layout.title.text) || '').replace(/<[^>]*>/g, '').startsWith(prefix));
+  return all.find(e => !e.closest('[data-stale="true"]')) || all[0];
+}"""
 
 
 def zoom_chart(page: Any, title_prefix: str, x_range: tuple[float, float]) -> None:
