@@ -336,6 +336,8 @@ class _Driver:
     """
 
     def __init__(self, spec: _Spec, n_starts: int, seed: int, lr: float) -> None:
+        from mtlcore.config import OptimConfig
+        from mtlcore.trainer import make_optimizer
         from mtlcore.weighting import GradientWeighting, create, method_class
 
         cls = method_class(spec.method)
@@ -348,8 +350,10 @@ class _Driver:
         self.methods = [first] + [create(spec.method, 2, **spec.params) for _ in range(count - 1)]
         for i, m in enumerate(self.methods):
             m.set_generator(torch.Generator().manual_seed(seed + 7919 * i))
-        self.optimizers = [torch.optim.Adam(m.parameters(), lr=lr) if m.parameters() else None
-                           for m in self.methods]
+        # learned loss weights (UW) train with the point, with the optimiser training builds: one Adam
+        # over every start's instance (Adam is per parameter, so this is S optimisers in one call)
+        learned = [p for m in self.methods for p in m.parameters()]
+        self.optimizer = make_optimizer(OptimConfig(optimizer="adam", lr=lr), learned) if learned else None
         self.after = any(getattr(m, "wants_losses_after_step", False) for m in self.methods)
         self._tiled: np.ndarray | None = None  # fixed loss weights, one row per start
 
@@ -383,16 +387,17 @@ class _Driver:
                 if agg.weights is not None:
                     weights[b] = agg.weights.numpy()
             return directions, weights
-        for b, (m, opt) in enumerate(zip(self.methods, self.optimizers)):
-            if opt is None:
-                _, w = m.combine(torch.from_numpy(losses[b]))
-            else:  # learned loss weights (UW) train with the point, as in training
-                with torch.enable_grad():
-                    total, w = m.combine(torch.from_numpy(losses[b]))
-                    opt.zero_grad(set_to_none=True)
-                    total.backward()
-                opt.step()
-            weights[b] = w.detach().double().numpy()
+        if self.optimizer is None:
+            for b, m in enumerate(self.methods):
+                weights[b] = m.combine(torch.from_numpy(losses[b]))[1].detach().double().numpy()
+        else:  # one backward through the sum of the starts' totals: each instance gets its own gradient
+            with torch.enable_grad():
+                combined = [m.combine(torch.from_numpy(losses[b])) for b, m in enumerate(self.methods)]
+                self.optimizer.zero_grad(set_to_none=True)
+                torch.stack([total for total, _ in combined]).sum().backward()
+            self.optimizer.step()
+            for b, (_, w) in enumerate(combined):
+                weights[b] = w.detach().double().numpy()
         return np.einsum("bt,btn->bn", weights, jac), weights
 
     def after_step(self, before: np.ndarray, after: np.ndarray) -> None:

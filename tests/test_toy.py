@@ -315,6 +315,18 @@ def test_loss_methods_with_state_and_learned_weights_run() -> None:
         assert not np.allclose(run.points[:, -1], run.points[:, 0]), run.method
 
 
+@pytest.mark.parametrize("method", ["uw", "gls", "famo"])
+def test_a_start_runs_the_same_alone_or_with_others(method: str) -> None:
+    """Methods stepped start by start keep one instance per start, and learned weights share one
+    optimiser over all of them: no start's numbers may depend on the others."""
+    starts = [(2.0, 3.0), (-1.0, -2.0), (8.0, -0.5)]
+    together = toy.simulate([method], starts, steps=300, imbalance=0.1, use_cache=False)[0]
+    for i, start in enumerate(starts):
+        alone = toy.simulate([method], [start], steps=300, imbalance=0.1, use_cache=False)[0]
+        np.testing.assert_array_equal(together.points[i], alone.points[0])
+        np.testing.assert_array_equal(together.weights[i], alone.weights[0])
+
+
 def full_expression(x1: float, x2: float, imbalance: float) -> tuple[float, ...]:
     """The closed form with every term, as the simulator computed it before its half-plane shortcuts."""
     t = math.tanh(-x2)
