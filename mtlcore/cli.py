@@ -216,11 +216,9 @@ def cmd_toy(args: argparse.Namespace) -> int:
             bar.close()
     import pandas as pd
 
-    labels = [f"({x:g}, {y:g})" for x, y in starts]
-    table = pd.DataFrame({r.method: [f"{d:.3f}{' *' if d < args.reached else ''}" for d in r.distances()]
-                          for r in runs}, index=labels).T
-    table["reached"] = [f"{int((r.distances() < args.reached).sum())} of {len(labels)}" for r in runs]
-    print(f"distance of each final point to the Pareto set (* within {args.reached:g}); "
+    reached = toy.REACHED if args.reached is None else args.reached
+    table = toy.reach_table(runs, reached, mark=lambda d, ok: f"{d:.3f}{' *' if ok else ''}")
+    print(f"distance of each final point to the Pareto set (* within {reached:g}); "
           f"{args.steps:,} Adam steps at lr {args.lr:g}, L1 scaled by {args.imbalance:g}")
     with pd.option_context("display.width", 200):
         print(table.to_string())
@@ -282,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     ty.add_argument("--imbalance", type=float, default=0.1, help="scale on L1 (0.1: Nash-MTL paper, 1: CAGrad)")
     ty.add_argument("--seed", type=int, default=0)
     ty.add_argument("--workers", type=int, default=None, help="worker processes (default: 2 for long runs)")
-    ty.add_argument("--reached", type=float, default=0.1, help="distance that counts as reaching the front")
+    ty.add_argument("--reached", type=float, default=None,
+                    help="distance that counts as reaching the front (default 0.1, as on the page)")
     ty.add_argument("--no-cache", action="store_true", help="compute even when the result is cached")
     ty.add_argument("--quiet", action="store_true", help="no progress bar")
     ty.set_defaults(func=cmd_toy)

@@ -228,6 +228,30 @@ def pareto_distance(points: Any) -> np.ndarray:
     return np.hypot(dx, x[..., 1] - PARETO_X2)
 
 
+REACHED = 0.1  # a final point this close to the Pareto set counts as having reached it
+
+
+def start_label(point: Sequence[float]) -> str:
+    """'(x1, x2)' as pages and tables name a start."""
+    return f"({point[0]:g}, {point[1]:g})"
+
+
+def reach_table(runs: Sequence["Trajectories"], reached: float = REACHED,
+                mark: Callable[[float, bool], str] | None = None) -> Any:
+    """Methods x starts: each final point's distance to the Pareto set, and how many starts reached it.
+
+    `mark(distance, reached)` formats a cell (default: the number); the last column says "k of n".
+    """
+    import pandas as pd
+
+    labels = [start_label(p) for p in runs[0].starts]
+    cell = mark or (lambda d, ok: d)
+    table = pd.DataFrame({r.method: [cell(float(d), bool(d < reached)) for d in r.distances()] for r in runs},
+                         index=labels).T
+    table["reached"] = [f"{int((r.distances() < reached).sum())} of {len(labels)}" for r in runs]
+    return table
+
+
 def pareto_front(n: int = 200, imbalance: float = 1.0) -> np.ndarray:
     """(n, 2) loss pairs (L1, L2) along the Pareto set, for the loss-space plot."""
     x1 = np.linspace(PARETO_X1[0], PARETO_X1[1], n)

@@ -28,7 +28,6 @@ from mtlcore.registry import ConfigError
 DEFAULT_METHODS = ("ew", "mgda", "pcgrad", "cagrad", "nash_mtl")
 LR_CHOICES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2)
 IMBALANCE_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-REACHED = 0.1  # a final point this close to the Pareto set counts as having reached it
 SYNC_BELOW_S = 1.5  # runs estimated shorter than this are computed right in the page run
 POLL_S = 0.5
 
@@ -61,10 +60,6 @@ def _warm_workers() -> bool:
     """Start the toy's worker processes once per server, so the first long run starts at once."""
     toy.warm_up()
     return True
-
-
-def start_label(p: tuple[float, float]) -> str:
-    return f"({p[0]:g}, {p[1]:g})"
 
 
 def read_params(method: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +122,7 @@ def controls(methods: list[dict[str, Any]]) -> tuple[list[tuple[str, dict[str, A
     chosen = c1.multiselect("Methods", names, default=[n for n in DEFAULT_METHODS if n in names], key=K_METHODS,
                             format_func=lambda n: titles.get(n, n),
                             help="Every registered method; each runs with the same code as real training")
-    paper = [start_label(p) for p in toy.PAPER_STARTS]
+    paper = [toy.start_label(p) for p in toy.PAPER_STARTS]
     picked = c2.multiselect("Start points (the papers' five)", paper, default=paper, key=K_STARTS)
     own = c2.text_input("Your own start points", "", key=K_OWN, placeholder="x1, x2; x1, x2",
                         help="Points separated by ';', e.g. '5, 5; -2, 8'")
@@ -167,12 +162,9 @@ def is_default(specs: list[tuple[str, dict[str, Any]]], starts: list[tuple[float
 
 
 def summary_table(runs: list[toy.Trajectories], titles: dict[str, str]) -> pd.DataFrame:
-    starts = [start_label(tuple(p)) for p in runs[0].starts]
-    rows = {titles.get(r.method, r.method): [f"{'✓' if d < REACHED else '✗'} {d:.3f}" for d in r.distances()]
-            for r in runs}
-    table = pd.DataFrame(rows, index=starts).T
+    table = toy.reach_table(runs, mark=lambda d, ok: f"{'✓' if ok else '✗'} {d:.3f}")
+    table.index = [titles.get(name, name) for name in table.index]
     table.index.name = "method"
-    table["reached"] = [f"{int((r.distances() < REACHED).sum())} of {len(starts)}" for r in runs]
     return table
 
 
@@ -180,7 +172,7 @@ def results(runs: list[toy.Trajectories], imbalance: float, registry: list[str],
     steps = runs[0].total_steps
     st.markdown("##### Which start reaches the Pareto front")
     st.caption(f"Distance of the final point to the Pareto set (x2 = {toy.PARETO_X2}, x1 in [-7, 7]); "
-               f"✓ within {REACHED}. The set is the papers' approximation: minima of weighted sums lie within "
+               f"✓ within {toy.REACHED}. The set is the papers' approximation: minima of weighted sums lie within "
                "about 0.06 of it.")
     table = summary_table(runs, titles)
     st.dataframe(table.style.map(lambda v: "color: #2e7d32" if str(v).startswith("✓") else
