@@ -33,7 +33,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dashboard import e2e, standby  # noqa: E402
+from tests.support import browser as e2e
+from dashboard import standby  # noqa: E402
 from mtlcore import launch  # noqa: E402
 from mtlcore.store import RunStore  # noqa: E402
 
@@ -129,7 +130,7 @@ def main() -> int:
     if why:
         print(f"cannot benchmark the app: {why}", file=sys.stderr)
         return 2
-    from dashboard import catalog
+    from dashboard.shared import catalog
 
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:

@@ -5,7 +5,7 @@ the page draws (training and validation loss, validation accuracy and weight per
 cosine of the pair; plus gradient norms and the conflict flag, stored but not drawn, as a real run
 has them). Measured, cold (a fresh store connection each round) and in one process:
 
-- queries: reading the selected runs and every curve (dashboard.compare_data.load_compare);
+- queries: reading the selected runs and every curve (dashboard.compare.data.load_compare);
 - figures: building every figure of the page (overlay per task with EMA smoothing on, which doubles
   the traces; weights and cosine per run; side by side: one column per run, shared y-ranges; config
   difference and final-metrics tables) and serialising them to JSON as Streamlit does.
@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 import plotly.io as pio  # noqa: E402
 
-from dashboard import catalog  # noqa: E402
-from dashboard import compare_charts as cc  # noqa: E402
-from dashboard.compare_data import load_compare  # noqa: E402
+from dashboard.shared import catalog  # noqa: E402
+from dashboard.compare import charts as cc  # noqa: E402
+from dashboard.compare.data import load_compare  # noqa: E402
 from mtlcore.config import RunConfig  # noqa: E402
 from mtlcore.store import RunStore  # noqa: E402
 

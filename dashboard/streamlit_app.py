@@ -2,22 +2,16 @@
 
 The frame: page list, page config and the shared sidebar. Adding a page is one line in PAGES
 (a file under app_pages/, a title and an icon); the first page is the home page.
+`dashboard` and `mtlcore` are imported as installed packages (`pip install -e .`, done by make).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path; the core is beside it
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import live  # noqa: E402
-from dashboard.state import RUN_PARAM, page_guard, store  # noqa: E402
-from mtlcore import launch  # noqa: E402
+from dashboard.shared import live
+from dashboard.shared.state import RUN_PARAM, page_guard, store
+from mtlcore import launch
 
 PAGES: list[tuple[str, str, str]] = [
     ("app_pages/train.py", "Train", ":material/model_training:"),

@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import catalog, charts, forms, live, presets
+from dashboard.shared import catalog
+from dashboard.shared import charts
+from dashboard.train import forms
+from dashboard.shared import live
+from dashboard.train import presets
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore

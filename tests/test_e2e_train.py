@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import e2e, standby
+from tests.support import browser as e2e
+from dashboard import standby
 from mtlcore.store import RunStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, charts, forms
-from dashboard.state import page_guard
+from dashboard.shared import catalog
+from dashboard.shared import charts
+from dashboard.train import forms
+from dashboard.shared.state import page_guard
 
 
 def train_on(name: str) -> None:

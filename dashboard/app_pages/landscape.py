@@ -20,8 +20,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, forms, toy_charts, widgets
-from dashboard.state import page_guard
+from dashboard.shared import catalog
+from dashboard.train import forms
+from dashboard.teaching import charts as toy_charts
+from dashboard.shared import widgets
+from dashboard.shared.state import page_guard
 from mtlcore import toy
 from mtlcore.registry import ConfigError
 

@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, live
-from dashboard.state import page_guard, store
-from dashboard.sweep_charts import pareto_figure, selected_run_ids
+from dashboard.shared import catalog
+from dashboard.shared import live
+from dashboard.shared.state import page_guard, store
+from dashboard.sweep.charts import pareto_figure, selected_run_ids
 from mtlcore import launch
 from mtlcore.config import RunConfig, gradient_problem
 from mtlcore.delta_m import baseline_config, find_baselines

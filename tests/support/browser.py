@@ -3,7 +3,7 @@
 `AppServer` runs `streamlit run` on a free localhost port against its own run database and always
 shuts it down (and any run it left training). `browser()` opens Debian's Chromium through Python
 playwright. `chart_points` reads how many points each Plotly chart holds from the browser itself,
-which is what a user sees (not what the server meant to send). Not imported by the app.
+which is what a user sees (not what the server meant to send). Lives under tests/: the app never imports it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project root (this file is tests/support/browser.py)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
