@@ -9,8 +9,8 @@ config is then trained headless (`python -m mtlcore train`), and both speeds are
 steps per second on the trainer's own clock, from the run store. Extra Train presses (stopped at
 their first point) give more latency samples.
 
-    python benchmarks/bench_app.py            # Multi-Digits and Multi-Fashion (if installed)
-    python benchmarks/bench_app.py --quick    # Multi-Digits only, shorter runs
+    python -m benchmarks.bench_app            # Multi-Digits and Multi-Fashion (if installed)
+    python -m benchmarks.bench_app --quick    # Multi-Digits only, shorter runs
 
 Targets (issue 4): first point within 2 s on Multi-Digits and 4 s on Multi-Fashion with its cache
 warm; app throughput at least 0.9x headless. Needs /usr/bin/chromium and python playwright.
@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+from dashboard import standby
+from mtlcore import launch
+from mtlcore.store import RunStore
 from tests.support import browser as e2e
-from dashboard import standby  # noqa: E402
-from mtlcore import launch  # noqa: E402
-from mtlcore.store import RunStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

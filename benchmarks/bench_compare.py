@@ -11,7 +11,7 @@ has them). Measured, cold (a fresh store connection each round) and in one proce
   difference and final-metrics tables) and serialising them to JSON as Streamlit does.
 
 The page lets you select up to 8 runs; 20 at once is timed too, to show how it scales. Target: at
-most 2 s in all for a page view. Usage: `python benchmarks/bench_compare.py [--rounds N] [--keep DIR]`.
+most 2 s in all for a page view. Usage: `python -m benchmarks.bench_compare [--rounds N] [--keep DIR]`.
 """
 
 from __future__ import annotations
@@ -25,22 +25,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import plotly.io as pio
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import plotly.io as pio  # noqa: E402
-
-from dashboard.shared import catalog  # noqa: E402
-from dashboard.compare import charts as cc  # noqa: E402
-from dashboard.compare.data import load_compare  # noqa: E402
-from mtlcore.config import RunConfig  # noqa: E402
-from mtlcore.store import RunStore  # noqa: E402
+from dashboard.compare import charts as cc
+from dashboard.compare.data import load_compare
+from dashboard.shared import catalog
+from mtlcore.config import RunConfig
+from mtlcore.store import RunStore
 
 RUNS = 20
 POINTS = 10_000
 TASKS = ("left", "right")
 TARGET_S = 2.0
+
 
 
 def build_store(path: str) -> list[str]:
@@ -61,7 +58,7 @@ def build_store(path: str) -> list[str]:
         rid = store.create_run(cfg, status="running")
         rows: list[tuple] = []
 
-        def add(split: str, task: str, name: str, values: np.ndarray) -> None:
+        def add(split: str, task: str, name: str, values: np.ndarray, rows: list[tuple] = rows) -> None:
             rows.extend(zip(step_l, epoch, clock, [split] * POINTS, [task] * POINTS, [name] * POINTS,
                             values.tolist()))
 

@@ -8,11 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.shared import catalog
-from dashboard.shared import charts
-from dashboard.train import forms
-from dashboard.shared import live
-from dashboard.train import presets
+from dashboard.shared import catalog, charts, live
+from dashboard.train import forms, presets
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore

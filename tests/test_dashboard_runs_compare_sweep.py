@@ -21,8 +21,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.compare import charts as cc
-from dashboard.runs import table as runs_table
 from dashboard.compare.data import load_compare
+from dashboard.runs import table as runs_table
 from dashboard.sweep.charts import selected_run_ids
 from mtlcore import launch
 from mtlcore import sweep as sweep_mod
@@ -221,7 +221,7 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
 
 
 def test_compare_offers_to_train_a_missing_baseline(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    store, ids = filled["store"], filled["ids"]
+    ids = filled["ids"]
     started: list[RunConfig] = []
 
     def record(config: RunConfig, store: RunStore, group_id: str = "", name: str = "") -> str:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import browser as e2e
 from dashboard import standby
 from mtlcore.store import RunStore
+from tests.support import browser as e2e
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

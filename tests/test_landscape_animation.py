@@ -4,7 +4,6 @@ landscape and loss-space figures (played in the browser, no rerun), and the page
 from __future__ import annotations
 
 import io
-
 import json
 from pathlib import Path
 from typing import Any

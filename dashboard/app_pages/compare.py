@@ -13,14 +13,21 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.compare import charts as cc
+from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows
 from dashboard.shared import live
 from dashboard.shared.live_chart import live_chart
-from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows
 from dashboard.shared.state import page_guard, store
 from mtlcore import launch
 from mtlcore.config import RunConfig
-from mtlcore.delta_m import (AVERAGING, BASELINE_ARCHITECTURE, DEFINITION, baseline_config, comparison_key,
-                             delta_m_for_runs, find_baselines)
+from mtlcore.delta_m import (
+    AVERAGING,
+    BASELINE_ARCHITECTURE,
+    DEFINITION,
+    baseline_config,
+    comparison_key,
+    delta_m_for_runs,
+    find_baselines,
+)
 from mtlcore.registry import ConfigError
 
 RUNS_PARAM = "runs"

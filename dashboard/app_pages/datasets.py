@@ -5,10 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.shared import catalog
-from dashboard.shared import charts
-from dashboard.train import forms
+from dashboard.shared import catalog, charts
 from dashboard.shared.state import page_guard
+from dashboard.train import forms
 
 
 def train_on(name: str) -> None:

@@ -14,8 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog
-from dashboard.teaching import charts as toy_charts
 from dashboard.shared.state import page_guard
+from dashboard.teaching import charts as toy_charts
 from mtlcore import toy
 
 DEFAULT_METHODS = ("ew", "mgda", "pcgrad", "cagrad", "nash_mtl", "imtl_g", "upgrad")

@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog
-from dashboard.train import forms
 from dashboard.shared.state import page_guard
+from dashboard.train import forms
 
 TRAIN_PAGE = Path(__file__).resolve().parent / "train.py"
 NEEDS = {

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.shared import live
 from dashboard.runs import table as runs_table
+from dashboard.shared import live
 from dashboard.shared.state import page_guard, store
 
 COMPARE_PAGE = Path(__file__).resolve().parent / "compare.py"

@@ -12,15 +12,10 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.shared import catalog
-from dashboard.shared import charts
-from dashboard.train import forms
-from dashboard.shared import live
-from dashboard.train import presets
-from dashboard.shared import widgets
+from dashboard.shared import catalog, charts, live, widgets
 from dashboard.shared.live_chart import live_chart
-from dashboard.shared.state import (page_guard, prepare_worker, start_run, store, watch, watched_run,
-                             worker_ready)
+from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
+from dashboard.train import forms, presets
 from mtlcore import launch
 
 LIVE_REFRESH_S = 1.0  # the issue asks for at least one redraw a second; each costs the browser ~0.5 s of CPU

@@ -20,8 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy.signal import lfilter
 
-from dashboard.shared.charts import MAX_POINTS, PAIR_COLOURS, downsample, task_colour
 from dashboard.compare.data import CompareData, CompareRun, x_values
+from dashboard.shared.charts import MAX_POINTS, PAIR_COLOURS, downsample, task_colour
 
 SPLIT_DASH = {"train": "solid", "val": "dash", "grad": "solid"}
 X_AXES = {"step": "step", "epoch": "epoch", "time": "wall time (s)"}
