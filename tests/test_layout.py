@@ -52,6 +52,15 @@ def _in_function(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     return False
 
 
+def _for_type_checkers(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Under `if TYPE_CHECKING:`: never run, so neither a load nor a cycle."""
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return True
+    return False
+
+
 def _targets(node: ast.Import | ast.ImportFrom, module: Module, known: set[str]) -> set[str]:
     """Dotted names an import statement loads: `from a.b import c` is the module a.b.c when c is one
     of the tree's modules, else a.b; relative imports are resolved against the importing module."""
@@ -80,7 +89,7 @@ def scan(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Module]:
         tree = ast.parse(module.path.read_text(encoding="utf-8"))
         parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
         for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not _for_type_checkers(node, parents):
                 targets = _targets(node, module, known)
                 module.imports |= targets
                 if not _in_function(node, parents):
@@ -204,7 +213,7 @@ def test_checkers_find_cycles_heavy_imports_sql_and_long_files(tmp_path: Path) -
         "pkg/a.py": "from pkg import b\n",
         "pkg/b.py": "def late():\n    from pkg.c import x\n",  # a lazy import still closes a loop
         "pkg/c.py": "from . import a\nx = 1\n",
-        "pkg/light.py": "import json\n\ndef heavy():\n    import torch\n",
+        "pkg/light.py": "import json\nif TYPE_CHECKING:\n    import torch\n\ndef heavy():\n    import torch\n",
         "pkg/sub/__init__.py": "import torch.nn\n",
         "pkg/sub/leaf.py": "Q = 'SELECT id FROM runs WHERE x=?'\nP = 'Select runs from the table'\n",
         "pkg/uses_leaf.py": "from pkg.sub.leaf import Q\n" + "\n" * 600,
