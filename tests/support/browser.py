@@ -49,11 +49,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+APP_SCRIPT = "dashboard/streamlit_app.py"
+
+
 class AppServer:
-    """`streamlit run dashboard/streamlit_app.py` on a free port, with MTL_DB pointing at `db`."""
+    """`streamlit run dashboard/streamlit_app.py` (or another `script`, e.g. a benchmark's baseline
+    page, served the same way) on a free port, with MTL_DB pointing at `db`."""
 
     def __init__(self, db: str | Path, cache: str | Path | None = None, port: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, script: str | Path = APP_SCRIPT) -> None:
         self.db = str(db)
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
@@ -63,7 +67,7 @@ class AppServer:
         self.log_path = Path(self.db).with_suffix(".server.log")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/streamlit_app.py",
+            [sys.executable, "-m", "streamlit", "run", str(script),
              "--server.headless", "true", "--server.port", str(self.port),
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=str(ROOT), env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
