@@ -27,27 +27,33 @@ system:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.app-installed: requirements.txt | $(PY)
+# requirements*.txt hold the pins; then the project itself is installed editable with --no-deps, so
+# pip never re-resolves (and never swaps) the torch the requirements put there. The install is what
+# lets `streamlit run`, workers and the `mtl` command import mtlcore and dashboard from anywhere.
+$(VENV)/.app-installed: requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt pyproject.toml | $(PY)
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@ $(VENV)/.app-installed
 
 run: system $(VENV)/.app-installed
 	$(PY) -m streamlit run dashboard/streamlit_app.py --server.port $(PORT)
 
 test: system $(VENV)/.dev-installed
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 # every benchmark, one after the other (each prints its own table; about 15 minutes here)
 bench: system $(VENV)/.dev-installed
-	$(PY) benchmarks/bench_train.py
-	$(PY) benchmarks/bench_weighting.py
-	$(PY) benchmarks/bench_compare.py
-	$(PY) benchmarks/bench_landscape.py
-	$(PY) benchmarks/bench_app.py
+	$(PY) -m benchmarks.bench_train
+	$(PY) -m benchmarks.bench_weighting
+	$(PY) -m benchmarks.bench_compare
+	$(PY) -m benchmarks.bench_landscape
+	$(PY) -m benchmarks.bench_app
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,5 +1,11 @@
-"""How the app feels: time from pressing Train to the first plotted point, and training speed in
-the app relative to headless training of the very same config.
+"""How the app feels: each page's time to interactive, the time from pressing Train to the first
+plotted point, and training speed in the app relative to headless training of the very same config.
+
+Time to interactive: from `goto` until the page's script run has finished and its main control is
+visible, for every page of the app (warm loads: one untimed load of each page first; median of 5),
+against a minimal Streamlit page (a title and a button) served the same way, by a second server in
+the same run, so the ratios say what the app's own work costs on top of Streamlit's. The run store
+holds bench_compare's 20 synthetic runs, so the Runs and Compare pages have something to show.
 
 For each data set it starts the real app (`streamlit run`, own run database), opens it in Chromium
 with the setup in the URL, waits until the page's warm worker is ready (as a user who takes a few
@@ -9,8 +15,9 @@ config is then trained headless (`python -m mtlcore train`), and both speeds are
 steps per second on the trainer's own clock, from the run store. Extra Train presses (stopped at
 their first point) give more latency samples.
 
-    python benchmarks/bench_app.py            # Multi-Digits and Multi-Fashion (if installed)
-    python benchmarks/bench_app.py --quick    # Multi-Digits only, shorter runs
+    python -m benchmarks.bench_app            # pages, then Multi-Digits and Multi-Fashion (if installed)
+    python -m benchmarks.bench_app --quick    # pages, then Multi-Digits only, shorter runs
+    python -m benchmarks.bench_app --pages-only
 
 Targets (issue 4): first point within 2 s on Multi-Digits and 4 s on Multi-Fashion with its cache
 warm; app throughput at least 0.9x headless. Needs /usr/bin/chromium and python playwright.
@@ -30,12 +37,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.bench_compare import build_store
+from dashboard import standby
+from mtlcore import launch
+from mtlcore.store import RunStore
+from tests.support import browser as e2e
 
-from dashboard import e2e, standby  # noqa: E402
-from mtlcore import launch  # noqa: E402
-from mtlcore.store import RunStore  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+TTI_ROUNDS = 5
+# (page title, URL path, its main control): the control a user reaches for first on the page
+PAGES = [
+    ("Train", "", ".st-key-train_button button"),
+    ("Runs", "runs", ".st-key-runs_search input"),
+    ("Compare", "compare", ".st-key-compare_runs"),
+    ("Sweep", "sweep", ".st-key-sweep_dataset"),
+    ("Landscape", "landscape", ".st-key-toy_methods"),
+    ("Conflict explorer", "explorer", ".st-key-cx_tasks"),
+    ("Method guide", "guide", ".st-key-guide_search input"),
+    ("Data sets", "datasets", "[class*='st-key-use_'] button"),
+    ("Your data", "upload", ".st-key-upload_file"),
+]
+MINIMAL_PAGE = '''import streamlit as st
+
+st.title("A minimal page")
+st.button("Press me", key="press")
+'''
+MINIMAL_CONTROL = ".st-key-press button"
 
 
 @dataclass
@@ -119,18 +146,73 @@ def bench_case(case: Case, work: Path, extra_latency: int) -> dict[str, object]:
             "steps": int(app_run["step"]), "status": app_run["status"]}
 
 
+def time_to_interactive(page, url: str, control: str, timeout_s: float = 120.0) -> float:
+    """Seconds from `goto` until the script run has finished (nothing stale, not running) with
+    `control` visible: the moment a user can use the page."""
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.locator(control).first.wait_for(state="visible", timeout=timeout_s * 1000)
+    page.wait_for_function(e2e.SETTLED_JS, timeout=timeout_s * 1000, polling=10)
+    return time.perf_counter() - t0
+
+
+def bench_pages(work: Path, rounds: int) -> dict[str, list[float]]:
+    """Each page's and the minimal page's load times, in rounds that visit all of them in turn (so
+    drift of the machine's load hits every page alike), after one untimed load of each."""
+    db = str(work / "pages.sqlite")
+    build_store(db)
+    minimal = work / "minimal_page.py"
+    minimal.write_text(MINIMAL_PAGE)
+    with e2e.AppServer(db) as app, e2e.AppServer(work / "minimal.sqlite", script=minimal) as base:
+        app.wait_ready()
+        base.wait_ready()
+        targets = [("minimal page", f"{base.url}/", MINIMAL_CONTROL)]
+        targets += [(title, f"{app.url}/{path}", control) for title, path, control in PAGES]
+        times: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+        with e2e.browser() as page:
+            for _, url, control in targets:  # warm: imports, caches, the Train page's standby worker
+                time_to_interactive(page, url, control)
+            e2e.wait_until(lambda: standby.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
+            for _ in range(rounds):
+                for label, url, control in targets:
+                    times[label].append(time_to_interactive(page, url, control))
+    return times
+
+
+def print_pages(times: dict[str, list[float]]) -> None:
+    base = statistics.median(times["minimal page"])
+    print(f"time to interactive: seconds from goto until the script run finished and the page's main control "
+          f"is visible (warm, median of {len(times['minimal page'])}); ratio to the minimal page (a title and "
+          f"a button) served the same way")
+    head = f"{'page':<18} {'median (s)':>10} {'ratio':>6}  samples"
+    print(head)
+    print("-" * len(head))
+    for label, samples in times.items():
+        median = statistics.median(samples)
+        print(f"{label:<18} {median:>10.3f} {median / base:>6.2f}  {', '.join(f'{t:.3f}' for t in samples)}")
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="Multi-Digits only, shorter runs")
     parser.add_argument("--latency-samples", type=int, default=2,
                         help="extra Train presses per data set for the first-point time (default 2)")
+    parser.add_argument("--pages-only", action="store_true", help="only the pages' time to interactive")
+    parser.add_argument("--rounds", type=int, default=TTI_ROUNDS,
+                        help=f"timed loads of each page (default {TTI_ROUNDS})")
     args = parser.parse_args()
     why = e2e.chromium_missing()
     if why:
         print(f"cannot benchmark the app: {why}", file=sys.stderr)
         return 2
-    from dashboard import catalog
+    from dashboard.shared import catalog
 
+    print(f"benchmarking page loads ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}) ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
+        print_pages(bench_pages(Path(tmp), args.rounds))
+    if args.pages_only:
+        return 0
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         for case in cases(args.quick):

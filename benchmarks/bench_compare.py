@@ -5,13 +5,13 @@ the page draws (training and validation loss, validation accuracy and weight per
 cosine of the pair; plus gradient norms and the conflict flag, stored but not drawn, as a real run
 has them). Measured, cold (a fresh store connection each round) and in one process:
 
-- queries: reading the selected runs and every curve (dashboard.compare_data.load_compare);
+- queries: reading the selected runs and every curve (dashboard.compare.data.load_compare);
 - figures: building every figure of the page (overlay per task with EMA smoothing on, which doubles
   the traces; weights and cosine per run; side by side: one column per run, shared y-ranges; config
   difference and final-metrics tables) and serialising them to JSON as Streamlit does.
 
 The page lets you select up to 8 runs; 20 at once is timed too, to show how it scales. Target: at
-most 2 s in all for a page view. Usage: `python benchmarks/bench_compare.py [--rounds N] [--keep DIR]`.
+most 2 s in all for a page view. Usage: `python -m benchmarks.bench_compare [--rounds N] [--keep DIR]`.
 """
 
 from __future__ import annotations
@@ -25,22 +25,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import plotly.io as pio
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import plotly.io as pio  # noqa: E402
-
-from dashboard import catalog  # noqa: E402
-from dashboard import compare_charts as cc  # noqa: E402
-from dashboard.compare_data import load_compare  # noqa: E402
-from mtlcore.config import RunConfig  # noqa: E402
-from mtlcore.store import RunStore  # noqa: E402
+from dashboard.compare import charts as cc
+from dashboard.compare.data import load_compare
+from dashboard.shared import catalog
+from mtlcore.config import RunConfig
+from mtlcore.store import RunStore
 
 RUNS = 20
 POINTS = 10_000
 TASKS = ("left", "right")
 TARGET_S = 2.0
+
 
 
 def build_store(path: str) -> list[str]:
@@ -61,7 +58,7 @@ def build_store(path: str) -> list[str]:
         rid = store.create_run(cfg, status="running")
         rows: list[tuple] = []
 
-        def add(split: str, task: str, name: str, values: np.ndarray) -> None:
+        def add(split: str, task: str, name: str, values: np.ndarray, rows: list[tuple] = rows) -> None:
             rows.extend(zip(step_l, epoch, clock, [split] * POINTS, [task] * POINTS, [name] * POINTS,
                             values.tolist()))
 

@@ -15,7 +15,7 @@ versions must give the same trajectories; the bench checks it on the full set.
 
 Target (issue 6): the full set in under 10 s on the 2-core CPU, with a progress bar.
 
-    .venv/bin/python benchmarks/bench_landscape.py [--steps 35000] [--rounds 3] [--skip-inline]
+    .venv/bin/python -m benchmarks.bench_landscape [--steps 35000] [--rounds 3] [--skip-inline]
                                                    [--baseline /tmp/toy_head.py]
 """
 
@@ -30,12 +30,10 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from mtlcore import toy  # noqa: E402
+from mtlcore import toy
 
 METHODS = ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"]
 
@@ -111,7 +109,7 @@ def main() -> None:
         module.simulate(METHODS, steps=20, use_cache=False, workers=1)
     print(f"\nper method, 5 starts, one process (us per Adam step, best of {args.rounds}):")
     for method in METHODS:
-        show(method, best_of(args.rounds, versions, lambda m: per_step_us(m, method)), "us", "{:7.0f}")
+        show(method, best_of(args.rounds, versions, lambda m, method=method: per_step_us(m, method)), "us", "{:7.0f}")
     print("  (the page's estimate, probed: " + ", ".join(
         f"{m} {toy.step_cost_us([toy._Spec(m)], 5):.0f}" for m in METHODS) + " us)")
 

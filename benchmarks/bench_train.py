@@ -4,7 +4,7 @@ Multi-Fashion, MultiLeNet, equal weights, batch 256, Adam lr 1e-3, the same mode
 tensors. Rounds are interleaved so drift on a shared machine hits every contender alike; the table
 reports median steps/s after warm-up and each ratio to the hand-written loop of the same round.
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 120] [--rounds 2] [--amp] [--compile]
+    .venv/bin/python -m benchmarks.bench_train [--steps 120] [--rounds 2] [--amp] [--compile]
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from mtlcore.config import RunConfig  # noqa: E402
-from mtlcore.data import load_dataset  # noqa: E402
-from mtlcore.events import StepMetrics  # noqa: E402
-from mtlcore.models import build_model  # noqa: E402
-from mtlcore.trainer import Trainer  # noqa: E402
+from mtlcore.config import RunConfig
+from mtlcore.data import load_dataset
+from mtlcore.events import StepMetrics
+from mtlcore.models import build_model
+from mtlcore.trainer import Trainer
 
 WARMUP = 10
 BATCH = 256

@@ -14,7 +14,8 @@ Methods are measured interleaved: every method trains a burst of steps in turn, 
 rounds, and each ratio is the median over rounds of EW's step time over the method's in the same
 round, so a change in machine load does not favour whichever method ran while it was quiet.
 
-    .venv/bin/python benchmarks/bench_weighting.py [--rounds 5] [--burst 8] [--only mgda,pcgrad] [--settings fashion,toy2]
+    .venv/bin/python -m benchmarks.bench_weighting [--rounds 5] [--burst 8] [--only mgda,pcgrad] \
+        [--settings fashion,toy2]
 """
 
 from __future__ import annotations
@@ -24,19 +25,16 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from mtlcore import gradients  # noqa: E402
-from mtlcore.config import RunConfig  # noqa: E402
-from mtlcore.data import load_dataset  # noqa: E402
-from mtlcore.events import Finished, StepMetrics  # noqa: E402
-from mtlcore.trainer import Trainer  # noqa: E402
-from mtlcore.weighting import WEIGHTINGS  # noqa: E402
+from mtlcore import gradients
+from mtlcore.config import RunConfig
+from mtlcore.data import load_dataset
+from mtlcore.events import Finished, StepMetrics
+from mtlcore.trainer import Trainer
+from mtlcore.weighting import WEIGHTINGS
 
 WARMUP = 8
 

@@ -1,7 +1,10 @@
 """MTL Playground's Streamlit dashboard.
 
-Pages in `app_pages/` stay thin; the logic they share lives in plain modules here (catalog, forms,
-presets, charts, live) that import no Streamlit, so they are unit-tested directly. The dashboard
-never imports torch itself: it reads the core's registries, writes configs, starts runs through
-`mtlcore.launch` and reads their points from the run store.
+`streamlit_app.py` is the frame and `app_pages/` holds one thin script per page. The logic they use
+lives in folders by feature: `shared/` (the store handle, the catalogue, widgets, run charts and
+live reading used by several pages), `train/`, `compare/`, `sweep/`, `teaching/` and `runs/`. Apart
+from the Streamlit glue (shared/state.py, shared/widgets.py, shared/live_chart.py) these modules
+import no Streamlit, so they are unit-tested directly. The dashboard never imports torch itself: it
+reads the core's registries, writes configs, starts runs through `mtlcore.launch` and reads their
+points from the run store.
 """

@@ -1,23 +1,21 @@
 """MTL Playground's entry point: `streamlit run dashboard/streamlit_app.py`.
 
-The frame: page list, page config and the shared sidebar. Adding a page is one line in PAGES
-(a file under app_pages/, a title and an icon); the first page is the home page.
+The frame: page list, page config and the shared sidebar. A new page is one file under app_pages/:
+it is shown after the pages listed here (see dashboard/shared/pages.py); a line in PAGES gives it
+a place and an icon. The first page is the home page.
+`dashboard` and `mtlcore` are imported as installed packages (`pip install -e .`, done by make).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path; the core is beside it
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from dashboard import live  # noqa: E402
-from dashboard.state import RUN_PARAM, page_guard, store  # noqa: E402
-from mtlcore import launch  # noqa: E402
+from dashboard.shared import live
+from dashboard.shared.pages import page_list
+from dashboard.shared.state import RUN_PARAM, page_guard, store
+from mtlcore import launch
 
 PAGES: list[tuple[str, str, str]] = [
     ("app_pages/train.py", "Train", ":material/model_training:"),
@@ -50,7 +48,8 @@ def sidebar(train_page: st.Page) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
-    pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PAGES)]
+    pages = [st.Page(path, title=title, icon=icon, default=(i == 0))
+             for i, (path, title, icon) in enumerate(page_list(PAGES, Path(__file__).resolve().parent / "app_pages"))]
     nav = st.navigation(pages)
     sidebar(pages[0])
     nav.run()

@@ -8,8 +8,6 @@ imported on first use, so `import mtlcore` stays cheap for the dashboard.
 
 from __future__ import annotations
 
-from typing import Any
-
 from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
 from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore

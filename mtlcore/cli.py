@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("--inputs", default="", help="input columns, comma-separated (default: every other column)")
     it.add_argument("--targets", required=True, help="target columns, comma-separated: one task each")
     it.add_argument("--missing", choices=("drop", "median", "most_frequent"), default="drop",
-                    help="missing inputs: drop the rows (default), or fill with the training median / most frequent value")
+                    help="missing inputs: drop the rows (default), or fill with the training median / most "
+                         "frequent value")
     it.add_argument("--kinds", default="", help="task kinds, e.g. y=regression,z=classification (default: auto)")
     it.set_defaults(func=cmd_import_table)
     wk = with_db(sub.add_parser("worker", help=argparse.SUPPRESS))

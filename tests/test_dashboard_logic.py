@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import catalog, charts, forms, live, presets
+from dashboard.shared import catalog, charts, live
+from dashboard.train import forms, presets
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore

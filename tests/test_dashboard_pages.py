@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import catalog, forms
+from dashboard.shared import catalog
+from dashboard.train import forms
 from mtlcore import launch
 from mtlcore.config import RunConfig
 from mtlcore.store import RunStore

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import compare_charts as cc
-from dashboard import runs_table
-from dashboard.compare_data import load_compare
-from dashboard.sweep_charts import selected_run_ids
+from dashboard.compare import charts as cc
+from dashboard.compare.data import load_compare
+from dashboard.runs import table as runs_table
+from dashboard.sweep.charts import selected_run_ids
 from mtlcore import launch
 from mtlcore import sweep as sweep_mod
 from mtlcore.config import RunConfig
@@ -221,7 +221,7 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
 
 
 def test_compare_offers_to_train_a_missing_baseline(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    store, ids = filled["store"], filled["ids"]
+    ids = filled["ids"]
     started: list[RunConfig] = []
 
     def record(config: RunConfig, store: RunStore, group_id: str = "", name: str = "") -> str:
@@ -360,7 +360,7 @@ def test_runs_page_shows_live_progress_of_training_runs(filled: dict[str, Any]) 
 
 
 def test_pareto_figure_of_three_tasks_has_a_panel_per_pair() -> None:
-    from dashboard.sweep_charts import pareto_figure
+    from dashboard.sweep.charts import pareto_figure
     from mtlcore.sweep import pareto_table
 
     rows = [{"run_id": f"r{i}", "status": "finished", "kind": "grid", "label": f"p{i}", "point": p, "seed": 0,

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import toy_charts
+from dashboard.teaching import charts as toy_charts
 from mtlcore import toy
 from mtlcore.weighting import available, describe
 

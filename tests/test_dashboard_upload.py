@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import forms
+from dashboard.train import forms
 from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
 from mtlcore.data import DATASETS, load_dataset
 from mtlcore.data import tabular as tab

@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtlcore.data import (DATASETS, DataSourceMissing, PreparedData, catalogue, get_info,
-                          load_dataset)
-from mtlcore.data.idx import (FASHION_MNIST, IdxFormatError, MnistSource, find_mnist_files,
-                              parse_idx, read_idx)
+from mtlcore.data import DATASETS, DataSourceMissing, PreparedData, catalogue, get_info, load_dataset
+from mtlcore.data.idx import FASHION_MNIST, IdxFormatError, MnistSource, find_mnist_files, parse_idx, read_idx
 from mtlcore.data.multi_mnist import CANVAS, OFFSET
 from mtlcore.registry import ConfigError
 from mtlcore.tasks import KINDS

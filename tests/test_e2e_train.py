@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import e2e, standby
+from dashboard import standby
 from mtlcore.store import RunStore
+from tests.support import browser as e2e
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

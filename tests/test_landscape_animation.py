@@ -4,7 +4,6 @@ landscape and loss-space figures (played in the browser, no rerun), and the page
 from __future__ import annotations
 
 import io
-
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import toy_charts
+from dashboard.teaching import charts as toy_charts
 from mtlcore import toy
 from mtlcore.weighting import available
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.e2e import wait_until
 from mtlcore import launch
 from mtlcore.config import RunConfig
 from mtlcore.store import RunStore
+from tests.support.browser import wait_until
 
 pytestmark = pytest.mark.slow
 

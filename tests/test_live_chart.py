@@ -11,7 +11,7 @@ import plotly
 import pytest
 import streamlit as st
 
-from dashboard import live_chart
+from dashboard.shared import live_chart
 
 ROOT = Path(__file__).resolve().parent.parent
 

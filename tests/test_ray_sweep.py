@@ -34,7 +34,8 @@ def ray_address() -> str:
 
 def test_sweep_runs_as_ray_tasks_into_the_same_store(ray_address: str, db_path: str, tmp_path: Path) -> None:
     sweep = SweepConfig.from_dict({
-        "name": "on ray", "tasks": ["left", "right"], "grid_points": 2, "corners": True, "methods": ["ew"], "seeds": [3],
+        "name": "on ray", "tasks": ["left", "right"], "grid_points": 2, "corners": True, "methods": ["ew"],
+        "seeds": [3],
         "base": {"data": {"name": "multi_digits", "tasks": ["left", "right"],
                           "params": {"n_train": 256, "n_val": 128, "n_test": 128}},
                  "optim": {"batch_size": 64, "epochs": 100, "max_steps": 6}, "grad_stats_every": 0,

@@ -13,8 +13,18 @@ from mtlcore import cli
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore
-from mtlcore.sweep import (SweepConfig, execute_queued, group_pareto, list_sweeps, plan, simplex_grid,
-                           status_counts, stop_sweep, submit, sweep_table)
+from mtlcore.sweep import (
+    SweepConfig,
+    execute_queued,
+    group_pareto,
+    list_sweeps,
+    plan,
+    simplex_grid,
+    status_counts,
+    stop_sweep,
+    submit,
+    sweep_table,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_DATA = {"n_train": 256, "n_val": 128, "n_test": 128}
@@ -24,7 +34,8 @@ def tiny_sweep(**over) -> SweepConfig:
     raw = {
         "name": "tiny", "tasks": ["left", "right"], "grid_points": 3, "methods": [], "seeds": [0],
         "base": {"data": {"name": "multi_digits", "tasks": ["left", "right"], "params": TINY_DATA},
-                 "optim": {"batch_size": 64, "lr": 0.01, "epochs": 100, "max_steps": 12}, "grad_stats_every": 4, "threads": 1},
+                 "optim": {"batch_size": 64, "lr": 0.01, "epochs": 100, "max_steps": 12},
+                 "grad_stats_every": 4, "threads": 1},
     }
     raw.update(over)
     return SweepConfig.from_dict(raw)

@@ -58,12 +58,12 @@ def _parquet(df: pd.DataFrame) -> bytes:
 def corpus() -> Iterator[Case]:
     rng = np.random.default_rng(20240607)
     delims = [",", ";", "\t", "|"]
-    for i in range(20):  # binary garbage
+    for _ in range(20):  # binary garbage
         raw = bytearray(rng.integers(0, 256, size=int(rng.integers(16, 4000)), dtype=np.uint8).tobytes())
         raw[int(rng.integers(4, len(raw)))] = 0
         raw[:4] = b"\x01\x02\x03\x04"
         yield Case("binary garbage", bytes(raw), r"binary data")
-    for i in range(15):  # binary without NUL bytes
+    for _ in range(15):  # binary without NUL bytes
         raw = bytearray(rng.integers(1, 256, size=int(rng.integers(16, 3000)), dtype=np.uint8).tobytes())
         raw[:4] = b"\x01\x02\x03\x04"
         raw[int(rng.integers(4, len(raw)))] = 0xFF
@@ -111,7 +111,7 @@ def corpus() -> Iterator[Case]:
         token = ["", "NA", "nan", "null", "?", "N/A", " "][i % 7]
         yield Case("all-missing target", _table(rng, n, delims[i % 4], [token] * n).encode(),
                    r"no values: it is missing in every row")
-    for i in range(10):  # a target with thousands of classes
+    for _ in range(10):  # a target with thousands of classes
         n = int(rng.integers(1000, 4000))
         ids = [f"id-{k:05d}" for k in rng.permutation(n)]
         yield Case("thousands of classes", _table(rng, n, target=ids).encode(), r"too many classes")
@@ -121,7 +121,7 @@ def corpus() -> Iterator[Case]:
         d = delims[i % 4]
         lines[k] = lines[k] + d + "extra" if i % 2 else lines[k].rsplit(d, 1)[0]
         yield Case("ragged rows", ("\n".join(lines) + "\n").encode(), r"ragged rows")
-    for i in range(10):  # an unbalanced quote
+    for _ in range(10):  # an unbalanced quote
         lines = _table(rng, int(rng.integers(12, 100))).splitlines()
         k = int(rng.integers(1, len(lines)))
         lines[k] = lines[k].replace(",", ',"', 1)
@@ -137,20 +137,20 @@ def corpus() -> Iterator[Case]:
     for i in range(10):  # too few rows
         yield Case("too few rows", _table(rng, 2 + i % 8).encode(), r"usable row")
     good = _parquet(pd.DataFrame({"a": rng.normal(size=50), "y": rng.normal(size=50)}))
-    for i in range(10):  # damaged Parquet
+    for _ in range(10):  # damaged Parquet
         cut = int(rng.integers(5, len(good) - 5))
         yield Case("damaged parquet", good[:cut], r"not a (readable )?Parquet file", filename="d.parquet")
     for i in range(5):
         raw = b"PAR1" + rng.bytes(int(rng.integers(10, 500))) + b"PAR1"
         yield Case("damaged parquet", raw, r"not a (readable )?Parquet file", filename=["d.parquet", "d.csv"][i % 2])
-    for i in range(5):  # Parquet with a date target
+    for _ in range(5):  # Parquet with a date target
         df = pd.DataFrame({"a": rng.normal(size=30), "y": pd.date_range("2020-01-01", periods=30, freq="D")})
         yield Case("date target", _parquet(df), r"timestamp", filename="t.parquet")
     for i in range(5):  # over the row cap
         yield Case("row cap", _table(rng, 200 + i).encode(), r"row limit", env={"MTL_MAX_ROWS": "100"})
     for i in range(5):  # over the size cap
         yield Case("size cap", _table(rng, 2000 + i).encode(), r"over the .* limit", env={"MTL_MAX_UPLOAD_MB": "0.02"})
-    for i in range(5):  # a target that is not a column
+    for _ in range(5):  # a target that is not a column
         yield Case("unknown target", _table(rng, 30).encode(), r"is not in", targets=("price",))
     for i in range(5):  # inputs with no values at all
         n = 40

@@ -16,8 +16,7 @@ import torch
 
 from mtlcore import toy
 from mtlcore.registry import ConfigError
-from mtlcore.weighting import WEIGHTINGS, create
-from mtlcore.weighting import jacobian_tools, solvers
+from mtlcore.weighting import WEIGHTINGS, create, jacobian_tools, solvers
 from mtlcore.weighting.jacobian_tools import GramianWeighting
 from mtlcore.weighting.surgery import pcgrad_weights
 

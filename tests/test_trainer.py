@@ -7,8 +7,8 @@ import torch
 
 from mtlcore import gradients
 from mtlcore.config import RunConfig
-from mtlcore.registry import ConfigError
 from mtlcore.events import Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+from mtlcore.registry import ConfigError
 from mtlcore.trainer import LocalControl, Trainer, train
 
 

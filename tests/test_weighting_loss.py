@@ -74,7 +74,7 @@ def test_weights_are_the_gradient_multipliers(name, n_tasks):
     method = create(name, n_tasks)
     method.set_generator(torch.Generator().manual_seed(n_tasks))
     data = torch.Generator().manual_seed(100 + n_tasks)
-    for step in range(5):  # past DWA's two warm-up epochs and a few FAMO updates
+    for _ in range(5):  # past DWA's two warm-up epochs and a few FAMO updates
         values = torch.rand(n_tasks, generator=data) * 10 ** torch.randint(-3, 3, (n_tasks,), generator=data)
         losses = _losses(values + 1e-4)
         total, weights = method.combine(losses)

@@ -1,8 +1,8 @@
 """Compare: 2 to 8 runs overlaid or side by side, their config differences, final metrics and Delta-m.
 
 The selection lives in the URL (`?runs=id1,id2`), so the Runs and Sweep pages open this page on
-their runs and a link shares a comparison. Curves come from dashboard.compare_data (one indexed
-read per curve, cached per run until the run moves on) and figures from dashboard.compare_charts.
+their runs and a link shares a comparison. Curves come from dashboard.compare.data (one indexed
+read per curve, cached per run until the run moves on) and figures from dashboard.compare.charts.
 """
 
 from __future__ import annotations
@@ -12,15 +12,22 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import compare_charts as cc
-from dashboard import live
-from dashboard.live_chart import live_chart
-from dashboard.compare_data import CompareData, combine, load_run, run_label, run_rows
-from dashboard.state import page_guard, store
+from dashboard.compare import charts as cc
+from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows
+from dashboard.shared import live
+from dashboard.shared.live_chart import live_chart
+from dashboard.shared.state import page_guard, store
 from mtlcore import launch
 from mtlcore.config import RunConfig
-from mtlcore.delta_m import (AVERAGING, BASELINE_ARCHITECTURE, DEFINITION, baseline_config, comparison_key,
-                             delta_m_for_runs, find_baselines)
+from mtlcore.delta_m import (
+    AVERAGING,
+    BASELINE_ARCHITECTURE,
+    DEFINITION,
+    baseline_config,
+    comparison_key,
+    delta_m_for_runs,
+    find_baselines,
+)
 from mtlcore.registry import ConfigError
 
 RUNS_PARAM = "runs"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, charts, forms
-from dashboard.state import page_guard
+from dashboard.shared import catalog, charts
+from dashboard.shared.state import page_guard
+from dashboard.train import forms
 
 
 def train_on(name: str) -> None:

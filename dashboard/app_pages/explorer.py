@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, toy_charts
-from dashboard.state import page_guard
+from dashboard.shared import catalog
+from dashboard.shared.state import page_guard
+from dashboard.teaching import charts as toy_charts
 from mtlcore import toy
 
 DEFAULT_METHODS = ("ew", "mgda", "pcgrad", "cagrad", "nash_mtl", "imtl_g", "upgrad")

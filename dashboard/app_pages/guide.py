@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, forms
-from dashboard.state import page_guard
+from dashboard.shared import catalog
+from dashboard.shared.state import page_guard
+from dashboard.train import forms
 
 TRAIN_PAGE = Path(__file__).resolve().parent / "train.py"
 NEEDS = {

@@ -20,10 +20,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, forms, toy_charts, widgets
-from dashboard.state import page_guard
+from dashboard.shared import catalog, widgets
+from dashboard.shared.state import page_guard
+from dashboard.teaching import charts as toy_charts
+from dashboard.train import forms
 from mtlcore import toy
-from mtlcore.registry import ConfigError
 
 DEFAULT_METHODS = ("ew", "mgda", "pcgrad", "cagrad", "nash_mtl")
 LR_CHOICES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2)
@@ -128,9 +129,10 @@ def controls(methods: list[dict[str, Any]]) -> tuple[list[tuple[str, dict[str, A
                         help="Points separated by ';', e.g. '5, 5; -2, 8'")
     c1, c2, c3 = st.columns(3)
     steps = int(c1.number_input("Adam steps", min_value=10, max_value=200_000, value=toy.PAPER_STEPS, step=5000,
-                                key=K_STEPS, help="The Nash-MTL paper runs 35,000 steps; far fewer stop short of the front. "
-                                                    "The CAGrad paper runs 100,000: CAGrad then reaches the "
-                                                    "front from (-8.5, 7.5) and (9, 9) too"))
+                                key=K_STEPS,
+                                help="The Nash-MTL paper runs 35,000 steps; far fewer stop short of the front. "
+                                     "The CAGrad paper runs 100,000: CAGrad then reaches the "
+                                     "front from (-8.5, 7.5) and (9, 9) too"))
     lr = c2.select_slider("Learning rate", LR_CHOICES, value=toy.PAPER_LR, key=K_LR, format_func=lambda v: f"{v:g}")
     imbalance = c3.select_slider("Scale on L1 (imbalance)", IMBALANCE_CHOICES, value=toy.NASH_IMBALANCE, key=K_IMB,
                                  help="L1 is multiplied by this: 0.1 is the Nash-MTL paper's variant, "

@@ -1,6 +1,6 @@
 """Runs: every stored run in one table; filter, sort, rename, tag, delete, export, compare.
 
-The table and the exports are plain functions in dashboard.runs_table; this page only draws
+The table and the exports are plain functions in dashboard.runs.table; this page only draws
 widgets. Runs that are training show live progress in a fragment that refreshes by itself and
 reloads the page when one of them ends, so the table never shows a finished run as running.
 """
@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import live, runs_table
-from dashboard.state import page_guard, store
+from dashboard.runs import table as runs_table
+from dashboard.shared import live
+from dashboard.shared.state import page_guard, store
 
 COMPARE_PAGE = Path(__file__).resolve().parent / "compare.py"
 SELECTED = "runs_selected"  # the runs the actions apply to

@@ -16,16 +16,28 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, live
-from dashboard.state import page_guard, store
-from dashboard.sweep_charts import pareto_figure, selected_run_ids
+from dashboard.shared import catalog, live
+from dashboard.shared.state import page_guard, store
+from dashboard.sweep.charts import pareto_figure, selected_run_ids
 from mtlcore import launch
 from mtlcore.config import RunConfig, gradient_problem
 from mtlcore.delta_m import baseline_config, find_baselines
 from mtlcore.ray_backend import ray_missing
 from mtlcore.registry import ConfigError
-from mtlcore.sweep import (RAY_ENV, STATIC, SweepConfig, baseline_values, group_pareto, list_sweeps,
-                           main_objectives, simplex_grid, start_sweep, stop_sweep, sweep_table, usable_cores)
+from mtlcore.sweep import (
+    RAY_ENV,
+    STATIC,
+    SweepConfig,
+    baseline_values,
+    group_pareto,
+    list_sweeps,
+    main_objectives,
+    simplex_grid,
+    start_sweep,
+    stop_sweep,
+    sweep_table,
+    usable_cores,
+)
 
 COMPARE_PAGE = Path(__file__).resolve().parent / "compare.py"
 SWEEP_PARAM = "sweep"
@@ -170,7 +182,8 @@ def progress_view(group: str) -> None:
     st.progress(min(1.0, frac), text=f"{ended} of {len(table)} runs ended ({counts})")
     c1, c2 = st.columns([4, 1])
     with c1.expander("Runs of this sweep", expanded=bool(active.any())):
-        shown = table.assign(progress=[min(1.0, s / t) if t else 0.0 for s, t in zip(table["step"], table["total_steps"])])
+        shown = table.assign(progress=[min(1.0, s / t) if t else 0.0
+                                       for s, t in zip(table["step"], table["total_steps"])])
         st.dataframe(shown[["label", "seed", "status", "progress", "run_id"]], hide_index=True, width="stretch",
                      column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
                                                                                 max_value=1.0, format="percent")})

@@ -1,7 +1,7 @@
 """Train: choose data, tasks, weights, model and optimiser on the left; watch the run stream on the right.
 
-Thin by design: what the widgets mean is in dashboard.forms, the presets in dashboard.presets, the
-figures in dashboard.charts and the live reading in dashboard.live. Training happens in a worker
+Thin by design: what the widgets mean is in dashboard.train.forms, the presets in dashboard.train.presets, the
+figures in dashboard.shared.charts and the live reading in dashboard.shared.live. Training happens in a worker
 process started by mtlcore.launch; this page only reads the run store.
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import catalog, charts, forms, live, presets, widgets
-from dashboard.live_chart import live_chart
-from dashboard.state import (page_guard, prepare_worker, start_run, store, watch, watched_run,
-                             worker_ready)
+from dashboard.shared import catalog, charts, live, widgets
+from dashboard.shared.live_chart import live_chart
+from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
+from dashboard.train import forms, presets
 from mtlcore import launch
 
 LIVE_REFRESH_S = 1.0  # the issue asks for at least one redraw a second; each costs the browser ~0.5 s of CPU

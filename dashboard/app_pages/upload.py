@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, forms
-from dashboard.state import page_guard
+from dashboard.shared import catalog
+from dashboard.shared.state import page_guard
+from dashboard.train import forms
 from mtlcore.data import tabular
 from mtlcore.data.limits import MAX_CLASSES, MAX_DISCRETE, describe_bytes, max_rows, max_upload_bytes
 from mtlcore.registry import ConfigError

@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtlcore.data.base import (DataSetInfo, PreparedData, Split, cached,
-                               dataset_params, register, seeded_split)
+from mtlcore.data.base import DataSetInfo, PreparedData, Split, cached, dataset_params, register, seeded_split
 from mtlcore.data.idx import FASHION_MNIST, file_signature, read_mnist_like
 from mtlcore.registry import Param
 from mtlcore.tasks import TaskSpec

@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtlcore.data.base import (DataSetInfo, PreparedData, Split, cached, register,
-                               seeded_split)
+from mtlcore.data.base import DataSetInfo, PreparedData, Split, cached, register, seeded_split
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
 

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtlcore.data.base import (DataSetInfo, PreparedData, Split, cached,
-                               register, seeded_split)
+from mtlcore.data.base import DataSetInfo, PreparedData, Split, cached, register, seeded_split
 from mtlcore.data.idx import FASHION_MNIST, MNIST, MnistSource, file_signature, read_mnist_like
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec

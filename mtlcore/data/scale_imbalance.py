@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtlcore.data.base import (DataSetInfo, PreparedData, Split, cached, dataset_params,
-                               register)
+from mtlcore.data.base import DataSetInfo, PreparedData, Split, cached, dataset_params, register
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
 

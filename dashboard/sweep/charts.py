@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.compare_charts import Panels
+from dashboard.compare.charts import Panels
 from mtlcore.pareto import front_path
 
 GRID_SCALE = "Viridis"

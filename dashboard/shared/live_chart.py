@@ -29,7 +29,7 @@ import streamlit as st
 
 log = logging.getLogger("mtl.dashboard")
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"  # Streamlit serves <main script's folder>/static
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"  # Streamlit serves <main script's folder>/static
 
 # Loads plotly.js once per page (a script tag: the file is a UMD bundle that sets window.Plotly),
 # keeps one div per component instance and redraws it with Plotly.react. The page's own font is

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from dashboard import forms
+from dashboard.train import forms
 
 BIND = "query-params"
 

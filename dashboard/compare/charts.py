@@ -7,7 +7,7 @@ The faults of the usual trackers are avoided on purpose:
   (spikes stay) and the chart says so in a note;
 - traces are built from float32 NumPy arrays, and `uirevision` keeps the user's zoom across reruns.
 A run keeps one colour on every chart of the page; the split is told by the dash (train solid,
-val dashed). Task colours (weights) are the app's own, from dashboard.charts.
+val dashed). Task colours (weights) are the app's own, from dashboard.shared.charts.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy.signal import lfilter
 
-from dashboard.charts import MAX_POINTS, PAIR_COLOURS, downsample, task_colour
-from dashboard.compare_data import CompareData, CompareRun, x_values
+from dashboard.compare.data import CompareData, CompareRun, x_values
+from dashboard.shared.charts import MAX_POINTS, PAIR_COLOURS, downsample, task_colour
 
 SPLIT_DASH = {"train": "solid", "val": "dash", "grad": "solid"}
 X_AXES = {"step": "step", "epoch": "epoch", "time": "wall time (s)"}

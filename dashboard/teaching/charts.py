@@ -30,7 +30,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from dashboard.charts import PALETTE
+from dashboard.shared.charts import PALETTE
 from mtlcore import toy
 
 # Method colours stay clear of the first task colours (blue, orange, green), which the gradients use.

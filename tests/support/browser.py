@@ -3,7 +3,7 @@
 `AppServer` runs `streamlit run` on a free localhost port against its own run database and always
 shuts it down (and any run it left training). `browser()` opens Debian's Chromium through Python
 playwright. `chart_points` reads how many points each Plotly chart holds from the browser itself,
-which is what a user sees (not what the server meant to send). Not imported by the app.
+which is what a user sees (not what the server meant to send). Lives under tests/: the app never imports it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project root (this file is tests/support/browser.py)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -49,11 +49,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+APP_SCRIPT = "dashboard/streamlit_app.py"
+
+
 class AppServer:
-    """`streamlit run dashboard/streamlit_app.py` on a free port, with MTL_DB pointing at `db`."""
+    """`streamlit run dashboard/streamlit_app.py` (or another `script`, e.g. a benchmark's baseline
+    page, served the same way) on a free port, with MTL_DB pointing at `db`."""
 
     def __init__(self, db: str | Path, cache: str | Path | None = None, port: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, script: str | Path = APP_SCRIPT) -> None:
         self.db = str(db)
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
@@ -63,7 +67,7 @@ class AppServer:
         self.log_path = Path(self.db).with_suffix(".server.log")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/streamlit_app.py",
+            [sys.executable, "-m", "streamlit", "run", str(script),
              "--server.headless", "true", "--server.port", str(self.port),
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=str(ROOT), env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

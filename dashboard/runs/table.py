@@ -55,7 +55,8 @@ def runs_table(runs: pd.DataFrame, split: str = "val") -> pd.DataFrame:
 
 
 def filter_runs(table: pd.DataFrame, text: str = "", datasets: Sequence[str] = (), methods: Sequence[str] = (),
-                statuses: Sequence[str] = (), tags: Sequence[str] = (), architectures: Sequence[str] = ()) -> pd.DataFrame:
+                statuses: Sequence[str] = (), tags: Sequence[str] = (),
+                architectures: Sequence[str] = ()) -> pd.DataFrame:
     """Rows that match every filter given; `text` matches name, id, tags or group (case-insensitive)."""
     keep = pd.Series(True, index=table.index)
     if text.strip():

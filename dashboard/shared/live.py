@@ -13,8 +13,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from dashboard import catalog
-from dashboard.charts import RunView, split_series
+from dashboard.shared import catalog
+from dashboard.shared.charts import RunView, split_series
 from mtlcore.store import RunStore
 
 ACTIVE = ("queued", "running")

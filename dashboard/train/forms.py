@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from dashboard import catalog
+from dashboard.shared import catalog
 from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig, gradient_problem
 from mtlcore.registry import ConfigError
 

@@ -6,7 +6,7 @@ cut to at most MAX_POINTS points (min and max per bucket, so a spike or a diverg
 and the chart says so when it happens. `uirevision` keeps the user's zoom across live refreshes.
 
 Speed: the live panel redraws four charts every second while a worker trains on the same CPU (in
-place, through dashboard/live_chart.py), so a figure is written as one plain dict and wrapped once
+place, through dashboard/shared/live_chart.py), so a figure is written as one plain dict and wrapped once
 without plotly's per-property validation
 (building through graph_objects' update calls cost 150-350 ms per refresh; this costs a few ms). The
 tests validate every figure kind with plotly's full checks instead.

@@ -1,6 +1,6 @@
 """Classroom presets: one click sets the whole Train page to a setup that shows one idea.
 
-A preset is a partial set of widget values (dashboard.forms keys); `preset_state` completes it with
+A preset is a partial set of widget values (dashboard.train.forms keys); `preset_state` completes it with
 the defaults, so applying a preset never leaves a stale value from the previous setup behind.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dashboard import catalog, forms
+from dashboard.shared import catalog
+from dashboard.train import forms
 
 
 @dataclass(frozen=True)

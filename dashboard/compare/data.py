@@ -15,9 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from dashboard import catalog
-from dashboard.charts import PALETTE
-from dashboard.live import run_view
+from dashboard.shared import catalog
+from dashboard.shared.charts import PALETTE
+from dashboard.shared.live import run_view
 from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore
 

@@ -1,0 +1,1 @@
+"""The Compare page's logic: reading curves from the store (data) and the figures (charts)."""

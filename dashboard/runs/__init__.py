@@ -1,0 +1,1 @@
+"""The Runs page's logic: the runs table and its exports (table)."""

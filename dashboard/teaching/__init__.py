@@ -1,0 +1,1 @@
+"""The teaching pages' logic (Landscape, Conflict explorer): their figures (charts)."""

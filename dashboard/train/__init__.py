@@ -1,0 +1,1 @@
+"""The Train page's logic: its setup as plain data (forms) and the classroom presets."""

@@ -1,0 +1,1 @@
+"""The test suite (a package, so tests and benchmarks import shared helpers as `tests.support`)."""
