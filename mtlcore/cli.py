@@ -197,7 +197,7 @@ def cmd_toy(args: argparse.Namespace) -> int:
     """
     from tqdm import tqdm
 
-    from mtlcore import toy
+    from mtlcore import teaching as toy
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     starts = toy.parse_points(args.starts) if args.starts else list(toy.PAPER_STARTS)

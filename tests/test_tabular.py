@@ -446,3 +446,49 @@ def test_cli_import_and_train(tmp_path: Path) -> None:
     out = cli("import-table", str(bad), "--name", "bad", "--targets", "only")
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "single column" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+# --- a set saved after this process first looked (issue 12, item 1) ----------------------------------
+
+
+def _copy_as_another_process(store: Path, saved_name: str, title: str) -> str:
+    """Leave the files another process would leave for `title`: a name this process never registered."""
+    suffix = saved_name.rsplit("-", 1)[1]
+    name = f"table:{title}-{suffix}"
+    meta = json.loads((store / f"{saved_name.removeprefix('table:')}.json").read_text())
+    meta["name"], meta["title"] = name, title
+    (store / f"{title}-{suffix}.json").write_text(json.dumps(meta))
+    (store / f"{title}-{suffix}.npz").write_bytes((store / f"{saved_name.removeprefix('table:')}.npz").read_bytes())
+    return name
+
+
+def test_a_set_saved_later_is_found_by_name_without_a_refresh(store: Path) -> None:
+    get_info("multi_digits")  # the registry was consulted before the set existed, as in a warm worker
+    saved = tab.save_table(tab.read_table(csv_bytes(houses(80, seed=3)), "h.csv"), "first", None, ["price"])
+    name = _copy_as_another_process(store, saved.name, "later")
+    assert name not in DATASETS
+    assert len(load_dataset(name).train) == 56  # looked again, not failed
+    assert name in DATASETS
+    with pytest.raises(ConfigError, match="unknown data set 'table:never-00000000'"):
+        load_dataset("table:never-00000000")
+
+
+@pytest.mark.slow
+def test_a_warm_worker_trains_on_a_table_saved_after_it_started(store: Path) -> None:
+    """The failure users saw: a process that imported the core before the table was saved."""
+    script = ("import sys\n"
+              "from mtlcore.data import get_info, load_dataset\n"
+              "get_info('multi_digits')\n"
+              "print('ready', flush=True)\n"
+              "name = sys.stdin.readline().strip()\n"
+              "print(len(load_dataset(name).train), flush=True)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        saved = tab.save_table(tab.read_table(csv_bytes(houses(80, seed=4)), "h.csv"), "fresh", None, ["price"])
+        out, err = child.communicate(saved.name + "\n", timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err[-2000:]
+    assert out.strip() == "56"

@@ -1,6 +1,6 @@
 """Landscape: the CAGrad / Nash-MTL two-objective toy, and where each weighting method takes it.
 
-The page only chooses and draws: mtlcore.toy runs the methods (the registry's own `aggregate` and
+The page only chooses and draws: mtlcore.teaching runs the methods (the registry's own `aggregate` and
 `combine`, the code training runs) and caches every result on disk, so a set computed once redraws
 at once, and the step slider only re-slices arrays. Each chart's Play button animates the run in
 the browser (Plotly frames), without a rerun of this script. Long computations run in a background
@@ -22,7 +22,7 @@ import streamlit as st
 
 from dashboard import catalog, forms, toy_charts, widgets
 from dashboard.state import page_guard
-from mtlcore import toy
+from mtlcore import teaching as toy
 from mtlcore.registry import ConfigError
 
 DEFAULT_METHODS = ("ew", "mgda", "pcgrad", "cagrad", "nash_mtl")
