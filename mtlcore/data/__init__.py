@@ -20,7 +20,9 @@ __all__ = ["DATASETS", "DataSetInfo", "DataSourceMissing", "PreparedData", "Spli
 
 def catalogue() -> list[dict[str, Any]]:
     """Every data set described for a page: its parameters, its tasks at default parameters, and
-    `missing`, the reason it cannot load here (None when it can). Loads no data."""
+    `missing`, the reason it cannot load here (None when it can). Loads no data; stored tables are
+    looked for now (nothing scans for them at import)."""
+    tabular.refresh_saved()
     out = []
     for entry in DATASETS:
         info: DataSetInfo = entry.extra["info"]
