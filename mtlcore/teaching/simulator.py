@@ -160,6 +160,7 @@ class _Driver:
         from mtlcore.trainer import make_optimizer
         from mtlcore.weighting import GradientWeighting, create, method_class
 
+        self.torch = torch  # imported with the first driver, not with the module: pages read results without it
         cls = method_class(spec.method)
         self.name = spec.method
         self.gradient = issubclass(cls, GradientWeighting)
@@ -185,8 +186,7 @@ class _Driver:
         (None otherwise), and fixed loss weights asked of the method again: a change is an error
         (the method must then leave _fixed_loss_weights).
         """
-        import torch
-
+        torch = self.torch
         if self.batched:
             agg = self.methods[0].aggregate_batch(torch.from_numpy(jac), torch.from_numpy(losses))
             return agg.direction.numpy(), None if agg.weights is None or not record else agg.weights.numpy()
@@ -223,8 +223,7 @@ class _Driver:
         return np.einsum("bt,btn->bn", weights, jac), weights
 
     def after_step(self, before: np.ndarray, after: np.ndarray) -> None:
-        import torch
-
+        torch = self.torch
         for b, m in enumerate(self.methods):
             if getattr(m, "wants_losses_after_step", False):
                 m.after_step(torch.from_numpy(before[b]), torch.from_numpy(after[b]))
