@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import math
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from mtlcore import teaching as toy
-from mtlcore.teaching import cache, objective, parallel, simulator
 from mtlcore.registry import ConfigError
+from mtlcore.teaching import cache, objective, parallel, simulator
 from mtlcore.weighting import WEIGHTINGS, create
 from mtlcore.weighting import jacobian_tools, solvers
 from mtlcore.weighting.jacobian_tools import GramianWeighting
 from mtlcore.weighting.surgery import pcgrad_weights
 
+ROOT = Path(__file__).resolve().parent.parent
 GRADIENT_METHODS = [e.name for e in WEIGHTINGS if e.extra["kind"] == "gradient"]
 PAPER = {name: i for i, name in enumerate(("(-8.5, 7.5)", "(0, 0)", "(9, 9)", "(-7.5, -0.5)", "(9, -1)"))}
 
@@ -499,3 +503,14 @@ def test_what_the_other_methods_do_from_the_papers_starts(paper_runs: dict[str, 
     assert reached["cagrad"] == set(range(5)) - {PAPER["(-8.5, 7.5)"], PAPER["(9, 9)"]}
     ends = paper_runs["cagrad"].final_points[[PAPER["(0, 0)"], PAPER["(9, -1)"]]]
     np.testing.assert_allclose(ends, paper_runs["ew"].final_points[[PAPER["(0, 0)"], PAPER["(9, -1)"]]], atol=1e-2)
+
+
+def test_the_package_and_reading_results_import_no_torch() -> None:
+    """Pages read runs and draw the objective without torch; methods are imported where they run."""
+    script = ("import sys\n"
+              "from mtlcore import teaching\n"
+              "teaching.loss_grid([0.0, 1.0], [0.0, 1.0]); teaching.parse_points('1, 2')\n"
+              "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

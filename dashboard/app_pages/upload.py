@@ -46,7 +46,8 @@ def how_files_are_read() -> None:
     with st.expander("How the file is read", icon=":material/info:"):
         st.markdown(
             f"- **CSV**: UTF-8 text (a UTF-8 or UTF-16 byte-order mark is fine), columns separated by "
-            f"commas, semicolons, tabs or pipes (found from the header line), one header line; gzip-compressed CSV (`.csv.gz`) is read too. "
+            f"commas, semicolons, tabs or pipes (found from the header line), one header line; "
+            f"gzip-compressed CSV (`.csv.gz`) is read too. "
             f"**Parquet**: numbers, text and true/false columns; other types are listed but cannot be chosen.\n"
             f"- Files are parsed, never executed or unpickled. Limits: {describe_bytes(max_upload_bytes())} "
             f"and {max_rows():,} rows (`MTL_MAX_UPLOAD_MB`, `MTL_MAX_ROWS`).\n"

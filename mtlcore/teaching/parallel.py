@@ -3,7 +3,7 @@
 A step costs tens of microseconds per method, all of it Python overhead, so one process is bound by
 one core. Methods are independent, so they are split into groups (balanced by a measured cost per
 step) that run in persistent worker processes; results are identical whatever the split, because
-every point's arithmetic is done point by point (see _pointwise). Workers come from a forkserver
+every point's arithmetic is done point by point (see objective._pointwise). Workers come from a forkserver
 that imports the core once, so after the first use (or warm_up) a run starts at once.
 """
 

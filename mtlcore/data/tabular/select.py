@@ -207,8 +207,8 @@ def select_columns(table: Table, inputs: str | Iterable[str] | None, targets: st
                          f"(rule: drop rows; most often {worst!r})")
         if int(keep.sum()) < MIN_ROWS and worst:
             raise TableError(f"only {int(keep.sum())} usable row(s) remain after dropping rows with "
-                             f"missing values (at least {MIN_ROWS} needed); {shown(worst, table.private)} is missing in "
-                             f"{worst_n} rows: impute instead of dropping, or leave that column out")
+                             f"missing values (at least {MIN_ROWS} needed); {shown(worst, table.private)} is "
+                             f"missing in {worst_n} rows: impute instead of dropping, or leave that column out")
     n_kept = int(keep.sum())
     if n_kept < MIN_ROWS:
         raise TableError(f"only {n_kept} usable row(s) remain after dropping rows with a missing "

@@ -33,7 +33,6 @@ class SavedDataChanged(ConfigError):
     """A stored table no longer matches the content hash in its name."""
 
 
-
 @dataclass(frozen=True)
 class Column:
     """One column: numbers (float64, NaN = missing) or category codes into `vocab` (int32, -1 = missing).
