@@ -100,7 +100,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=toy.PAPER_STEPS)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-inline", action="store_true", help="skip the one-process full run")
-    parser.add_argument("--baseline", help="a single-file version of the toy (the former mtlcore/toy.py) to time alongside")
+    parser.add_argument("--baseline", help="a single-file version of the toy (the former mtlcore/toy.py) "
+                                           "to time alongside")
     args = parser.parse_args()
     torch.set_num_threads(1)
     versions: dict[str, ModuleType] = {"current": toy}
