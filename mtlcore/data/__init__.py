@@ -1,4 +1,5 @@
-"""The built-in data sets. Importing this package registers every one of them in DATASETS."""
+"""The built-in data sets. Importing this package registers every one of them in DATASETS (stored user
+tables are found when asked: a listing, or a run naming one; see tabular/saved.py)."""
 
 from __future__ import annotations
 
