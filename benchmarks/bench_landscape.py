@@ -8,7 +8,7 @@ Measures, without the disk cache:
    imports included) and warm (best of `--rounds`);
 3. loading that set back from the disk cache.
 
-With `--baseline FILE` (another version of mtlcore/toy.py, e.g. `git show HEAD:mtlcore/toy.py >
+With `--baseline FILE` (a single-file version of the toy, e.g. `git show 30d2f54:mtlcore/toy.py >
 /tmp/toy_head.py`), every timing of 1 and 2 is also taken for that version, interleaved with the
 current one, so both are measured under the same load (the 2-core target is often shared). Both
 versions must give the same trajectories; the bench checks it on the full set.
@@ -33,7 +33,8 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from mtlcore import toy
+from mtlcore import teaching as toy
+from mtlcore.teaching.simulator import _Spec
 
 METHODS = ["ew", "mgda", "pcgrad", "cagrad", "nash_mtl"]
 
@@ -97,7 +98,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=toy.PAPER_STEPS)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-inline", action="store_true", help="skip the one-process full run")
-    parser.add_argument("--baseline", help="another version of mtlcore/toy.py to time alongside")
+    parser.add_argument("--baseline", help="a single-file version of the toy (the former mtlcore/toy.py) "
+                                           "to time alongside")
     args = parser.parse_args()
     torch.set_num_threads(1)
     versions: dict[str, ModuleType] = {"current": toy}
@@ -111,7 +113,7 @@ def main() -> None:
     for method in METHODS:
         show(method, best_of(args.rounds, versions, lambda m, method=method: per_step_us(m, method)), "us", "{:7.0f}")
     print("  (the page's estimate, probed: " + ", ".join(
-        f"{m} {toy.step_cost_us([toy._Spec(m)], 5):.0f}" for m in METHODS) + " us)")
+        f"{m} {toy.step_cost_us([_Spec(m)], 5):.0f}" for m in METHODS) + " us)")
 
     n = len(METHODS)
     print(f"\nfull set: {n} methods x 5 starts x {args.steps:,} steps (best of {args.rounds})")

@@ -197,7 +197,7 @@ def cmd_toy(args: argparse.Namespace) -> int:
     """
     from tqdm import tqdm
 
-    from mtlcore import toy
+    from mtlcore import teaching as toy
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     starts = toy.parse_points(args.starts) if args.starts else list(toy.PAPER_STARTS)
@@ -228,7 +228,7 @@ def cmd_toy(args: argparse.Namespace) -> int:
 
 
 def cmd_import_table(args: argparse.Namespace) -> int:
-    """Store a CSV/Parquet file as a data set named table:<name>-<hash> (see mtlcore/data/tabular.py)."""
+    """Store a CSV/Parquet file as a data set named table:<name>-<hash> (see mtlcore/data/tabular/)."""
     from mtlcore.data.tabular import import_table_file
 
     print(import_table_file(args.file, args.name, args.inputs, args.targets, args.missing, args.kinds).report())

@@ -114,7 +114,7 @@ def test_train_command_runs_every_method(dataset: str, tmp_path: Path, capsys: p
 
 def test_toy_command_computes_what_the_landscape_page_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`mtlcore toy` runs the page's computation headless, into the page's cache, and reports distances."""
-    from mtlcore import toy
+    from mtlcore import teaching as toy
 
     monkeypatch.setenv("MTL_CACHE", str(tmp_path))
     args = ("toy", "--methods", "ew,mgda", "--starts", "5, 5; -2 8", "--steps", "400", "--quiet")

@@ -158,3 +158,32 @@ def test_train_on_it_opens_the_train_page_with_the_set() -> None:
     assert_clean(at)
     assert at.selectbox(key=forms.DATASET).value == name
     assert at.multiselect(key=forms.TASKS).value == ["height_cm", "health"]
+
+
+def test_a_gzip_compressed_csv_is_offered_and_read(store: Path) -> None:
+    import gzip
+
+    from streamlit.elements.lib.file_uploader_utils import enforce_filename_restriction
+
+    at = page().run()
+    offered = list(at.file_uploader(key="upload_file").proto.type)
+    assert ".csv.gz" in offered
+    enforce_filename_restriction("plants.csv.gz", offered)  # Streamlit's own check of a name: no error
+    at.file_uploader(key="upload_file").set_value(("plants.csv.gz", gzip.compress(measurements()),
+                                                    "application/gzip")).run()
+    assert_clean(at)
+    assert not errors(at) and not at.warning
+    at.multiselect(key="upload_targets").set_value(["health"]).run()
+    at.button(key="upload_save").click().run()
+    assert_clean(at)
+    assert at.session_state["upload_saved"]["name"].startswith("table:plants-")
+
+
+def test_a_header_that_looks_like_data_is_warned_about() -> None:
+    iris = "150,4,setosa,versicolor,virginica\n" + "".join(f"{5 + i % 3}.1,3.{i % 7},1.4,0.2,{i % 3}\n"
+                                                            for i in range(40))
+    at = page().run()
+    at.file_uploader(key="upload_file").set_value(("iris.csv", iris.encode(), "text/csv")).run()
+    assert_clean(at)
+    assert not errors(at)
+    assert len(at.warning) == 1 and "looks like data, not column names" in str(at.warning[0].value)

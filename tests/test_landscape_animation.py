@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.teaching import charts as toy_charts
-from mtlcore import toy
+from mtlcore import teaching as toy
 from mtlcore.weighting import available
 
 PAGES = Path(__file__).resolve().parent.parent / "dashboard" / "app_pages"

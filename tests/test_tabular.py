@@ -446,3 +446,158 @@ def test_cli_import_and_train(tmp_path: Path) -> None:
     out = cli("import-table", str(bad), "--name", "bad", "--targets", "only")
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "single column" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+# --- a set saved after this process first looked (issue 12, item 1) ----------------------------------
+
+
+def _copy_as_another_process(store: Path, saved_name: str, title: str) -> str:
+    """Leave the files another process would leave for `title`: a name this process never registered."""
+    suffix = saved_name.rsplit("-", 1)[1]
+    name = f"table:{title}-{suffix}"
+    meta = json.loads((store / f"{saved_name.removeprefix('table:')}.json").read_text())
+    meta["name"], meta["title"] = name, title
+    (store / f"{title}-{suffix}.json").write_text(json.dumps(meta))
+    (store / f"{title}-{suffix}.npz").write_bytes((store / f"{saved_name.removeprefix('table:')}.npz").read_bytes())
+    return name
+
+
+def test_a_set_saved_later_is_found_by_name_without_a_refresh(store: Path) -> None:
+    get_info("multi_digits")  # the registry was consulted before the set existed, as in a warm worker
+    saved = tab.save_table(tab.read_table(csv_bytes(houses(80, seed=3)), "h.csv"), "first", None, ["price"])
+    name = _copy_as_another_process(store, saved.name, "later")
+    assert name not in DATASETS
+    assert len(load_dataset(name).train) == 56  # looked again, not failed
+    assert name in DATASETS
+    with pytest.raises(ConfigError, match="unknown data set 'table:never-00000000'"):
+        load_dataset("table:never-00000000")
+
+
+@pytest.mark.slow
+def test_a_warm_worker_trains_on_a_table_saved_after_it_started(store: Path) -> None:
+    """The failure users saw: a process that imported the core before the table was saved."""
+    script = ("import sys\n"
+              "from mtlcore.data import get_info, load_dataset\n"
+              "get_info('multi_digits')\n"
+              "print('ready', flush=True)\n"
+              "name = sys.stdin.readline().strip()\n"
+              "print(len(load_dataset(name).train), flush=True)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        saved = tab.save_table(tab.read_table(csv_bytes(houses(80, seed=4)), "h.csv"), "fresh", None, ["price"])
+        out, err = child.communicate(saved.name + "\n", timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err[-2000:]
+    assert out.strip() == "56"
+
+
+def test_importing_the_data_sets_scans_no_folder(store: Path) -> None:
+    """Stored sets are found when asked (a listing, or a name), never by a scan at import."""
+    saved = tab.save_table(tab.read_table(csv_bytes(houses(80, seed=5)), "h.csv"), "scan", None, ["price"])
+    script = ("import pathlib, sys\n"
+              "calls = []\n"
+              "glob = pathlib.Path.glob\n"
+              "pathlib.Path.glob = lambda self, *a, **k: (calls.append(str(self)), glob(self, *a, **k))[1]\n"
+              "import mtlcore.data\n"
+              f"print(len(calls), {saved.name!r} in mtlcore.data.DATASETS)\n"
+              "print(any(e['name'] == " + repr(saved.name) + " for e in mtlcore.data.catalogue()))\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["0", "False", "True"]
+
+
+# --- compressed files and headers that look like data (issue 12, item 9) --------------------------
+
+
+def test_gzip_compressed_csv_is_read_like_the_plain_file() -> None:
+    import gzip
+
+    raw = csv_bytes(houses(50))
+    plain, packed = tab.read_table(raw, "h.csv"), tab.read_table(gzip.compress(raw), "h.csv.gz")
+    assert list(packed.columns) == list(plain.columns) and packed.n_rows == plain.n_rows == 50
+    for name, col in plain.columns.items():
+        assert np.array_equal(packed.columns[name].values, col.values, equal_nan=True)
+    assert packed.n_bytes < plain.n_bytes and any("gzip-compressed" in n for n in packed.notes)
+    assert not plain.warnings and not packed.warnings
+    with pytest.raises(tab.TableError, match="does not decompress"):
+        tab.read_table(gzip.compress(raw)[:60], "h.csv.gz")
+
+
+def test_gzip_is_held_to_the_size_limit_after_decompression(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    monkeypatch.setenv("MTL_MAX_UPLOAD_MB", "1")
+    bomb = gzip.compress(b"a,b\n" + b"1,2\n" * 400_000)  # 1.6 MB of text in a few kB
+    assert len(bomb) < max_upload_bytes()
+    with pytest.raises(tab.TableError, match="decompresses to over the"):
+        tab.read_table(bomb, "bomb.csv.gz")
+
+
+def test_a_header_that_looks_like_data_gives_a_warning() -> None:
+    iris = ("150,4,setosa,versicolor,virginica\n"  # scikit-learn's iris.csv: a metadata first line
+            + "".join(f"{5 + i % 3}.1,3.5,1.4,0.2,{i % 3}\n" for i in range(30)))
+    table = tab.read_table(iris.encode(), "iris.csv")
+    assert len(table.warnings) == 1
+    warning = table.warnings[0]
+    assert warning.startswith("the first line looks like data, not column names")
+    assert "'150', '4'" in warning and "2 of the 5" in warning
+    source = tab.select_columns(table, None, ["virginica"])
+    assert source.notes[0] == warning  # the page and the CLI's report show it with the notes
+    assert not tab.read_table(csv_bytes(houses(30)), "h.csv").warnings
+    private = tab.read_table(iris.encode(), "iris.csv", private=True)
+    assert "'150'" not in private.warnings[0]
+
+
+# --- a table named by path: its contents are never quoted (issue 12, item 8) ----------------------
+
+
+SECRET_LINE = "s3cret-token:x:0:0:hidden"
+
+
+@pytest.mark.parametrize("content, targets", [
+    (SECRET_LINE + "\nmore:y:1:1:lines\n", "root"),  # one column: the header would be quoted
+    (f"a,{SECRET_LINE}\n1,2\n3,4\n", "nope"),  # a missing target: the columns would be listed
+    ("a,b\n" + "".join(f"{i},{SECRET_LINE}{i % 3}\n" for i in range(12)), "b"),  # text as regression: values shown
+    ("a,b\n1,2,3,4\n" + "1,2\n" * 10 + f"{SECRET_LINE},1,2,3\n", "b"),  # ragged: pyarrow quotes the row
+    (f"{SECRET_LINE},{SECRET_LINE}\n1,2\n", "b"),  # two columns of the same name
+])
+def test_a_file_named_by_path_never_has_its_contents_in_the_message(tmp_path: Path, content: str,
+                                                                     targets: str) -> None:
+    path = tmp_path / "secret.txt"
+    path.write_text(content)
+    params = {"path": str(path), "targets": targets, "kinds": "b=regression" if targets == "b" else ""}
+    with pytest.raises(ConfigError) as caught:
+        load_dataset("table", params)
+    assert "s3cret" not in str(caught.value)
+    with pytest.raises(ConfigError) as uploaded:  # the user's own upload keeps its helpful message
+        tab.select_columns(tab.read_table(content.encode(), "mine.csv"), None, targets,
+                           kinds=params["kinds"] or None)
+    assert "s3cret" in str(uploaded.value) or "ragged" in str(uploaded.value)
+
+
+def test_the_cli_stores_no_line_of_a_file_named_by_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`train` with a table path of /etc/passwd: the run fails, and its stored error quotes nothing."""
+    from mtlcore.cli import main
+    from mtlcore.store import RunStore
+
+    secret = tmp_path / "passwd"
+    secret.write_text(SECRET_LINE + "\nroot:x:0:0:root:/root:/bin/bash\n")
+    paths = [secret] + [p for p in (Path("/etc/passwd"),) if p.is_file()]
+    db = str(tmp_path / "runs.sqlite")
+    for path in paths:
+        first = path.read_text(errors="replace").splitlines()[0]
+        config = {"data": {"name": "table", "params": {"path": str(path), "targets": "root"}},
+                  "optim": {"max_steps": 2}}
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps(config))
+        code = main(["train", "--config", str(cfg), "--db", db, "--quiet"])
+        out = capsys.readouterr()
+        assert code != 0
+        assert first not in out.out + out.err and first[:12] not in out.out + out.err
+        runs = RunStore(db).list_runs()
+        errors = [RunStore(db).get_run(r)["error"] for r in runs["id"]]
+        assert errors and all(first not in e and first[:12] not in e for e in errors)
+        assert all("single column" in e for e in errors), errors

@@ -82,7 +82,9 @@ def corpus() -> Iterator[Case]:
     npy = io.BytesIO()
     np.save(npy, rng.normal(size=(5, 3)))
     foreign = [
-        (zbuf.getvalue(), "zip archive"), (gzip.compress(sample), "gzip"), (bz2.compress(sample), "bzip2"),
+        (zbuf.getvalue(), "zip archive"), (bz2.compress(sample), "bzip2"),
+        # gzip is read (a .csv.gz): what it holds is judged, and a damaged stream is refused
+        (gzip.compress(b"\x89PNG\r\n\x1a\n" + rng.bytes(200)), "PNG"), (gzip.compress(sample)[:40], "gzip"),
         (b"\x89PNG\r\n\x1a\n" + rng.bytes(200), "PNG"), (b"%PDF-1.7\n" + rng.bytes(300), "PDF"),
         (pickle.dumps(pd.DataFrame({"a": [1, 2], "y": [3, 4]})), "pickle"),
         (pickle.dumps({"a": [1, 2, 3]}, protocol=2), "pickle"),

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import math
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from mtlcore import toy
+from mtlcore import teaching as toy
 from mtlcore.registry import ConfigError
-from mtlcore.weighting import WEIGHTINGS, create, jacobian_tools, solvers
+from mtlcore.teaching import cache, objective, parallel, simulator
+from mtlcore.weighting import WEIGHTINGS, create
+from mtlcore.weighting import jacobian_tools, solvers
 from mtlcore.weighting.jacobian_tools import GramianWeighting
 from mtlcore.weighting.surgery import pcgrad_weights
 
+ROOT = Path(__file__).resolve().parent.parent
 GRADIENT_METHODS = [e.name for e in WEIGHTINGS if e.extra["kind"] == "gradient"]
 PAPER = {name: i for i, name in enumerate(("(-8.5, 7.5)", "(0, 0)", "(9, 9)", "(-7.5, -0.5)", "(9, -1)"))}
 
@@ -287,7 +293,7 @@ def test_runs_are_recorded_deterministic_and_cached(monkeypatch: pytest.MonkeyPa
 def test_a_corrupt_cache_file_is_recomputed(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("MTL_CACHE", str(tmp_path))
     first = toy.simulate(["pcgrad"], steps=100)[0]
-    for path in (toy._cache_path(toy._Spec("pcgrad"), np.array(toy.PAPER_STARTS), 100, toy.PAPER_LR, 1.0, 0),):
+    for path in (cache._cache_path(simulator._Spec("pcgrad"), np.array(toy.PAPER_STARTS), 100, toy.PAPER_LR, 1.0, 0),):
         path.write_bytes(b"not an npz file")
     again = toy.simulate(["pcgrad"], steps=100)[0]
     assert not again.cached
@@ -362,7 +368,7 @@ def test_half_plane_shortcuts_are_bit_for_bit_the_full_expression() -> None:
     points += [(a, b) for a in special for b in special]
     for imbalance in (1.0, 0.1, 0.37):
         for x1, x2 in points:
-            fast = struct.pack("6d", *toy._point(float(x1), float(x2), imbalance))
+            fast = struct.pack("6d", *objective._point(float(x1), float(x2), imbalance))
             assert fast == struct.pack("6d", *full_expression(float(x1), float(x2), imbalance)), (x1, x2, imbalance)
 
 
@@ -371,7 +377,7 @@ def test_fixed_loss_weights_serve_every_start_with_the_same_numbers(method, monk
     """One `combine` call per step for all starts gives what one instance per start gives."""
     starts = [*toy.PAPER_STARTS, (2.0, 3.0)]
     batched = toy.simulate([method], starts, steps=400, imbalance=0.1, use_cache=False)[0]
-    monkeypatch.setattr(toy, "_fixed_loss_weights", lambda m: False)
+    monkeypatch.setattr(simulator, "_fixed_loss_weights", lambda m: False)
     per_start = toy.simulate([method], starts, steps=400, imbalance=0.1, use_cache=False)[0]
     for field in ("points", "losses", "weights"):
         np.testing.assert_array_equal(getattr(batched, field), getattr(per_start, field))
@@ -380,16 +386,16 @@ def test_fixed_loss_weights_serve_every_start_with_the_same_numbers(method, monk
 def test_which_loss_methods_count_as_fixed() -> None:
     fixed = {"ew": {}, "static": {"weights": [1.0, 2.0]}, "dwa": {}}
     moving = {"dwa": {"window": 5}, "uw": {}, "gls": {}, "rlw": {}, "famo": {}}
-    assert all(toy._fixed_loss_weights(create(name, 2, **params)) for name, params in fixed.items())
-    assert not any(toy._fixed_loss_weights(create(name, 2, **params)) for name, params in moving.items())
+    assert all(simulator._fixed_loss_weights(create(name, 2, **params)) for name, params in fixed.items())
+    assert not any(simulator._fixed_loss_weights(create(name, 2, **params)) for name, params in moving.items())
 
 
 def test_step_costs_are_measured_and_explain_the_estimate() -> None:
     """The estimate comes from probing the methods: a method stepped start by start with autograd (UW)
     costs several times one shared weight vector (EW), and a set costs about the sum of its parts."""
-    ew, uw = toy.step_cost_us([toy._Spec("ew")], 5), toy.step_cost_us([toy._Spec("uw")], 5)
+    ew, uw = toy.step_cost_us([simulator._Spec("ew")], 5), toy.step_cost_us([simulator._Spec("uw")], 5)
     assert uw > 3 * ew > 0
-    both = toy.step_cost_us([toy._Spec("ew"), toy._Spec("uw")], 5)
+    both = toy.step_cost_us([simulator._Spec("ew"), simulator._Spec("uw")], 5)
     assert 0.5 * (ew + uw) < both < 1.5 * (ew + uw)
     assert toy.estimated_seconds(["ew", "uw"], 5, 10_000) == pytest.approx(both * 1e-2)
 
@@ -406,7 +412,7 @@ def test_methods_that_adapt_only_at_epoch_ends_are_flagged_for_the_page() -> Non
 
 def test_fixed_loss_weights_that_change_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """The weights are asked again at every recorded step: a loss-dependent method listed as fixed fails."""
-    monkeypatch.setattr(toy, "_fixed_loss_weights", lambda m: True)
+    monkeypatch.setattr(simulator, "_fixed_loss_weights", lambda m: True)
     with pytest.raises(RuntimeError, match="gls"):
         toy.simulate(["gls"], steps=50, use_cache=False)
 
@@ -438,10 +444,10 @@ def test_worker_processes_give_the_same_numbers_as_one_process() -> None:
 
 
 def test_the_cost_model_splits_methods_into_balanced_groups() -> None:
-    groups = toy._groups([180.0, 70.0, 70.0, 70.0, 70.0], 2)
+    groups = parallel._groups([180.0, 70.0, 70.0, 70.0, 70.0], 2)
     loads = sorted(sum([180.0, 70.0, 70.0, 70.0, 70.0][i] for i in g) for g in groups)
     assert sorted(i for g in groups for i in g) == [0, 1, 2, 3, 4] and loads == [210.0, 250.0]
-    assert toy._groups([1.0], 2) == [[0]]
+    assert parallel._groups([1.0], 2) == [[0]]
 
 
 def test_combine_in_plane_finds_the_conflicts_by_hand() -> None:
@@ -497,3 +503,14 @@ def test_what_the_other_methods_do_from_the_papers_starts(paper_runs: dict[str, 
     assert reached["cagrad"] == set(range(5)) - {PAPER["(-8.5, 7.5)"], PAPER["(9, 9)"]}
     ends = paper_runs["cagrad"].final_points[[PAPER["(0, 0)"], PAPER["(9, -1)"]]]
     np.testing.assert_allclose(ends, paper_runs["ew"].final_points[[PAPER["(0, 0)"], PAPER["(9, -1)"]]], atol=1e-2)
+
+
+def test_the_package_and_reading_results_import_no_torch() -> None:
+    """Pages read runs and draw the objective without torch; methods are imported where they run."""
+    script = ("import sys\n"
+              "from mtlcore import teaching\n"
+              "teaching.loss_grid([0.0, 1.0], [0.0, 1.0]); teaching.parse_points('1, 2')\n"
+              "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard.shared import catalog
 from dashboard.shared.state import page_guard
 from dashboard.teaching import charts as toy_charts
-from mtlcore import toy
+from mtlcore import teaching as toy
 
 DEFAULT_METHODS = ("ew", "mgda", "pcgrad", "cagrad", "nash_mtl", "imtl_g", "upgrad")
 RATIO_CHOICES = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)

@@ -1,6 +1,6 @@
 """Landscape: the CAGrad / Nash-MTL two-objective toy, and where each weighting method takes it.
 
-The page only chooses and draws: mtlcore.toy runs the methods (the registry's own `aggregate` and
+The page only chooses and draws: mtlcore.teaching runs the methods (the registry's own `aggregate` and
 `combine`, the code training runs) and caches every result on disk, so a set computed once redraws
 at once, and the step slider only re-slices arrays. Each chart's Play button animates the run in
 the browser (Plotly frames), without a rerun of this script. Long computations run in a background
@@ -24,7 +24,7 @@ from dashboard.shared import catalog, widgets
 from dashboard.shared.state import page_guard
 from dashboard.teaching import charts as toy_charts
 from dashboard.train import forms
-from mtlcore import toy
+from mtlcore import teaching as toy
 
 DEFAULT_METHODS = ("ew", "mgda", "pcgrad", "cagrad", "nash_mtl")
 LR_CHOICES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2)

@@ -29,6 +29,9 @@ NAME = "upload_name"
 SAVE = "upload_save"
 TRAIN = "upload_train"
 SAVED = "upload_saved"  # {"file": file id, "name": data-set name, "tasks": [...]} of the last save
+# what the uploader offers: CSV and its gzip-compressed form (read by the core), Parquet; "gz" too, for
+# browsers whose file picker matches only a name's last extension
+FILE_TYPES = ["csv", "tsv", "txt", "csv.gz", "tsv.gz", "gz", "parquet", "pq"]
 _TABLE = "upload_parsed"  # (file id, Table): a file is parsed once, not on every rerun
 _PREVIEW = "upload_preview"  # (choices, tasks table, sizes, notes) of the last preview
 
@@ -44,7 +47,8 @@ def how_files_are_read() -> None:
     with st.expander("How the file is read", icon=":material/info:"):
         st.markdown(
             f"- **CSV**: UTF-8 text (a UTF-8 or UTF-16 byte-order mark is fine), columns separated by "
-            f"commas, semicolons, tabs or pipes (found from the header line), one header line. "
+            f"commas, semicolons, tabs or pipes (found from the header line), one header line; "
+            f"gzip-compressed CSV (`.csv.gz`) is read too. "
             f"**Parquet**: numbers, text and true/false columns; other types are listed but cannot be chosen.\n"
             f"- Files are parsed, never executed or unpickled. Limits: {describe_bytes(max_upload_bytes())} "
             f"and {max_rows():,} rows (`MTL_MAX_UPLOAD_MB`, `MTL_MAX_ROWS`).\n"
@@ -92,7 +96,13 @@ def preview(table: tabular.Table, choices: tuple) -> tuple[pd.DataFrame, dict[st
 
 
 def default_name(filename: str) -> str:
-    return Path(filename).stem[:40] or "my-table"
+    """The file's name without its extensions ('plants.csv.gz' -> 'plants')."""
+    name = Path(filename).name
+    for ext in sorted((f".{t}" for t in FILE_TYPES), key=len, reverse=True):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return name[:40] or "my-table"
 
 
 def choose(table: tabular.Table) -> tuple | None:
@@ -158,7 +168,7 @@ def page() -> None:
     st.caption("Turn a table of yours into tasks: pick the columns to predict, save, and train with any "
                "weighting method.")
     how_files_are_read()
-    uploaded = st.file_uploader("A CSV or Parquet file", type=["csv", "tsv", "txt", "parquet", "pq"], key=FILE)
+    uploaded = st.file_uploader("A CSV or Parquet file", type=FILE_TYPES, key=FILE)
     if uploaded is None:
         stored_sets()
         return
@@ -174,6 +184,8 @@ def page() -> None:
         return
     st.markdown(f"**{table.filename}**: {table.n_rows:,} rows, {len(table.columns)} columns "
                 f"({describe_bytes(table.n_bytes)}).")
+    for warning in table.warnings:
+        st.warning(warning, icon=":material/warning:")
     for note in table.notes:
         st.caption(note)
     st.dataframe(table.preview(8), hide_index=True, width="stretch")

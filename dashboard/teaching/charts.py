@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from dashboard.shared.charts import PALETTE
-from mtlcore import toy
+from mtlcore import teaching as toy
 
 # Method colours stay clear of the first task colours (blue, orange, green), which the gradients use.
 METHOD_PALETTE = ("#7b3294", "#d62728", "#1a9a8a", "#e7298a", "#8c6d31", "#555555", "#17becf", "#b5a300",

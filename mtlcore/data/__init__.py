@@ -1,4 +1,5 @@
-"""The built-in data sets. Importing this package registers every one of them in DATASETS."""
+"""The built-in data sets. Importing this package registers every one of them in DATASETS (stored user
+tables are found when asked: a listing, or a run naming one; see tabular/saved.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ __all__ = ["DATASETS", "DataSetInfo", "DataSourceMissing", "PreparedData", "Spli
 
 def catalogue() -> list[dict[str, Any]]:
     """Every data set described for a page: its parameters, its tasks at default parameters, and
-    `missing`, the reason it cannot load here (None when it can). Loads no data."""
+    `missing`, the reason it cannot load here (None when it can). Loads no data; stored tables are
+    looked for now (nothing scans for them at import)."""
+    tabular.refresh_saved()
     out = []
     for entry in DATASETS:
         info: DataSetInfo = entry.extra["info"]

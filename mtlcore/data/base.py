@@ -112,7 +112,14 @@ def register(info: DataSetInfo) -> DataSetInfo:
     return info
 
 
+# Callables asked, in turn, to register a data set whose name is not (yet) known, before the name is
+# reported unknown: sets stored after this process started (a warm worker's) are found by looking again.
+FINDERS: list[Callable[[str], bool]] = []
+
+
 def get_info(name: str) -> DataSetInfo:
+    if name not in DATASETS:
+        any(find(name) for find in FINDERS)
     return DATASETS.get(name).extra["info"]
 
 

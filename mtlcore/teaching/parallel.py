@@ -1,0 +1,180 @@
+"""Worker processes for long toy runs, and the measured cost of a step that decides when to use them.
+
+A step costs tens of microseconds per method, all of it Python overhead, so one process is bound by
+one core. Methods are independent, so they are split into groups (balanced by a measured cost per
+step) that run in persistent worker processes; results are identical whatever the split, because
+every point's arithmetic is done point by point (see objective._pointwise). Workers come from a forkserver
+that imports the core once, so after the first use (or warm_up) a run starts at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import struct
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from mtlcore.registry import ConfigError
+from mtlcore.teaching.objective import PAPER_LR, PAPER_STARTS
+from mtlcore.teaching.simulator import Progress, Trajectories, _simulate_joint, _Spec
+
+log = logging.getLogger("mtl.toy")
+
+PROBE_STEPS = (10, 60)  # a cost probe's two run lengths (see step_cost_us)
+PARALLEL_ABOVE_S = 3.0  # runs estimated shorter than this stay in the calling process
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # 2 x 2 problems: a second thread only adds hand-off
+
+
+def _context() -> Any:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["mtlcore.teaching", "mtlcore.weighting"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def worker_pool(workers: int = 2) -> ProcessPoolExecutor:
+    """The shared pool of `workers` processes (made on first use, remade when broken or resized)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != workers or getattr(_pool, "_broken", False):
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker)
+            _pool_size = workers
+        return _pool
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+def worker_limit() -> int:
+    """Worker processes a run may use: MTL_TOY_WORKERS (default 2), at most the CPU count."""
+    raw = os.environ.get("MTL_TOY_WORKERS", "2")
+    try:
+        wanted = int(raw)
+    except ValueError:
+        raise ConfigError(f"MTL_TOY_WORKERS must be a whole number, got {raw!r}") from None
+    return max(min(wanted, os.cpu_count() or 1), 1)
+
+
+def warm_up() -> None:
+    """Start the worker processes now, without waiting (their imports take a few seconds, once)."""
+    workers = worker_limit()
+    if workers < 2:
+        return
+    pool = worker_pool(workers)
+    for _ in range(workers):
+        pool.submit(_ping)
+
+
+def _key(spec: _Spec) -> tuple[str, str]:
+    return spec.method, json.dumps(spec.params, sort_keys=True, default=str)
+
+
+@lru_cache(maxsize=512)
+def _probe_us(keys: tuple[tuple[str, str], ...], n_starts: int) -> float:
+    specs = [_Spec(name, json.loads(params)) for name, params in keys]
+    starts = np.resize(np.asarray(PAPER_STARTS), (n_starts, 2))
+    _simulate_joint(specs, starts, 2, PAPER_LR, 1.0, 0, None, records=2)  # first calls out of the timing
+    seconds = []
+    for steps in PROBE_STEPS:
+        began = time.perf_counter()
+        _simulate_joint(specs, starts, steps, PAPER_LR, 1.0, 0, None, records=2)
+        seconds.append(time.perf_counter() - began)
+    return max((seconds[1] - seconds[0]) / (PROBE_STEPS[1] - PROBE_STEPS[0]) * 1e6, 1.0)
+
+
+def step_cost_us(specs: Sequence[_Spec], n_starts: int) -> float:
+    """Microseconds per step of these methods stepped together in one process from n_starts starts.
+
+    Measured, not modelled: the difference of two short runs' times (setup and recording cancel),
+    on this machine with this code, so a method that keeps one instance per start and runs autograd
+    on two numbers (UW: milliseconds a step) is estimated as slow as it is, and a new method needs
+    no entry anywhere. Probed once per set of methods and kept for the process's life.
+    """
+    return _probe_us(tuple(_key(s) for s in specs), n_starts)
+
+
+def _groups(costs: Sequence[float], n_groups: int) -> list[list[int]]:
+    """Indices split into at most n_groups non-empty groups of balanced cost (largest first, to the lightest)."""
+    loads = [0.0] * n_groups
+    groups: list[list[int]] = [[] for _ in range(n_groups)]
+    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        g = loads.index(min(loads))
+        groups[g].append(i)
+        loads[g] += costs[i]
+    return [sorted(g) for g in groups if g]
+
+
+def _run_group(specs: list[_Spec], starts: np.ndarray, steps: int, lr: float, imbalance: float, seed: int,
+               progress_path: str) -> list[Trajectories]:
+    """Worker entry: one group's joint run, its progress written as one float64 at the file's start."""
+    fd = os.open(progress_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        def report(fraction: float, message: str) -> None:
+            os.pwrite(fd, struct.pack("d", fraction), 0)
+
+        return _simulate_joint(specs, starts, steps, lr, imbalance, seed, report)
+    finally:
+        os.close(fd)
+
+
+def _read_fraction(path: str) -> float:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(8)
+        return struct.unpack("d", raw)[0] if len(raw) == 8 else 0.0
+    except OSError:
+        return 0.0
+
+
+def _simulate_parallel(specs: list[_Spec], starts: np.ndarray, steps: int, lr: float, imbalance: float,
+                       seed: int, progress: Progress | None, workers: int) -> list[Trajectories]:
+    costs = [step_cost_us([spec], starts.shape[0]) for spec in specs]
+    groups = _groups(costs, workers)
+    loads = [sum(costs[i] for i in g) for g in groups]
+    pool = worker_pool(workers)
+    with tempfile.TemporaryDirectory(prefix="mtl-toy-") as folder:
+        paths = [os.path.join(folder, f"group{j}") for j in range(len(groups))]
+        futures = [pool.submit(_run_group, [specs[i] for i in g], starts, steps, lr, imbalance, seed, path)
+                   for g, path in zip(groups, paths)]
+        while True:
+            done, pending = wait(futures, timeout=0.1)
+            if progress is not None:
+                share = sum(load * (1.0 if f in done else _read_fraction(path))
+                            for load, f, path in zip(loads, futures, paths)) / sum(loads)
+                progress(min(share, 1.0), f"{len(groups)} worker processes, "
+                                          f"{len(done)} of {len(groups)} done")
+            if not pending:
+                break
+        results: list[Trajectories | None] = [None] * len(specs)
+        for g, f in zip(groups, futures):
+            try:
+                runs = f.result()
+            except BrokenProcessPool:  # e.g. a __main__ that starts work on import: compute here instead
+                log.warning("toy worker processes failed; computing %d method(s) in this process", len(g))
+                runs = _simulate_joint([specs[i] for i in g], starts, steps, lr, imbalance, seed, None)
+            for i, run in zip(g, runs):
+                results[i] = run
+    return [r for r in results if r is not None]

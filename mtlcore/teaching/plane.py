@@ -1,0 +1,62 @@
+"""The explorer's plane: what one method does with a few task gradients in two dimensions.
+
+torch is imported when a direction is computed (the methods are torch modules), not at import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mtlcore.registry import ConfigError
+
+
+@dataclass
+class PlaneDirection:
+    """One method's answer to a few task gradients in the plane."""
+
+    method: str
+    direction: np.ndarray  # (2,)
+    weights: np.ndarray | None  # (T,) where the method defines them
+    cosines: np.ndarray  # (T,) cosine of the direction with each gradient (0 when either is zero)
+
+    @property
+    def conflicts(self) -> list[int]:
+        """Tasks (0-based) whose gradient the direction opposes."""
+        return [i for i, c in enumerate(self.cosines) if c < -1e-9]
+
+
+def combine_in_plane(method: str, gradients: Any, params: dict[str, Any] | None = None,
+                     seed: int = 0) -> PlaneDirection:
+    """The direction a fresh instance of `method` takes for these (T, 2) gradients, as in training.
+
+    Gradient methods get `aggregate(J, losses)`, loss methods `combine(losses)` weights times J; the
+    losses are all 1 (the plane has no losses), which is what loss-reading methods then see.
+    """
+    import torch
+
+    from mtlcore.weighting import GradientWeighting, create
+
+    g = np.asarray(gradients, dtype=np.float64)
+    if g.ndim != 2 or g.shape[1] != 2 or g.shape[0] < 1:
+        raise ConfigError(f"expected (tasks, 2) gradients, got shape {g.shape}")
+    m = create(method, g.shape[0], **(params or {}))
+    m.set_generator(torch.Generator().manual_seed(seed))
+    jac = torch.from_numpy(g.copy())
+    losses = torch.ones(g.shape[0], dtype=torch.float64)
+    if isinstance(m, GradientWeighting):
+        agg = m.aggregate(jac, losses)
+        direction = agg.direction.double().numpy()
+        weights = None if agg.weights is None else agg.weights.double().numpy()
+    else:
+        _, w = m.combine(losses)
+        weights = w.detach().double().numpy()
+        direction = weights @ g
+    size = float(np.hypot(direction[0], direction[1]))
+    if size <= 1e-12 * float(np.hypot(g[:, 0], g[:, 1]).max()):
+        size = 0.0  # roundoff of a zero direction (Pareto-stationary gradients): it moves nothing
+    norms = np.hypot(g[:, 0], g[:, 1]) * size
+    cosines = np.divide(g @ direction, norms, out=np.zeros(g.shape[0]), where=norms > 0)
+    return PlaneDirection(method, direction, weights, cosines)

@@ -1,0 +1,302 @@
+"""The simulator: every method's starts advance together under Adam on the toy objective.
+
+Speed: the papers' runs are long (35,000 Adam steps at lr 1e-3) and the problems tiny (a 2 x 2
+Jacobian per start), so per-call overhead is the whole cost. The losses and the Jacobian are in
+closed form (numpy for grids, Python floats for the simulator's few points, computing only the
+gated-in loss off the boundary); each method is driven through its own `aggregate_batch` (gradient
+methods: one call per step for all starts, the code training runs, which for stacks this small
+works on Python floats where the method has a two-task closed form) or its `combine` weights times
+the Jacobian (loss methods with fixed weights, such as equal weights: one call whose weights serve
+every start; the others: one instance and call per start, since their state belongs to one run);
+Adam is vectorised over every point of every method.
+
+torch is imported only where a method is driven (its weightings are torch modules), so the page can
+read results and their types without it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from mtlcore.registry import ConfigError
+from mtlcore.teaching.objective import REACHED, _as_points, _pointwise, pareto_distance, start_label
+
+RECORDED = 1000  # positions kept per trajectory (plus the start), evenly spaced in steps
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+Progress = Callable[[float, str], None]
+
+MethodSpec = str | tuple[str, dict[str, Any]]
+
+
+@dataclass
+class Trajectories:
+    """One method's runs from every start: positions and losses at evenly spaced recorded steps."""
+
+    method: str
+    params: dict[str, Any]
+    starts: np.ndarray  # (S, 2)
+    steps: np.ndarray  # (K,) the step each record was taken at; 0 is the start, the last is total_steps
+    points: np.ndarray  # (S, K, 2)
+    losses: np.ndarray  # (S, K, 2)
+    weights: np.ndarray  # (S, K, 2): the task weights the method applied at that position (NaN where none)
+    total_steps: int
+    lr: float
+    imbalance: float
+    seed: int
+    seconds: float  # compute time of the run (when it came from the cache: the original run's)
+    cached: bool = False
+
+    @property
+    def final_points(self) -> np.ndarray:
+        return self.points[:, -1]
+
+    def distances(self) -> np.ndarray:
+        """(S,) distance of each final point to the Pareto set."""
+        return pareto_distance(self.final_points)
+
+    def at_step(self, step: int) -> int:
+        """Index of the last record at or before `step` (for a step slider)."""
+        return int(max(np.searchsorted(self.steps, step, side="right") - 1, 0))
+
+
+@dataclass
+class _Spec:
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _spec(m: MethodSpec) -> _Spec:
+    from mtlcore.weighting import WEIGHTINGS
+
+    name, params = (m, {}) if isinstance(m, str) else (m[0], dict(m[1]))
+    WEIGHTINGS.get(name)  # a ConfigError naming the available methods when unknown
+    return _Spec(name, params)
+
+
+def reach_table(runs: Sequence[Trajectories], reached: float = REACHED,
+                mark: Callable[[float, bool], str] | None = None) -> Any:
+    """Methods x starts: each final point's distance to the Pareto set, and how many starts reached it.
+
+    `mark(distance, reached)` formats a cell (default: the number); the last column says "k of n".
+    """
+    import pandas as pd
+
+    labels = [start_label(p) for p in runs[0].starts]
+    cell = mark or (lambda d, ok: d)
+    table = pd.DataFrame({r.method: [cell(float(d), bool(d < reached)) for d in r.distances()] for r in runs},
+                         index=labels).T
+    table["reached"] = [f"{int((r.distances() < reached).sum())} of {len(labels)}" for r in runs]
+    return table
+
+
+def _validated_inputs(starts: Any, steps: int, lr: float, imbalance: float) -> np.ndarray:
+    s = _as_points(starts)
+    if s.ndim != 2 or s.shape[0] < 1:
+        raise ConfigError("give at least one start point (x1, x2)")
+    if not np.isfinite(s).all():
+        raise ConfigError("start points must be finite numbers")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"steps must be a whole number >= 1, got {steps!r}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ConfigError(f"the learning rate must be a number > 0, got {lr!r}")
+    if not (np.isfinite(imbalance) and imbalance > 0):
+        raise ConfigError(f"the imbalance factor on L1 must be a number > 0, got {imbalance!r}")
+    return s
+
+
+def _fixed_loss_weights(method: Any) -> bool:
+    """Whether a loss method's `combine` weights depend neither on the losses nor on the step in the toy.
+
+    Equal and static weights never change; DWA averaging over epochs changes them only at an epoch's
+    end, which the toy (no epochs) never reaches, so its weights stay at 1. Exact classes only: a
+    subclass may override `combine`.
+    """
+    from mtlcore.weighting.loss import DynamicWeightAverage, EqualWeighting, StaticWeighting
+
+    kind = type(method)
+    return not method.parameters() and (kind in (EqualWeighting, StaticWeighting) or (
+        kind is DynamicWeightAverage and int(method.hp["window"]) == 0))
+
+
+def toy_caveat(method: MethodSpec) -> str | None:
+    """What a method does differently in the toy than in training, for the page to say; None if nothing.
+
+    The toy is one deterministic objective with no passes over data, so nothing ever ends an epoch:
+    a loss method whose weights change only at epoch ends (it overrides `end_of_epoch` and counts as
+    fixed here, e.g. DWA averaging over epochs) keeps its starting weights for the whole run.
+    """
+    from mtlcore.weighting import LossWeighting, create, method_class
+
+    spec = _spec(method)
+    cls = method_class(spec.method)
+    if (issubclass(cls, LossWeighting) and cls.end_of_epoch is not LossWeighting.end_of_epoch
+            and _fixed_loss_weights(create(spec.method, 2, **spec.params))):
+        return ("updates its weights at the end of each epoch, and the toy (one objective, no passes over "
+                "data) has no epochs, so here it keeps its starting weights; a setting that adapts within "
+                "an epoch, where the method has one, makes it move")
+    return None
+
+
+class _Driver:
+    """Turns (losses, Jacobian) of one method's S starts into S update directions and weights.
+
+    Gradient methods whose rows are independent take one `aggregate_batch` call for all S starts;
+    loss methods with fixed weights (`_fixed_loss_weights`) take one `combine` call, whose weights
+    serve every start (what S calls would return), checked again by a fresh call at every recorded
+    step. Other methods keep one instance per start, since their state belongs to one run.
+    """
+
+    def __init__(self, spec: _Spec, n_starts: int, seed: int, lr: float) -> None:
+        import torch
+
+        from mtlcore.config import OptimConfig
+        from mtlcore.trainer import make_optimizer
+        from mtlcore.weighting import GradientWeighting, create, method_class
+
+        self.torch = torch  # imported with the first driver, not with the module: pages read results without it
+        cls = method_class(spec.method)
+        self.name = spec.method
+        self.gradient = issubclass(cls, GradientWeighting)
+        self.batched = self.gradient and bool(getattr(cls, "independent_rows", False))
+        first = create(spec.method, 2, **spec.params)
+        self.fixed = not self.gradient and _fixed_loss_weights(first)
+        count = 1 if (self.batched or self.fixed) else n_starts
+        self.methods = [first] + [create(spec.method, 2, **spec.params) for _ in range(count - 1)]
+        for i, m in enumerate(self.methods):
+            m.set_generator(torch.Generator().manual_seed(seed + 7919 * i))
+        # learned loss weights (UW) train with the point, with the optimiser training builds: one Adam
+        # over every start's instance (Adam is per parameter, so this is S optimisers in one call)
+        learned = [p for m in self.methods for p in m.parameters()]
+        self.optimizer = make_optimizer(OptimConfig(optimizer="adam", lr=lr), learned) if learned else None
+        self.after = any(getattr(m, "wants_losses_after_step", False) for m in self.methods)
+        self._tiled: np.ndarray | None = None  # fixed loss weights, one row per start
+
+    def __call__(self, jac: np.ndarray, losses: np.ndarray,
+                 record: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """jac (S, 2, 2), losses (S, 2) -> directions (S, 2), weights (S, 2) or None.
+
+        `record`: the simulator keeps this step. Only then are a batched method's weights converted
+        (None otherwise), and fixed loss weights asked of the method again: a change is an error
+        (the method must then leave _fixed_loss_weights).
+        """
+        torch = self.torch
+        if self.batched:
+            agg = self.methods[0].aggregate_batch(torch.from_numpy(jac), torch.from_numpy(losses))
+            return agg.direction.numpy(), None if agg.weights is None or not record else agg.weights.numpy()
+        if self.fixed:
+            if self._tiled is None or record:
+                _, w = self.methods[0].combine(torch.from_numpy(losses[0]))
+                row = w.detach().double().numpy()
+                if self._tiled is None:
+                    self._tiled = np.tile(row, (losses.shape[0], 1))
+                elif not np.array_equal(row, self._tiled[0]):
+                    raise RuntimeError(f"the loss weights of '{self.name}' changed during a toy run "
+                                       f"({self._tiled[0]} -> {row}); it must not count as fixed")
+            return np.einsum("bt,btn->bn", self._tiled, jac), self._tiled
+        weights = np.full(losses.shape, np.nan)
+        if self.gradient:  # a stateful method: one instance per start, one step each
+            directions = np.empty(losses.shape)
+            for b, m in enumerate(self.methods):
+                agg = m.aggregate(torch.from_numpy(jac[b]), torch.from_numpy(losses[b]))
+                directions[b] = agg.direction.numpy()
+                if agg.weights is not None:
+                    weights[b] = agg.weights.numpy()
+            return directions, weights
+        if self.optimizer is None:
+            for b, m in enumerate(self.methods):
+                weights[b] = m.combine(torch.from_numpy(losses[b]))[1].detach().double().numpy()
+        else:  # one backward through the sum of the starts' totals: each instance gets its own gradient
+            with torch.enable_grad():
+                combined = [m.combine(torch.from_numpy(losses[b])) for b, m in enumerate(self.methods)]
+                self.optimizer.zero_grad(set_to_none=True)
+                torch.stack([total for total, _ in combined]).sum().backward()
+            self.optimizer.step()
+            for b, (_, w) in enumerate(combined):
+                weights[b] = w.detach().double().numpy()
+        return np.einsum("bt,btn->bn", weights, jac), weights
+
+    def after_step(self, before: np.ndarray, after: np.ndarray) -> None:
+        torch = self.torch
+        for b, m in enumerate(self.methods):
+            if getattr(m, "wants_losses_after_step", False):
+                m.after_step(torch.from_numpy(before[b]), torch.from_numpy(after[b]))
+
+
+def _simulate_joint(specs: Sequence[_Spec], starts: np.ndarray, steps: int, lr: float, imbalance: float,
+                    seed: int, progress: Progress | None, records: int = RECORDED) -> list[Trajectories]:
+    """Every method's starts advance together: one closed-form evaluation and one Adam update per step.
+
+    `records`: positions kept besides the start, evenly spaced in steps."""
+    import torch
+
+    began = time.perf_counter()
+    n_starts, n_methods = starts.shape[0], len(specs)
+    drivers = [_Driver(spec, n_starts, seed, lr) for spec in specs]
+    x = np.tile(starts, (n_methods, 1))
+    m1 = np.zeros_like(x)
+    m2 = np.zeros_like(x)
+    b1, b2 = ADAM_BETAS
+    record_at = np.unique(np.linspace(0, steps, min(records, steps) + 1).round().astype(np.int64))
+    is_record = np.zeros(steps + 1, dtype=bool)
+    is_record[record_at] = True
+    n_rec = record_at.shape[0]
+    points = np.empty((n_rec, x.shape[0], 2))
+    losses_rec = np.empty((n_rec, x.shape[0], 2))
+    weights_rec = np.full((n_rec, x.shape[0], 2), np.nan)
+    direction = np.empty_like(x)
+    slices = [slice(i * n_starts, (i + 1) * n_starts) for i in range(n_methods)]
+    wants_after = any(d.after for d in drivers)
+    report_every = max(steps // 100, 1)
+    rec = 0
+    with torch.no_grad():
+        for k in range(steps + 1):
+            losses, jac = _pointwise(x, imbalance)
+            record = is_record[k]
+            for drive, sl in zip(drivers, slices):
+                d, w = drive(jac[sl], losses[sl], record)
+                direction[sl] = d
+                if record:
+                    weights_rec[rec, sl] = np.nan if w is None else w
+            if record:
+                points[rec], losses_rec[rec] = x, losses
+                rec += 1
+            if k == steps:
+                break
+            # Adam, as torch.optim.Adam with its defaults; a non-finite direction stops its point for good
+            if not np.isfinite(direction).all():
+                broken = ~np.isfinite(direction).all(axis=1)
+                direction[broken] = 0.0
+                m1[broken] = 0.0
+                m2[broken] = 0.0
+            t = k + 1
+            m1 *= b1
+            m1 += (1.0 - b1) * direction
+            m2 *= b2
+            m2 += (1.0 - b2) * direction * direction
+            denom = np.sqrt(m2)
+            denom *= 1.0 / math.sqrt(1.0 - b2 ** t)
+            denom += ADAM_EPS
+            x -= (lr / (1.0 - b1 ** t)) * m1 / denom
+            if wants_after:
+                after = _pointwise(x, imbalance)[0]
+                for drive, sl in zip(drivers, slices):
+                    if drive.after:
+                        drive.after_step(losses[sl], after[sl])
+            if progress is not None and t % report_every == 0:
+                progress(t / steps, f"step {t:,} of {steps:,}")
+    seconds = time.perf_counter() - began
+    out = []
+    for spec, sl in zip(specs, slices):
+        out.append(Trajectories(
+            method=spec.method, params=dict(spec.params), starts=starts.copy(), steps=record_at,
+            points=points[:, sl].transpose(1, 0, 2).copy(), losses=losses_rec[:, sl].transpose(1, 0, 2).copy(),
+            weights=weights_rec[:, sl].transpose(1, 0, 2).copy(), total_steps=steps, lr=float(lr),
+            imbalance=float(imbalance), seed=seed, seconds=seconds))
+    return out
