@@ -195,3 +195,12 @@ def test_a_table_saved_by_another_process_is_found(monkeypatch: pytest.MonkeyPat
     name = import_table_file(str(tmp_path / "t.csv"), "probe", "", "y", "drop", "").name
     DATASETS._entries.pop(name, None)  # as in a process that started before the table was saved
     RunConfig.from_dict({"data": {"name": name, "tasks": ["y"]}}).validate()
+
+
+def test_the_python_api_refuses_before_storing(db_path: str) -> None:
+    """`mtlcore.train` (runner.execute without a run id) creates the row itself: it checks first."""
+    from mtlcore import train
+
+    with pytest.raises(ConfigError, match="has no task"):
+        train(RunConfig.from_dict(malformed({"data.tasks": ["left", "nope"]})), db_path)
+    assert RunStore(db_path).list_runs().empty
