@@ -25,7 +25,7 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
     key, value = assignment.split("=", 1)
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON (or an int of > 4,300 digits): a bare word
         parsed = value
     node = raw
     parts = key.split(".")

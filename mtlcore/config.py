@@ -231,8 +231,8 @@ def json_object(text: str, what: str) -> dict[str, Any]:
     """Parsed JSON text that must be an object; a ConfigError naming `what` otherwise."""
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an int of > 4,300 digits, deep nesting
+        raise ConfigError(f"{what} is not valid JSON: {str(exc)[:200] or type(exc).__name__}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} must be a JSON object")
     return raw

@@ -62,7 +62,7 @@ class Param:
         """Bounds are compared on the value as given: a float conversion of 10**400 or an int of
         1e300's infinity would raise OverflowError instead of naming the parameter."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
+            raise ConfigError(f"{where} must be a number, got {_short(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where} must be finite, got {value!r}")
         if cast is int and isinstance(value, float) and not value.is_integer():
@@ -86,7 +86,8 @@ class Param:
 def _short(value: Any) -> str:
     """A number as a message shows it: 400 nines would fill the screen."""
     text = repr(value)
-    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
+    unit = "digits" if isinstance(value, int) else "characters"
+    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} {unit})"
 
 
 def resolve_params(specs: tuple[Param, ...], given: dict[str, Any], owner: str) -> dict[str, Any]:

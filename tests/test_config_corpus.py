@@ -204,3 +204,27 @@ def test_the_python_api_refuses_before_storing(db_path: str) -> None:
     with pytest.raises(ConfigError, match="has no task"):
         train(RunConfig.from_dict(malformed({"data.tasks": ["left", "nope"]})), db_path)
     assert RunStore(db_path).list_runs().empty
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('{"seed": ' + "9" * 5000 + "}", "not valid JSON: Exceeds the limit"),  # Python's int-digits limit
+    ("[" * 100_000, "not valid JSON"),  # nesting beyond the recursion limit
+])
+def test_config_text_that_breaks_the_json_reader_is_named(text: str, fragment: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    db = tmp_path / "runs.sqlite"
+    assert main(["train", "--config", str(path), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+    assert not db.exists() or RunStore(str(db)).list_runs().empty
+
+
+def test_a_huge_set_value_is_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(BASE))
+    assert main(["train", "--config", str(path), "--db", str(tmp_path / "r.sqlite"), "--set",
+                 "seed=" + "9" * 5000]) == 2
+    err = capsys.readouterr().err
+    assert "'seed' must be a number, got '999999999...(5002 characters)" in err and len(err) < 200
