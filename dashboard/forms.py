@@ -268,8 +268,7 @@ def check(setup: Setup) -> list[Problem]:
         return problems
     try:
         config = build_config(setup)
-        config.validate()
-        _core_checks(config)
+        config.validate()  # the whole config, as a worker would set it up (mtlcore/preflight.py)
     except ConfigError as exc:
         problems.append(Problem(TRAIN, str(exc)))
     return problems
@@ -284,17 +283,6 @@ def gradient_conflict(method: str, architecture: str, gradients: str = "auto") -
         return None
     field, message = found
     return Problem(ARCH if field == "model.architecture" else GRADIENTS, message)
-
-
-def _core_checks(config: RunConfig) -> None:
-    """Ask the core to build the method with these parameters, so a bad value never reaches a worker."""
-    from mtlcore.weighting import create
-
-    catalog.resolve(catalog.dataset(config.data.name)["params"], config.data.params,
-                    f"data set '{config.data.name}'")
-    catalog.resolve(catalog.architecture(config.model.architecture)["params"], config.model.params,
-                    f"architecture '{config.model.architecture}'")
-    create(config.weighting.method, len(config.data.tasks), **config.weighting.params)
 
 
 def build_config(setup: Setup, name: str = "") -> RunConfig:
