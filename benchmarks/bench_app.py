@@ -12,7 +12,8 @@ with the setup in the URL, waits until the page's warm worker is ready (as a use
 seconds would), presses Train and times the first loss point appearing in the browser's chart. The
 first run then trains to its end with the page open and its charts refreshing; the same stored
 config is then trained headless (`python -m mtlcore train`), and both speeds are read the same way:
-steps per second on the trainer's own clock, from the run store. Extra Train presses (stopped at
+steps per second on the trainer's own clock, from the run store. App run and headless runs take
+turns for `--rounds` rounds (A B C A B C), and the table reports medians and per-round ratios. Extra Train presses (stopped at
 their first point) give more latency samples.
 
     python -m benchmarks.bench_app            # pages, then Multi-Digits and Multi-Fashion (if installed)
@@ -109,40 +110,55 @@ def press_train_and_time(page, store: RunStore, db: str) -> tuple[float, str]:
     return first, rid
 
 
-def bench_case(case: Case, work: Path, extra_latency: int) -> dict[str, object]:
+HEADLESS = (("headless", None), ("headless_same_threads", standby.app_worker_threads()))
+
+
+def headless_speed(config_path: Path, db: str, threads: int | None) -> float:
+    """Steps/s of the stored config trained by `python -m mtlcore train` (threads None: the core's default)."""
+    env = {k: v for k, v in os.environ.items() if k != "MTL_WORKER_THREADS"}
+    if threads:
+        env["MTL_WORKER_THREADS"] = str(threads)
+    subprocess.run([sys.executable, "-m", "mtlcore", "train", "--config", str(config_path), "--db", db,
+                    "--quiet"], cwd=str(ROOT), env=env, check=True, stdout=subprocess.DEVNULL)
+    head_store = RunStore(db)
+    newest = head_store.list_runs().sort_values("created")["id"].iloc[-1]
+    return steps_per_second(head_store, newest)
+
+
+def bench_case(case: Case, work: Path, rounds: int, extra_latency: int) -> dict[str, object]:
+    """`rounds` rounds of: the app's run, then the same config headless with all cores and with the
+    app's threads (A B C A B C ...), so a load on the shared machine hits all three alike; speeds
+    and ratios are kept per round and reported as medians."""
     warm_cache(case.dataset)
     db = str(work / f"{case.dataset}.sqlite")
     store = RunStore(db)
     query = urlencode({"dataset": case.title, **case.query}, doseq=True)
+    config_path = work / f"{case.dataset}.json"
+    speeds: dict[str, list[float]] = {"app": [], **{label: [] for label, _ in HEADLESS}}
+    firsts = []
     with e2e.AppServer(db) as server:
         server.wait_ready()
         with e2e.browser() as page:
-            e2e.open_app(page, f"{server.url}/?{query}")
-            firsts = []
-            first, rid = press_train_and_time(page, store, db)
-            firsts.append(first)
-            e2e.wait_until(lambda: store.get_run(rid)["status"] not in ("queued", "running"), 3600, "the run finishing",
-                 poll_s=0.5)
-            app_run = store.get_run(rid)
-            for _ in range(extra_latency):
+            for _ in range(rounds):
                 e2e.open_app(page, f"{server.url}/?{query}")  # a fresh page, as after a refresh
+                first, rid = press_train_and_time(page, store, db)
+                firsts.append(first)
+                e2e.wait_until(lambda: store.get_run(rid)["status"] not in ("queued", "running"), 3600,
+                               "the run finishing", poll_s=0.5)
+                app_run = store.get_run(rid)
+                speeds["app"].append(steps_per_second(store, rid))
+                page.goto("about:blank")  # the browser idles while the headless runs train
+                config_path.write_text(json.dumps(app_run["config"]))
+                for label, threads in HEADLESS:
+                    speeds[label].append(headless_speed(config_path, str(work / f"{case.dataset}-{label}.sqlite"),
+                                                        threads))
+            for _ in range(extra_latency):
+                e2e.open_app(page, f"{server.url}/?{query}")
                 first, extra = press_train_and_time(page, store, db)
                 firsts.append(first)
                 launch.stop(store, extra, grace_s=10)
-    app_speed = steps_per_second(store, rid)
-    config_path = work / f"{case.dataset}.json"
-    config_path.write_text(json.dumps(app_run["config"]))
-    speeds = {}
-    for label, threads in (("headless", None), ("headless_same_threads", standby.app_worker_threads())):
-        head_db = str(work / f"{case.dataset}-{label}.sqlite")
-        env = {k: v for k, v in os.environ.items() if k != "MTL_WORKER_THREADS"}
-        if threads:
-            env["MTL_WORKER_THREADS"] = str(threads)
-        subprocess.run([sys.executable, "-m", "mtlcore", "train", "--config", str(config_path), "--db", head_db,
-                        "--quiet"], cwd=str(ROOT), env=env, check=True, stdout=subprocess.DEVNULL)
-        head_store = RunStore(head_db)
-        speeds[label] = steps_per_second(head_store, head_store.list_runs()["id"].iloc[0])
-    return {"case": case, "firsts": firsts, "app": app_speed, **speeds,
+    ratios = {label: [a / h for a, h in zip(speeds["app"], speeds[label])] for label, _ in HEADLESS}
+    return {"case": case, "firsts": firsts, "speeds": speeds, "ratios": ratios,
             "steps": int(app_run["step"]), "status": app_run["status"]}
 
 
@@ -196,6 +212,8 @@ def print_pages(times: dict[str, list[float]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="Multi-Digits only, shorter runs")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of app run + headless runs, interleaved (default 3)")
     parser.add_argument("--latency-samples", type=int, default=2,
                         help="extra Train presses per data set for the first-point time (default 2)")
     parser.add_argument("--pages-only", action="store_true", help="only the pages' time to interactive")
@@ -221,13 +239,14 @@ def main() -> int:
                 print(f"skipping {case.label}: {missing}")
                 continue
             print(f"benchmarking {case.label} ...", flush=True)
-            results.append(bench_case(case, Path(tmp), args.latency_samples))
+            results.append(bench_case(case, Path(tmp), args.rounds, args.latency_samples))
     print()
     threads = standby.app_worker_threads()
     print(f"first point: seconds from pressing Train to the loss chart's first point in Chromium "
           f"(median, all samples). Speeds: training steps/s of one run; the app's workers use "
           f"{threads} torch thread(s), headless uses the core's default (all cores) and, second, the same "
-          f"{threads} thread(s).")
+          f"{threads} thread(s). Each round trains the app's run, then both headless runs; speeds are "
+          f"medians over {args.rounds} round(s), ratios the medians of the ratios within each round.")
     head = (f"{'data set':<14} {'first point (s)':>16} {'target':>6}  {'samples':<22} {'app':>7} "
             f"{'headless':>9} {'ratio':>6} {'same thr.':>9} {'ratio':>6} {'target':>6}")
     print(head)
@@ -235,10 +254,11 @@ def main() -> int:
     for r in results:
         case: Case = r["case"]  # type: ignore[assignment]
         firsts: list[float] = r["firsts"]  # type: ignore[assignment]
-        app, h1, h2 = float(r["app"]), float(r["headless"]), float(r["headless_same_threads"])
+        med = {k: statistics.median(v) for k, v in r["speeds"].items()}  # type: ignore[attr-defined]
+        r1, r2 = (statistics.median(r["ratios"][k]) for k in ("headless", "headless_same_threads"))  # type: ignore[index]
         print(f"{case.label:<14} {statistics.median(firsts):>16.2f} {case.target_first_s:>6.1f}  "
-              f"{', '.join(f'{f:.2f}' for f in firsts):<22} {app:>7.1f} {h1:>9.1f} {app / h1:>6.2f} "
-              f"{h2:>9.1f} {app / h2:>6.2f} {0.9:>6.1f}")
+              f"{', '.join(f'{f:.2f}' for f in firsts):<22} {med['app']:>7.1f} {med['headless']:>9.1f} {r1:>6.2f} "
+              f"{med['headless_same_threads']:>9.1f} {r2:>6.2f} {0.9:>6.1f}")
     print(f"\n({os.cpu_count()} CPUs; app runs: "
           f"{', '.join(str(r['steps']) + ' steps, ' + str(r['status']) for r in results)})")
     return 0

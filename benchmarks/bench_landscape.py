@@ -1,16 +1,17 @@
 """Time of the Landscape page's computation: the CAGrad / Nash-MTL toy, the papers' setting.
 
 Measures, without the disk cache:
-1. per method, microseconds per Adam step for the five paper starts, in one process (best of
+1. per method, microseconds per Adam step for the five paper starts, in one process (median of
    `--rounds`; the marginal cost of a step, without the recording of positions, as in long runs);
 2. the full set (equal weights, MGDA, PCGrad, CAGrad, Nash-MTL x 5 starts x 35,000 steps at lr 1e-3),
    in one process and split over the worker processes, with the pool cold (forkserver start and
-   imports included) and warm (best of `--rounds`);
+   imports included) and warm (median of `--rounds`);
 3. loading that set back from the disk cache.
 
 With `--baseline FILE` (a single-file version of the toy, e.g. `git show 30d2f54:mtlcore/toy.py >
 /tmp/toy_head.py`), every timing of 1 and 2 is also taken for that version, interleaved with the
-current one, so both are measured under the same load (the 2-core target is often shared). Both
+current one, so both are measured under the same load (the 2-core target is often shared), and the
+ratio shown is the median of the ratios within each round. Both
 versions must give the same trajectories; the bench checks it on the full set.
 
 Target (issue 6): the full set in under 10 s on the 2-core CPU, with a progress bar.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -70,21 +72,23 @@ def full_set(module: ModuleType, steps: int, workers: int) -> tuple[float, list]
     return time.perf_counter() - began, runs
 
 
-def best_of(rounds: int, versions: dict[str, ModuleType], measure) -> dict[str, float]:
-    """Best time of each version over `rounds`, the versions taking turns within every round."""
-    best = {name: float("inf") for name in versions}
+def interleaved(rounds: int, versions: dict[str, ModuleType], measure) -> dict[str, list[float]]:
+    """Each version's time in every round, the versions taking turns within each round (A B A B ...),
+    so a load that comes and goes on the shared machine hits both alike."""
+    times: dict[str, list[float]] = {name: [] for name in versions}
     for _ in range(rounds):
         for name, module in versions.items():
-            best[name] = min(best[name], measure(module))
-    return best
+            times[name].append(measure(module))
+    return times
 
 
-def show(label: str, times: dict[str, float], unit: str, fmt: str) -> None:
-    cells = "   ".join(f"{name} {fmt.format(t)} {unit}" for name, t in times.items())
+def show(label: str, times: dict[str, list[float]], unit: str, fmt: str) -> None:
+    """Medians over rounds; with a baseline, the median of the ratios taken within each round."""
+    cells = "   ".join(f"{name} {fmt.format(statistics.median(t))} {unit}" for name, t in times.items())
     ratio = ""
     if len(times) == 2:
-        now, before = times["current"], times["baseline"]
-        ratio = f"   ({before / now:.2f}x)" if now > 0 else ""
+        ratios = [before / now for now, before in zip(times["current"], times["baseline"]) if now > 0]
+        ratio = f"   ({statistics.median(ratios):.2f}x)" if ratios else ""
     print(f"  {label:28s} {cells}{ratio}")
 
 
@@ -109,14 +113,14 @@ def main() -> None:
 
     for module in versions.values():  # imports and first calls out of the timings
         module.simulate(METHODS, steps=20, use_cache=False, workers=1)
-    print(f"\nper method, 5 starts, one process (us per Adam step, best of {args.rounds}):")
+    print(f"\nper method, 5 starts, one process (us per Adam step, median of {args.rounds}):")
     for method in METHODS:
-        show(method, best_of(args.rounds, versions, lambda m, method=method: per_step_us(m, method)), "us", "{:7.0f}")
+        show(method, interleaved(args.rounds, versions, lambda m, method=method: per_step_us(m, method)), "us", "{:7.0f}")
     print("  (the page's estimate, probed: " + ", ".join(
         f"{m} {toy.step_cost_us([_Spec(m)], 5):.0f}" for m in METHODS) + " us)")
 
     n = len(METHODS)
-    print(f"\nfull set: {n} methods x 5 starts x {args.steps:,} steps (best of {args.rounds})")
+    print(f"\nfull set: {n} methods x 5 starts x {args.steps:,} steps (median of {args.rounds})")
     results: dict[str, list] = {}
 
     def timed(workers: int):
@@ -127,14 +131,14 @@ def main() -> None:
         return measure
 
     if not args.skip_inline:
-        show("one process:", best_of(args.rounds, versions, timed(1)), "s", "{:6.2f}")
+        show("one process:", interleaved(args.rounds, versions, timed(1)), "s", "{:6.2f}")
     workers = max(toy.worker_limit(), 2)
     began = time.perf_counter()
     for module in versions.values():
         module.warm_up()
         module.simulate(["ew", "mgda"], steps=5, use_cache=False, workers=workers)  # waits for every worker
     print(f"  starting {workers} workers (cold):  {time.perf_counter() - began:6.2f} s")
-    show(f"{workers} warm worker processes:", best_of(args.rounds, versions, timed(workers)), "s", "{:6.2f}")
+    show(f"{workers} warm worker processes:", interleaved(args.rounds, versions, timed(workers)), "s", "{:6.2f}")
     if len(versions) == 2:
         a, b = (results[m.__name__] for m in versions.values())
         print(f"  same trajectories in both versions: {same_runs(a, b)}")

@@ -90,7 +90,7 @@ def make_job(setting: dict[str, Any], data, method: str, label: str, mode: str, 
         "model": {"architecture": "hps", "params": setting["model"]},
         "weighting": {"method": method, "gradients": gradients_mode},
         "optim": {"batch_size": setting["batch"], "lr": 1e-3, "epochs": 1000, "max_steps": total_steps},
-        "eval_every": 10**9, "grad_stats_every": 0, "threads": torch.get_num_threads(),
+        "eval_every": 10_000_000, "grad_stats_every": 0, "threads": torch.get_num_threads(),
     })
     run = trainer(cfg, data=data)
     return Job(label, mode, run, run.run())

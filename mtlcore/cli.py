@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
+from mtlcore.spreadsheet import metrics_csv
 from mtlcore.store import RunStore, StoreError, default_db_path
 
 
@@ -24,7 +25,7 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
     key, value = assignment.split("=", 1)
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON (or an int of > 4,300 digits): a bare word
         parsed = value
     node = raw
     parts = key.split(".")
@@ -138,7 +139,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if run is None:
         raise ConfigError(f"no run '{args.run_id}' in {args.db}")
     df = store.metrics(args.run_id)
-    df.to_csv(args.csv, index=False)
+    metrics_csv(df, args.csv)  # task names that look like formulas are escaped for spreadsheets
     print(f"wrote {len(df)} rows to {args.csv}")
     if args.config_out:
         with open(args.config_out, "w", encoding="utf-8") as fh:

@@ -7,12 +7,12 @@ A stored run's config is enough to re-run it, so everything that changes the res
 from __future__ import annotations
 
 import json
-import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from mtlcore.registry import ConfigError
+from mtlcore.registry import ConfigError, Param
 
 
 @dataclass
@@ -81,44 +81,23 @@ class RunConfig:
     def load(cls, path: str | Path) -> "RunConfig":
         return cls.from_json(read_text(path, "config"))
 
-    def validate(self) -> "RunConfig":
-        """Numbers in range, then the method and architecture names against their registries and
-        whether they fit together (`gradient_problem`). Parameters are checked where they are used.
+    def validate(self, preflight: bool = True) -> "RunConfig":
+        """Check the whole config before anything is stored; returns it, whole numbers normalised.
 
+        First every field's type and range (`FIELDS`, `OPTIM_FIELDS`: the bounds the dashboard's URL
+        values get too), then the method and architecture names and whether they fit together
+        (`gradient_problem`), then, with `preflight`, everything a worker would otherwise find only
+        after the run row exists (`mtlcore.preflight`: data set, its parameters and tasks, method
+        and architecture parameters, the device). The trainer asks with preflight=False so that a
+        problem of a set handed to it in memory ends the run as failed, with its reason.
         The registries import PyTorch, on the first call only: the module itself stays light.
         """
-        o = self.optim
-        if o.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {o.optimizer!r}")
-        for name, value, low in (("lr", o.lr, 0.0), ("weight_decay", o.weight_decay, 0.0),
-                                 ("epochs", o.epochs, 0.0)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
-                raise ConfigError(f"optim.{name} must be a finite number >= {low}, got {value!r}")
-        if o.lr == 0:
-            raise ConfigError("optim.lr must be > 0")
-        if not isinstance(o.batch_size, int) or o.batch_size < 1:
-            raise ConfigError(f"optim.batch_size must be a whole number >= 1, got {o.batch_size!r}")
-        if o.max_steps is not None and (not isinstance(o.max_steps, int) or o.max_steps < 1):
-            raise ConfigError(f"optim.max_steps must be a whole number >= 1, got {o.max_steps!r}")
-        if o.epochs == 0 and o.max_steps is None:
-            raise ConfigError("optim.epochs must be > 0 (or give optim.max_steps)")
-        for name in ("eval_every", "grad_stats_every", "log_every", "threads", "seed"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ConfigError(f"{name} must be a whole number >= 0, got {v!r}")
-        if self.log_every == 0:
-            raise ConfigError("log_every must be >= 1")
-        dev = self.device
-        if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
-            raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {dev!r}")
-        if not isinstance(self.data.tasks, list) or not all(isinstance(t, str) for t in self.data.tasks):
-            raise ConfigError("data.tasks must be a list of task names")
-        if self.weighting.gradients not in ("auto", "parameters", "representation"):
-            raise ConfigError("weighting.gradients must be auto, parameters or representation, "
-                              f"got {self.weighting.gradients!r}")
-        if len(set(self.data.tasks)) != len(self.data.tasks):
-            raise ConfigError(f"data.tasks has duplicates: {self.data.tasks}")
+        check_fields(self)
         self._check_pairing()
+        if preflight:
+            from mtlcore.preflight import check_run
+
+            check_run(self)
         return self
 
     def _check_pairing(self) -> None:
@@ -132,6 +111,91 @@ class RunConfig:
                                    self.weighting.gradients)
         if problem is not None:
             raise ConfigError(problem[1])
+
+
+# -- field checks: types and ranges --------------------------------------------------------------
+# Upper bounds say what a run of this playground can reasonably ask for; beyond them a typo (an
+# extra zero, 1e300) would not train for years or exhaust memory (10**9 threads: libgomp asked for
+# 216 GB and killed the worker, leaving its run 'running').
+SEED_MAX = 2**32 - 1  # numpy's and most tools' seed range
+MAX_EPOCHS = 10_000
+MAX_STEPS = 10_000_000  # also bounds eval_every, grad_stats_every and log_every
+MAX_BATCH = 1_000_000
+MAX_THREADS = 256
+MAX_LR = 100.0
+MAX_WEIGHT_DECAY = 10.0
+MAX_NAME = 500  # characters of a run's name
+OPTIMIZERS = ("adam", "sgd")
+GRADIENT_MODES = ("auto", "parameters", "representation")
+DEVICE_RULE = re.compile(r"auto|cpu|cuda|cuda:\d{1,3}|mps")
+
+FIELDS: dict[str, Param] = {p.name: p for p in (
+    Param("seed", "int", 0, "seeds the model's initialisation and the batch order", low=0, high=SEED_MAX),
+    Param("eval_every", "int", 0, "validation every N steps; 0 means once per epoch", low=0, high=MAX_STEPS),
+    Param("grad_stats_every", "int", 25, "gradient diagnostics every N steps; 0 turns them off",
+          low=0, high=MAX_STEPS),
+    Param("log_every", "int", 1, "step metrics every N steps", low=1, high=MAX_STEPS),
+    Param("threads", "int", 0, "torch threads; 0 lets the core choose", low=0, high=MAX_THREADS),
+    Param("amp", "bool", False, "bf16 autocast on CPU / fp16 on CUDA"),
+)}
+OPTIM_FIELDS: dict[str, Param] = {p.name: p for p in (
+    Param("optim.optimizer", "choice", "adam", choices=OPTIMIZERS),
+    Param("optim.lr", "float", 1e-3, "learning rate (> 0)", low=0.0, high=MAX_LR, log=True),
+    Param("optim.weight_decay", "float", 0.0, low=0.0, high=MAX_WEIGHT_DECAY),
+    Param("optim.momentum", "float", 0.9, "SGD only", low=0.0, high=1.0),
+    Param("optim.batch_size", "int", 128, low=1, high=MAX_BATCH),
+    Param("optim.epochs", "float", 1.0, "fractional epochs allowed", low=0.0, high=MAX_EPOCHS),
+    Param("optim.max_steps", "int", None, "caps the step count when given", low=1, high=MAX_STEPS),
+)}
+
+
+def field_spec(path: str) -> Param:
+    """The Param of a config field by its dotted path ("seed", "optim.lr"): the one rule for a value
+    from a config file, a --set, a page's widget or a URL."""
+    spec = FIELDS.get(path) or OPTIM_FIELDS.get(path)
+    if spec is None:
+        raise KeyError(path)
+    return spec
+
+
+def check_fields(config: "RunConfig") -> None:
+    """Every field's type and range, without the registries; whole numbers given as 64.0 become 64
+    and 0/1 flags become booleans, so the stored config is what the trainer reads."""
+    for section, specs in ((config, FIELDS), (config.optim, OPTIM_FIELDS)):
+        for path, spec in specs.items():
+            name = path.rsplit(".", 1)[-1]
+            value = getattr(section, name)
+            if value is None and spec.default is None:
+                continue
+            checked = spec.validate(value)
+            if spec.kind in ("int", "bool"):
+                setattr(section, name, checked)
+    o = config.optim
+    if o.lr == 0:
+        raise ConfigError("optim.lr must be > 0")
+    if o.epochs == 0 and o.max_steps is None:
+        raise ConfigError("optim.epochs must be > 0 (or give optim.max_steps)")
+    if not isinstance(config.name, str) or len(config.name) > MAX_NAME:
+        raise ConfigError(f"name must be text of at most {MAX_NAME} characters, got "
+                          f"{config.name if not isinstance(config.name, str) else config.name[:40] + '...'!r}")
+    if not isinstance(config.device, str) or not DEVICE_RULE.fullmatch(config.device):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {config.device!r}")
+    for path, value in (("data.name", config.data.name), ("model.architecture", config.model.architecture),
+                        ("weighting.method", config.weighting.method)):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{path} must be a name, got {value!r}")
+    for path, value in (("data.params", config.data.params), ("model.params", config.model.params),
+                        ("weighting.params", config.weighting.params)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path} must be an object of parameter names and values, got {value!r}")
+    tasks = config.data.tasks
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise ConfigError(f"data.tasks must be a list of task names, got {tasks!r}")
+    if len(set(tasks)) != len(tasks):
+        raise ConfigError(f"data.tasks has duplicates: {tasks}")
+    if config.weighting.gradients not in GRADIENT_MODES:
+        raise ConfigError("weighting.gradients must be auto, parameters or representation, "
+                          f"got {config.weighting.gradients!r}")
 
 
 def gradient_problem(method: Mapping[str, Any], architecture: Mapping[str, Any],
@@ -167,18 +231,26 @@ def json_object(text: str, what: str) -> dict[str, Any]:
     """Parsed JSON text that must be an object; a ConfigError naming `what` otherwise."""
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an int of > 4,300 digits, deep nesting
+        raise ConfigError(f"{what} is not valid JSON: {str(exc)[:200] or type(exc).__name__}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} must be a JSON object")
     return raw
 
 
 def read_text(path: str | Path, what: str) -> str:
+    """The file's text; a ConfigError (not a UnicodeDecodeError or OSError traceback) when it
+    cannot be read as UTF-8 text."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{what} file not found: {p}")
-    return p.read_text(encoding="utf-8")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} file {p} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                          f"position {exc.start}); save it as UTF-8 JSON") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} file {p} cannot be read: {exc.strerror or exc}") from None
 
 
 _NESTED = {"data": DataConfig, "model": ModelConfig, "weighting": WeightingConfig, "optim": OptimConfig}

@@ -59,24 +59,35 @@ class Param:
         raise ConfigError(f"{where} has unknown kind {self.kind!r}")
 
     def _number(self, value: Any, cast: type, where: str) -> Any:
+        """Bounds are compared on the value as given: a float conversion of 10**400 or an int of
+        1e300's infinity would raise OverflowError instead of naming the parameter."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        if cast is int and float(value) != int(value):
-            raise ConfigError(f"{where} must be a whole number, got {value!r}")
-        out = cast(value)
-        if not math.isfinite(float(out)):
+            raise ConfigError(f"{where} must be a number, got {_short(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where} must be finite, got {value!r}")
-        if self.low is not None and out < self.low:
-            raise ConfigError(f"{where} must be >= {self.low}, got {value!r}")
-        if self.high is not None and out > self.high:
-            raise ConfigError(f"{where} must be <= {self.high}, got {value!r}")
-        return out
+        if cast is int and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        if self.low is not None and value < self.low:
+            raise ConfigError(f"{where} must be >= {self.low}, got {_short(value)}")
+        if self.high is not None and value > self.high:
+            raise ConfigError(f"{where} must be <= {self.high}, got {_short(value)}")
+        try:
+            return cast(value)
+        except OverflowError:  # an int beyond a float's range, with no upper bound declared
+            raise ConfigError(f"{where} is too large: {_short(value)}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "kind": self.kind, "default": self.default, "help": self.help,
             "low": self.low, "high": self.high, "choices": list(self.choices), "log": self.log,
         }
+
+
+def _short(value: Any) -> str:
+    """A number as a message shows it: 400 nines would fill the screen."""
+    text = repr(value)
+    unit = "digits" if isinstance(value, int) else "characters"
+    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} {unit})"
 
 
 def resolve_params(specs: tuple[Param, ...], given: dict[str, Any], owner: str) -> dict[str, Any]:

@@ -72,9 +72,11 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
     """Train one run to its end, persisting everything; returns the run id.
 
     With `run_id`, the run row already exists (made by the launcher, possibly queued); otherwise
-    one is created. Never raises for a training failure: the run is marked failed with the reason.
+    the config is validated (ConfigError) and one is created. Never raises for a training failure:
+    the run is marked failed with the reason.
     """
     if run_id is None:
+        config.validate()  # a config that cannot train is refused before its row exists
         run_id = store.create_run(config.to_dict(), status="running")
     store.set_status(run_id, "running", pid=os.getpid(), host=store.host, started=time.time(),
                      heartbeat=time.time())

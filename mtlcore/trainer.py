@@ -106,7 +106,7 @@ class Trainer:
 
     def __init__(self, config: RunConfig, data: PreparedData | None = None,
                  control: Control | None = None) -> None:
-        self.config = config.validate()
+        self.config = config.validate(preflight=False)  # set-up problems end the run as failed
         self.control = control or NoControl()
         self._data = data
         self._control_version = 0

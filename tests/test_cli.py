@@ -83,7 +83,8 @@ def test_bad_config_value(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"data": {"name": "multi_digits"}, "weighting": {"method": "static",
                                                                               "params": {"weights": [0, 0, 0]}}}))
     out = cli("train", "--config", str(bad), db=str(tmp_path / "e.sqlite"))
-    assert out.returncode == 1 and "failed" in out.stdout and "zero" in out.stdout
+    # refused before a run exists (issue 12): one line, no 'failed' run left behind
+    assert out.returncode == 2 and "zero" in out.stderr and "Traceback" not in out.stderr
 
 
 @pytest.mark.slow

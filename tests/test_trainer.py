@@ -83,7 +83,7 @@ def test_stop_is_cooperative_and_keeps_an_evaluation() -> None:
 
 
 def test_nan_fails_naming_task_and_step() -> None:
-    events = train(digits_config(optim__lr=1e12, optim__optimizer="sgd", data__tasks=["left", "sum"],
+    events = train(digits_config(optim__lr=100.0, optim__optimizer="sgd", data__tasks=["left", "sum"],
                                  optim__max_steps=200))
     end = events[-1]
     assert end.status == "failed"

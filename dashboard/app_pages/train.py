@@ -17,6 +17,7 @@ from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.train import forms, presets
 from mtlcore import launch
+from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 
 LIVE_REFRESH_S = 1.0  # the issue asks for at least one redraw a second; each costs the browser ~0.5 s of CPU
 HIGH_LR = 0.1  # from here on a warning says the run may diverge
@@ -106,6 +107,11 @@ def preset_bar() -> None:
             st.caption(p.explanation)
 
 
+def number_bind(key: str) -> str | None:
+    """The URL binding of a number widget whose link value passes the config's rule for its field."""
+    return widgets.url_bind(key, lambda raw: forms.field_value(key, raw))
+
+
 def setup_column() -> forms.Setup | None:
     slots: dict[str, Any] = {}
     ds_list = catalog.datasets()
@@ -115,6 +121,7 @@ def setup_column() -> forms.Setup | None:
         st.session_state[forms.DATASET] = forms.DEFAULTS[forms.DATASET]
 
     st.markdown("##### :material/dataset: Data")
+    widgets.url_choice(forms.DATASET, names, titles.get)
     dataset = st.selectbox("Data set", names, index=names.index(forms.DEFAULTS[forms.DATASET]),
                            key=forms.DATASET, format_func=titles.get, on_change=dataset_changed,
                            bind=widgets.BIND)
@@ -145,6 +152,7 @@ def setup_column() -> forms.Setup | None:
     m_list = catalog.methods()
     m_names = [m["name"] for m in m_list]
     m_titles = {m["name"]: m["title"] for m in m_list}
+    widgets.url_choice(forms.METHOD, m_names, lambda n: m_titles.get(n, n))
     method = st.selectbox("Method", m_names, index=m_names.index(forms.STATIC), key=forms.METHOD,
                           format_func=lambda n: m_titles.get(n, n), bind=widgets.BIND)
     m_entry = catalog.method(method)
@@ -172,6 +180,7 @@ def setup_column() -> forms.Setup | None:
     a_names = [a["name"] for a in a_list]
     a_titles = {a["name"]: a["title"] for a in a_list}
     # a method this architecture cannot serve is refused under it (or under "Gradients taken on")
+    widgets.url_choice(forms.ARCH, a_names, lambda n: a_titles.get(n, n))
     arch = st.selectbox("Architecture", a_names, index=a_names.index(forms.DEFAULTS[forms.ARCH]),
                         key=forms.ARCH, format_func=lambda n: a_titles.get(n, n), bind=widgets.BIND,
                         help="Gradient-based methods need parameters shared by the tasks, some a single "
@@ -191,27 +200,31 @@ def setup_column() -> forms.Setup | None:
     c1.selectbox("Optimizer", list(forms.OPTIMIZERS), key=forms.OPTIMIZER, bind=widgets.BIND)
     c2.selectbox("Device", list(forms.DEVICES), key=forms.DEVICE, bind=widgets.BIND,
                  help="auto picks CUDA, then Apple MPS, then the CPU")
+    widgets.url_choice(forms.LR, forms.LR_CHOICES, lambda v: f"{v:g}")
     st.select_slider("Learning rate", list(forms.LR_CHOICES), value=forms.DEFAULTS[forms.LR], key=forms.LR,
                      format_func=lambda v: f"{v:g}", bind=widgets.BIND)
     slots[forms.LR] = st.empty()
     if float(st.session_state.get(forms.LR, forms.DEFAULTS[forms.LR])) >= HIGH_LR:
         st.caption(":material/warning: A learning rate this high often diverges; if it does, the run "
                    "stops and says which task's loss blew up, and at which step.")
+    widgets.url_choice(forms.BATCH, forms.BATCH_CHOICES, str)
     st.select_slider("Batch size", list(forms.BATCH_CHOICES), value=forms.DEFAULTS[forms.BATCH],
                      key=forms.BATCH, bind=widgets.BIND)
     c1, c2 = st.columns(2)
-    c1.number_input("Epochs", min_value=0.1, max_value=500.0, value=forms.DEFAULTS[forms.EPOCHS], step=1.0,
-                    format="%g", key=forms.EPOCHS, bind=widgets.BIND)
-    c2.number_input("Seed", min_value=0, value=forms.DEFAULTS[forms.SEED], step=1, key=forms.SEED,
-                    bind=widgets.BIND)
+    c1.number_input("Epochs", min_value=0.1, max_value=float(MAX_EPOCHS), value=forms.DEFAULTS[forms.EPOCHS],
+                    step=1.0, format="%g", key=forms.EPOCHS, bind=number_bind(forms.EPOCHS))
+    c2.number_input("Seed", min_value=0, max_value=SEED_MAX, value=forms.DEFAULTS[forms.SEED], step=1,
+                    key=forms.SEED, bind=number_bind(forms.SEED))
     slots[forms.EPOCHS] = st.empty()
     if st.session_state.get(forms.DEVICE, "auto") == "auto":
         st.caption(f"Device auto: this machine trains on **{catalog.auto_device()}**.")
     with st.expander("Measurements"):
-        st.number_input("Validate every N steps (0: once per epoch)", min_value=0,
-                        value=forms.DEFAULTS[forms.EVAL_EVERY], step=5, key=forms.EVAL_EVERY, bind=widgets.BIND)
-        st.number_input("Measure gradient conflict every N steps (0: never)", min_value=0,
-                        value=forms.DEFAULTS[forms.GRAD_EVERY], step=1, key=forms.GRAD_EVERY, bind=widgets.BIND,
+        st.number_input("Validate every N steps (0: once per epoch)", min_value=0, max_value=MAX_STEPS,
+                        value=forms.DEFAULTS[forms.EVAL_EVERY], step=5, key=forms.EVAL_EVERY,
+                        bind=number_bind(forms.EVAL_EVERY))
+        st.number_input("Measure gradient conflict every N steps (0: never)", min_value=0, max_value=MAX_STEPS,
+                        value=forms.DEFAULTS[forms.GRAD_EVERY], step=1, key=forms.GRAD_EVERY,
+                        bind=number_bind(forms.GRAD_EVERY),
                         help="each measurement costs one backward pass per task")
 
     setup = forms.read_setup(st.session_state)
@@ -219,6 +232,8 @@ def setup_column() -> forms.Setup | None:
     for p in problems:
         problems_by_key.setdefault(p.key, p.message)
     train_slot = st.container()
+    for message in widgets.ignored_url_values():
+        train_slot.warning(message, icon=":material/link_off:")
     for key, message in problems_by_key.items():
         target = slots.get(key)
         if key == forms.DATASET and target is not None:

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from mtlcore import spreadsheet
 from mtlcore.store import RunStore
 
 BASE_COLUMNS = ["name", "dataset", "tasks", "method", "architecture", "status", "progress", "duration_s",
@@ -97,7 +98,7 @@ def metrics_csv(store: RunStore, run_ids: Sequence[str]) -> bytes:
     """Every stored metric point of the runs, long format, as CSV bytes."""
     df = store.metrics(list(run_ids)) if run_ids else pd.DataFrame(
         columns=["run_id", "step", "epoch", "time", "split", "task", "name", "value"])
-    return df.to_csv(index=False).encode("utf-8")
+    return (spreadsheet.metrics_csv(df) or "").encode("utf-8")
 
 
 def configs_json(store: RunStore, run_ids: Sequence[str]) -> bytes:

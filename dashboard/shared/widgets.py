@@ -8,13 +8,57 @@ shared link restores it.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import streamlit as st
 
+from dashboard.shared import catalog
 from dashboard.train import forms
+from mtlcore.registry import ConfigError
 
 BIND = "query-params"
+URL_IGNORED = "_url_ignored"  # session state: {widget key: why the link's value for it was ignored}
+
+
+def url_bind(key: str, read: Callable[[str], Any]) -> str | None:
+    """BIND, unless the URL gives this number widget a value `read` (the config field's rule) refuses.
+
+    Streamlit would crash on such a value (`?seed=` with 400 nines: int() of an infinity) or drop it
+    silently (`?epochs=1e300`). Refused, the widget stays unbound for this session, so Streamlit never
+    parses it; the parameter leaves the URL and `ignored_url_values` says why.
+    """
+    ignored = st.session_state.setdefault(URL_IGNORED, {})
+    if key in ignored:
+        return None
+    raw = st.query_params.get(key) if key not in st.session_state else None
+    if raw is None:
+        return BIND
+    try:
+        read(raw)
+    except ConfigError as exc:
+        shown = raw if len(raw) <= 24 else f"{raw[:12]}... ({len(raw)} characters)"
+        ignored[key] = f"The link's {key}={shown} was ignored: {exc}"
+        del st.query_params[key]
+        return None
+    return BIND
+
+
+def url_choice(key: str, options: Sequence[Any], label: Callable[[Any], str]) -> None:
+    """Let a link name an option as Streamlit writes it (its label) or by its name or number:
+    `?method=uw` as well as its title, `?w_right=2.0` as well as `2`. Call before drawing the widget."""
+    if key in st.session_state:
+        return
+    raw = st.query_params.get(key)
+    if raw is None:
+        return
+    option = forms.match_option(raw, list(options), label)
+    if option is not None and label(option) != raw:
+        st.session_state[key] = option
+
+
+def ignored_url_values() -> list[str]:
+    """Why values of this session's link were ignored (shown once on the page, escaped by st.warning)."""
+    return list(st.session_state.get(URL_IGNORED, {}).values())
 
 
 def label_of(name: str) -> str:
@@ -40,16 +84,14 @@ def param_widget(spec: dict[str, Any], key: str, hint: str = "") -> None:
         choices = list(spec["choices"])
         st.selectbox(label, choices, index=choices.index(default) if default in choices else 0,
                      key=key, help=help_text, bind=BIND)
-    elif kind == "int":
-        st.number_input(label, value=None if default is None else int(default),
-                        min_value=None if low is None else int(low),
-                        max_value=None if high is None else int(high), step=1, key=key,
-                        help=help_text, bind=BIND)
-    elif kind == "float":
-        st.number_input(label, value=None if default is None else float(default),
-                        min_value=None if low is None else float(low),
-                        max_value=None if high is None else float(high), step=_step(spec),
-                        format="%g", key=key, help=help_text, bind=BIND)
+    elif kind in ("int", "float"):
+        bind = url_bind(key, lambda raw: catalog.param_spec(spec).validate(forms.parse_number(raw)))
+        cast = int if kind == "int" else float
+        st.number_input(label, value=None if default is None else cast(default),
+                        min_value=None if low is None else cast(low),
+                        max_value=None if high is None else cast(high),
+                        step=1 if kind == "int" else _step(spec), format=None if kind == "int" else "%g",
+                        key=key, help=help_text, bind=bind)
     elif kind == "floats":
         st.text_input(label, value=default, key=key, placeholder="numbers separated by commas",
                       help=" ".join(filter(None, [help_text, hint])) or None, bind=BIND)
@@ -63,6 +105,7 @@ def weight_slider(task: str, colour: str, on_change: Callable[[], None]) -> None
     new weights to a running run."""
     st.markdown(f'<span style="color:{colour}; font-size:1.1em">&#9679;</span> weight of **{task}**',
                 unsafe_allow_html=True)
+    url_choice(forms.weight_key(task), forms.WEIGHT_CHOICES, lambda w: f"{w:g}")
     st.select_slider(f"Weight of {task}", options=list(forms.WEIGHT_CHOICES), value=forms.DEFAULT_WEIGHT,
                      key=forms.weight_key(task), format_func=lambda w: f"{w:g}", on_change=on_change,
                      label_visibility="collapsed", bind=BIND)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dashboard.shared import catalog
-from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig, gradient_problem
+from mtlcore.config import (DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig, field_spec,
+                            gradient_problem)
 from mtlcore.registry import ConfigError
 
 # -- widget keys (also the URL's query parameters) -------------------------------------------------
@@ -48,6 +49,9 @@ WEIGHT_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0,
 LR_CHOICES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 BATCH_CHOICES = (16, 32, 64, 128, 256, 512, 1024)
 DEFAULT_WEIGHT = 1.0
+# the config field each number widget sets: a widget's value and a URL's obey that field's rule
+FIELD_OF = {LR: "optim.lr", BATCH: "optim.batch_size", EPOCHS: "optim.epochs", SEED: "seed",
+            EVAL_EVERY: "eval_every", GRAD_EVERY: "grad_stats_every"}
 
 
 def weight_key(task: str) -> str:
@@ -83,6 +87,41 @@ def parse_floats(text: str) -> list[float] | None:
         except ValueError:
             raise ConfigError(f"'{p}' is not a number; type numbers separated by commas") from None
     return out
+
+
+def parse_number(raw: Any) -> int | float:
+    """A number as typed or carried by a URL: "3" -> 3, "2.0" -> 2.0; 400 nines stay an int (the
+    field's bounds then refuse it by name) instead of becoming an infinity that crashes int()."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return raw
+    text = str(raw).strip()
+    try:
+        return int(text)
+    except ValueError:  # also beyond Python's 4,300 digits: float() makes it inf, refused as not finite
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{text[:40]!r} is not a number") from None
+
+
+def field_value(key: str, raw: Any) -> int | float:
+    """The value of the number widget `key` (or its URL parameter), checked by the config's rule for
+    its field (mtlcore.config.FIELDS): the page and a config file have the same bounds."""
+    return field_spec(FIELD_OF[key]).validate(parse_number(raw))
+
+
+def match_option(raw: str, options: list[Any] | tuple[Any, ...], label: Any) -> Any | None:
+    """The option a URL value names: by its label (what Streamlit writes), its name ("uw" as well as
+    "Uncertainty weighting") or, for numbers, its value ("2.0" as well as "2"); None if none."""
+    for option in options:
+        if raw == label(option) or raw == str(option):
+            return option
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return next((o for o in options if isinstance(o, (int, float)) and float(o) == number), None)
 
 
 @dataclass(frozen=True)
@@ -144,15 +183,12 @@ def _read_params(values: Mapping[str, Any], owner: str, name: str, specs: list[d
     return out
 
 
-def _number(values: Mapping[str, Any], key: str, cast: type, low: float, problems: list[Problem]) -> Any:
+def _number(values: Mapping[str, Any], key: str, problems: list[Problem]) -> Any:
     raw = values.get(key, DEFAULTS[key])
     try:
-        value = cast(raw)
-        if not math.isfinite(float(value)) or value < low:
-            raise ValueError
-        return value
-    except (TypeError, ValueError):
-        problems.append(Problem(key, f"must be a number >= {low:g}, got {raw!r}"))
+        return field_value(key, raw)
+    except ConfigError as exc:
+        problems.append(Problem(key, str(exc)))
         return DEFAULTS[key]
 
 
@@ -199,13 +235,13 @@ def read_setup(values: Mapping[str, Any]) -> Setup:
         method_params=method_params, weights=weights, gradients=gradients, architecture=arch,
         arch_params=arch_params,
         optimizer=_known(values.get(OPTIMIZER), OPTIMIZERS, DEFAULTS[OPTIMIZER]),
-        lr=_number(values, LR, float, 0.0, problems),
-        batch_size=_number(values, BATCH, int, 1, problems),
-        epochs=_number(values, EPOCHS, float, 0.0, problems),
-        seed=_number(values, SEED, int, 0, problems),
+        lr=_number(values, LR, problems),
+        batch_size=_number(values, BATCH, problems),
+        epochs=_number(values, EPOCHS, problems),
+        seed=_number(values, SEED, problems),
         device=_known(values.get(DEVICE), DEVICES, DEFAULTS[DEVICE]),
-        eval_every=_number(values, EVAL_EVERY, int, 0, problems),
-        grad_stats_every=_number(values, GRAD_EVERY, int, 0, problems),
+        eval_every=_number(values, EVAL_EVERY, problems),
+        grad_stats_every=_number(values, GRAD_EVERY, problems),
         problems=problems,
     )
 
@@ -232,8 +268,7 @@ def check(setup: Setup) -> list[Problem]:
         return problems
     try:
         config = build_config(setup)
-        config.validate()
-        _core_checks(config)
+        config.validate()  # the whole config, as a worker would set it up (mtlcore/preflight.py)
     except ConfigError as exc:
         problems.append(Problem(TRAIN, str(exc)))
     return problems
@@ -248,17 +283,6 @@ def gradient_conflict(method: str, architecture: str, gradients: str = "auto") -
         return None
     field, message = found
     return Problem(ARCH if field == "model.architecture" else GRADIENTS, message)
-
-
-def _core_checks(config: RunConfig) -> None:
-    """Ask the core to build the method with these parameters, so a bad value never reaches a worker."""
-    from mtlcore.weighting import create
-
-    catalog.resolve(catalog.dataset(config.data.name)["params"], config.data.params,
-                    f"data set '{config.data.name}'")
-    catalog.resolve(catalog.architecture(config.model.architecture)["params"], config.model.params,
-                    f"architecture '{config.model.architecture}'")
-    create(config.weighting.method, len(config.data.tasks), **config.weighting.params)
 
 
 def build_config(setup: Setup, name: str = "") -> RunConfig:

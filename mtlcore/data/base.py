@@ -101,6 +101,9 @@ class DataSetInfo:
     params: tuple[Param, ...] = ()
     source: str = ""
     input_kind: str = "image"  # "image" | "vector"
+    # params -> per-sample input shape, when known without loading (RunConfig.validate builds the
+    # architecture for it, so a trunk that cannot read the inputs is refused before a run exists)
+    input_shape: Callable[[dict[str, Any]], tuple[int, ...]] | None = None
 
 
 DATASETS: Registry[DataSetInfo] = Registry("data set")

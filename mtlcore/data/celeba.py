@@ -231,6 +231,7 @@ CELEBA = register(DataSetInfo(
     summary=("Face images from your own copy of CelebA, downscaled to 32 or 64 pixels; each chosen "
              "attribute (of 40: Smiling, Male, Young, Eyeglasses, ...) is a 2-way task."),
     tasks=task_specs, load=_load, available=_available, params=PARAMS,
+    input_shape=lambda params: (3, int(params["image_size"]), int(params["image_size"])),
     source=("CelebA (Liu et al. 2015, Deep Learning Face Attributes in the Wild) from a folder you name, "
             "in torchvision's layout; nothing downloads"),
     input_kind="image",

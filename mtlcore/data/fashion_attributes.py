@@ -155,7 +155,7 @@ FASHION_ATTRIBUTES = register(DataSetInfo(
              "self-supervised rotation (0/90/180/270 degrees), reconstruction of the input, and "
              "the fraction of ink as a scalar regression."),
     tasks=lambda params: task_specs(dataset_params(NAME, params)),
-    load=_load, available=_available, params=PARAMS,
+    load=_load, available=_available, params=PARAMS, input_shape=lambda params: (1, 28, 28),
     source=(f"Fashion-MNIST IDX files from {FASHION_MNIST.default_root} (Debian package "
             f"{FASHION_MNIST.debian_package}) or a folder you name; Xiao et al. 2017"),
     input_kind="image",

@@ -117,5 +117,5 @@ MULTI_DIGITS = register(DataSetInfo(
              "Tiny (8x16 inputs) and always available: a first run takes seconds."),
     tasks=task_specs, load=_load, available=lambda params: None, params=PARAMS,
     source="scikit-learn's bundled digits (load_digits: 1797 images, UCI optical recognition)",
-    input_kind="image",
+    input_kind="image", input_shape=lambda params: (1, 8, 16),
 ))

@@ -127,7 +127,7 @@ def _make(name: str, title: str, source: MnistSource) -> DataSetInfo:
                  f"brighter pixel wins); classify each. The Pareto MTL benchmark: two tasks of equal "
                  f"kind that compete for the shared features."),
         tasks=lambda params: _tasks(source), load=load, available=available,
-        params=_params(source),
+        params=_params(source), input_shape=lambda params: (1, CANVAS, CANVAS),
         source=(f"{source.title} IDX files from {source.default_root} (Debian package "
                 f"{source.debian_package})" if source.default_root else
                 f"{source.title} IDX files from a folder you name (torchvision's layout works)")

@@ -108,7 +108,7 @@ SCALE_IMBALANCE = register(DataSetInfo(
              "for their scale sigma_i, so the losses differ by sigma_i^2. The loss-balanced weights "
              "are proportional to 1/sigma_i^2: a check that a weighting method finds them."),
     tasks=lambda params: task_specs(dataset_params(NAME, params)),
-    load=_load, available=lambda params: None, params=PARAMS,
+    load=_load, available=lambda params: None, params=PARAMS, input_shape=lambda params: (IN_DIM,),
     source="generated (Chen et al. 2018, GradNorm, section 3 toy example)",
     input_kind="vector",
 ))
