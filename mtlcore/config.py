@@ -49,12 +49,39 @@ class OptimConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Random changes to each training image (mtlcore.data.augment); all off by default."""
+
+    crop_padding: int = 0  # pixels of zero padding, then a crop of the original size; 0 = off
+    flip: bool = False  # left-right mirror with probability 1/2
+    max_rotation: int = 0  # turn by a whole number of degrees in [-max_rotation, max_rotation]; 0 = off
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.crop_padding or self.flip or self.max_rotation)
+
+    def validate(self) -> "AugmentConfig":
+        for name, value, high in (("crop_padding", self.crop_padding, MAX_CROP_PADDING),
+                                  ("max_rotation", self.max_rotation, MAX_ROTATION)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
+                raise ConfigError(f"augment.{name} must be a whole number in [0, {high}], got {value!r}")
+        if not isinstance(self.flip, bool):
+            raise ConfigError(f"augment.flip must be true or false, got {self.flip!r}")
+        return self
+
+
+MAX_CROP_PADDING = 16
+MAX_ROTATION = 180
+
+
+@dataclass
 class RunConfig:
     name: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
     eval_every: int = 0  # validation every N steps; 0 means once per epoch
@@ -118,6 +145,7 @@ class RunConfig:
                               f"got {self.weighting.gradients!r}")
         if len(set(self.data.tasks)) != len(self.data.tasks):
             raise ConfigError(f"data.tasks has duplicates: {self.data.tasks}")
+        self.augment.validate()
         self._check_pairing()
         return self
 
@@ -181,7 +209,8 @@ def read_text(path: str | Path, what: str) -> str:
     return p.read_text(encoding="utf-8")
 
 
-_NESTED = {"data": DataConfig, "model": ModelConfig, "weighting": WeightingConfig, "optim": OptimConfig}
+_NESTED = {"data": DataConfig, "model": ModelConfig, "weighting": WeightingConfig, "optim": OptimConfig,
+           "augment": AugmentConfig}
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
