@@ -61,7 +61,7 @@ class TaskSpec:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "kind": self.kind, "loss": self.loss_name, "out_dim": self.out_dim,
-            "description": self.description,
+            "description": self.description, "augmentable": self.augmentable,
             "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better} for m in self.metrics],
         }
 
