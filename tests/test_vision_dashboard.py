@@ -55,3 +55,22 @@ def test_impossible_augmentation_is_explained_at_its_widget(values: dict, key: s
     assert found, problems
     if words:
         assert words in found[0].message
+
+
+def test_metric_chart_draws_recall_and_f1_beside_accuracy() -> None:
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from dashboard import charts
+
+    s = np.arange(1, 30, 10, dtype=np.float32)
+    view = charts.RunView(
+        tasks=["class", "angle"], all_tasks=["class", "angle"], total_steps=30, key="k",
+        metric={"class": ("accuracy", True), "angle": ("mae", False)},
+        series={("val", "accuracy", "class"): (s, s / 40), ("val", "recall", "class"): (s, s / 50),
+                ("val", "f1", "class"): (s, s / 60), ("val", "mae", "angle"): (s, 10 / s)})
+    fig = charts.metric_figure(view)
+    go.Figure(fig.to_dict())
+    names = sorted(t.name for t in fig.data)
+    assert names == ["angle mae", "class accuracy", "class f1", "class recall"]
+    assert any("recall dash, f1 dot" in a.text for a in fig.layout.annotations)

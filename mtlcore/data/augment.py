@@ -5,8 +5,8 @@ conversion to float, so no per-sample DataLoader is needed. A torchvision transf
 of random parameters per call, which on a batch would give every image the same crop, flip and
 turn; here the parameters are drawn per image from the run's own generator (so a seed fixes them),
 and the v2 kernels (`pad`, `horizontal_flip`, `rotate`) are applied to the images that share a
-value. The crop itself is a batched gather (one offset per image), which torchvision's `crop`
-(one box per call) cannot do in one call.
+value. The crop itself picks each image's window from an unfolded view of the padded batch (one
+offset per image), which torchvision's `crop` (one box per call) cannot do in one call.
 
 What each option does:
 - crop_padding p: zero-pad by p pixels on every side, then cut the original size at a random
@@ -53,11 +53,10 @@ class Augmenter:
         padded = TF.pad(images, [padding])
         dy = torch.randint(0, 2 * padding + 1, (b,), generator=self.generator).to(images.device)
         dx = torch.randint(0, 2 * padding + 1, (b,), generator=self.generator).to(images.device)
-        rows = (dy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]  # (B, 1, H, 1)
-        cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, None, :]  # (B, 1, 1, W)
-        batch = torch.arange(b, device=images.device)[:, None, None, None]
-        chans = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
-        return padded[batch, chans, rows, cols].contiguous(memory_format=_layout(images))
+        # every h x w window of the padded images as a view (B, C, 2p+1, 2p+1, H, W), then image i's own
+        windows = padded.unfold(2, h, 1).unfold(3, w, 1)
+        chosen = windows[torch.arange(b, device=images.device), :, dy, dx]  # (B, C, H, W)
+        return chosen.contiguous(memory_format=_layout(images))
 
     def random_flip(self, images: torch.Tensor) -> torch.Tensor:
         from torchvision.transforms.v2 import functional as TF
