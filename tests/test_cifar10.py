@@ -130,3 +130,20 @@ def test_n_train_keeps_a_subset(tmp_path: Path, monkeypatch) -> None:
     write_bin(tmp_path, fake_batches())
     data = load_dataset("cifar10", {"root": str(tmp_path), "n_train": 10}, ["class"])
     assert len(data.train) == 10 and list(data.tasks) == ["class"]
+
+
+def test_tutorial_network_trains_on_cifar_format_data(tmp_path: Path, monkeypatch) -> None:
+    """The tutorial's setup end to end: class + angle on the tutorial CNN, metrics per kind."""
+    from mtlcore.config import RunConfig
+    from mtlcore.trainer import train
+
+    monkeypatch.setenv("MTL_CACHE", str(tmp_path / "cache"))
+    write_py(tmp_path, fake_batches())
+    cfg = RunConfig.from_dict({
+        "data": {"name": "cifar10", "tasks": ["class", "angle"], "params": {"root": str(tmp_path)}},
+        "model": {"architecture": "tutorial_cnn"}, "optim": {"batch_size": 16, "max_steps": 3},
+        "threads": 1, "grad_stats_every": 0})
+    end = train(cfg)[-1]
+    assert end.status == "finished", end.reason
+    assert {"accuracy", "recall", "f1"} <= set(end.summary["test"]["class"])
+    assert 0 < end.summary["test"]["angle"]["mae"] < 60  # degrees, for angles in [-30, 30]
