@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,31 @@ def write_bin(root: Path, batches: dict) -> Path:
     return folder
 
 
+def s(b: bytes) -> bytes:  # SHORT_BINSTRING: a Python 2 str
+    return b"U" + bytes([len(b)]) + b
+
+def py2_batch(data: np.ndarray, labels: list[int]) -> bytes:
+    """A CIFAR-10 python batch as Python 2's cPickle (protocol 2) and numpy 1 wrote it."""
+    raw = data.tobytes()
+    arr = (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + b"K\x00\x85" + s(b"b") + b"\x87R"
+           + b"(K\x01" + b"J" + struct.pack("<i", data.shape[0]) + b"J" + struct.pack("<i", data.shape[1]) + b"\x86"
+           + b"cnumpy\ndtype\n" + s(b"u1") + b"\x89\x88\x87R"
+           + b"(K\x03" + s(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+           + b"\x89" + b"T" + struct.pack("<I", len(raw)) + raw + b"tb")
+    labs = b"]" + b"(" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
+    return (b"\x80\x02}(" + s(b"batch_label") + s(b"training batch 1 of 5") + s(b"data") + arr
+            + s(b"labels") + labs + s(b"filenames") + b"](" + s(b"a.png") * len(labels) + b"eu.")
+
+
+def test_python2_numpy1_batch_reads_like_the_original_archive(tmp_path: Path) -> None:
+    """The archive's batches were written by Python 2 and numpy 1: str keys and data, numpy.core paths."""
+    x = np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(py2_batch(x.reshape(4, -1), [0, 9, 3, 8]))
+    got_x, got_y = cifar10.read_py_batch(path)
+    assert np.array_equal(got_x, x) and got_y.tolist() == [0, 9, 3, 8]
+
+
 class RunsACommand:
     def __reduce__(self):
         return (os.system, ("echo this should never run",))
@@ -55,6 +81,24 @@ def test_malicious_pickle_is_refused_by_name(tmp_path: Path) -> None:
     path.write_bytes(pickle.dumps({b"data": RunsACommand()}, protocol=2))
     with pytest.raises(UnsafePickleError, match=r"names (posix|os|nt)\.system"):
         load_restricted(path)
+
+
+@pytest.mark.parametrize("module,name", [("builtins", "eval"), ("numpy", "load"), ("subprocess", "Popen"),
+                                         ("torch", "load")])
+def test_any_other_global_is_refused(module: str, name: str) -> None:
+    from mtlcore.data.safe_pickle import loads_restricted
+
+    raw = b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"U\x011\x85R."
+    with pytest.raises(UnsafePickleError, match=f"names {module}.{name}"):
+        loads_restricted(raw)
+
+
+def test_only_latin1_is_admitted_as_a_codec() -> None:
+    from mtlcore.data.safe_pickle import loads_restricted
+
+    raw = b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abcX\x06\x00\x00\x00base64\x86R."
+    with pytest.raises(UnsafePickleError, match="codec 'base64'"):
+        loads_restricted(raw)
 
 
 def test_malicious_batch_in_a_folder_fails_the_load(tmp_path: Path, monkeypatch) -> None:
