@@ -49,12 +49,35 @@ class OptimConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Random changes to each training image (mtlcore.data.augment); all off by default."""
+
+    crop_padding: int = 0  # pixels of zero padding, then a crop of the original size; 0 = off
+    flip: bool = False  # left-right mirror with probability 1/2
+    max_rotation: int = 0  # turn by a whole number of degrees in [-max_rotation, max_rotation]; 0 = off
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.crop_padding or self.flip or self.max_rotation)
+
+    def validate(self) -> "AugmentConfig":
+        """The same field rules as in a whole run config (AUGMENT_FIELDS)."""
+        _check_section(self, AUGMENT_FIELDS)
+        return self
+
+
+MAX_CROP_PADDING = 16
+MAX_ROTATION = 180
+
+
+@dataclass
 class RunConfig:
     name: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
     eval_every: int = 0  # validation every N steps; 0 means once per epoch
@@ -147,29 +170,39 @@ OPTIM_FIELDS: dict[str, Param] = {p.name: p for p in (
     Param("optim.epochs", "float", 1.0, "fractional epochs allowed", low=0.0, high=MAX_EPOCHS),
     Param("optim.max_steps", "int", None, "caps the step count when given", low=1, high=MAX_STEPS),
 )}
+AUGMENT_FIELDS: dict[str, Param] = {p.name: p for p in (
+    Param("augment.crop_padding", "int", 0, "pixels of padding before a random crop; 0 = off",
+          low=0, high=MAX_CROP_PADDING),
+    Param("augment.flip", "bool", False, "left-right mirror with probability 1/2"),
+    Param("augment.max_rotation", "int", 0, "degrees of random rotation; 0 = off", low=0, high=MAX_ROTATION),
+)}
 
 
 def field_spec(path: str) -> Param:
     """The Param of a config field by its dotted path ("seed", "optim.lr"): the one rule for a value
     from a config file, a --set, a page's widget or a URL."""
-    spec = FIELDS.get(path) or OPTIM_FIELDS.get(path)
+    spec = FIELDS.get(path) or OPTIM_FIELDS.get(path) or AUGMENT_FIELDS.get(path)
     if spec is None:
         raise KeyError(path)
     return spec
 
 
+def _check_section(section: Any, specs: dict[str, Param]) -> None:
+    for path, spec in specs.items():
+        name = path.rsplit(".", 1)[-1]
+        value = getattr(section, name)
+        if value is None and spec.default is None:
+            continue
+        checked = spec.validate(value)
+        if spec.kind in ("int", "bool"):
+            setattr(section, name, checked)
+
+
 def check_fields(config: "RunConfig") -> None:
     """Every field's type and range, without the registries; whole numbers given as 64.0 become 64
     and 0/1 flags become booleans, so the stored config is what the trainer reads."""
-    for section, specs in ((config, FIELDS), (config.optim, OPTIM_FIELDS)):
-        for path, spec in specs.items():
-            name = path.rsplit(".", 1)[-1]
-            value = getattr(section, name)
-            if value is None and spec.default is None:
-                continue
-            checked = spec.validate(value)
-            if spec.kind in ("int", "bool"):
-                setattr(section, name, checked)
+    for section, specs in ((config, FIELDS), (config.optim, OPTIM_FIELDS), (config.augment, AUGMENT_FIELDS)):
+        _check_section(section, specs)
     o = config.optim
     if o.lr == 0:
         raise ConfigError("optim.lr must be > 0")
@@ -253,7 +286,8 @@ def read_text(path: str | Path, what: str) -> str:
         raise ConfigError(f"{what} file {p} cannot be read: {exc.strerror or exc}") from None
 
 
-_NESTED = {"data": DataConfig, "model": ModelConfig, "weighting": WeightingConfig, "optim": OptimConfig}
+_NESTED = {"data": DataConfig, "model": ModelConfig, "weighting": WeightingConfig, "optim": OptimConfig,
+           "augment": AugmentConfig}
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:

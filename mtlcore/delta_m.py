@@ -28,6 +28,9 @@ from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore
 
 AVERAGING = ("tasks", "metrics")
+# which metric stands for a classification task (regression and reconstruction keep all theirs);
+# accuracy is the papers' choice, macro recall and F1 weigh rare classes as much as common ones
+CLASSIFICATION_METRICS = ("accuracy", "recall", "f1")
 BASELINE_ARCHITECTURE = "single_task"
 BASELINE_METHOD = "ew"  # each single-task network trains on its own loss alone, whatever the weights
 
@@ -89,12 +92,18 @@ def delta_m(results: Mapping[str, Mapping[str, float]], baselines: Mapping[str, 
 
 
 # -- the catalogue's view of a run --------------------------------------------------------------
-def metric_directions(dataset: str, tasks: Sequence[str] | None = None) -> dict[str, dict[str, bool]]:
-    """task -> metric -> higher_is_better, from the data set's task specs (loads no data)."""
+def metric_directions(dataset: str, tasks: Sequence[str] | None = None,
+                      classification_metric: str = "accuracy") -> dict[str, dict[str, bool]]:
+    """task -> metric -> higher_is_better, from the data set's task specs (loads no data); a
+    classification task counts with `classification_metric` alone."""
     from mtlcore.data.base import dataset_params, get_info  # importing the package registers the data sets
 
+    if classification_metric not in CLASSIFICATION_METRICS:
+        raise ConfigError(f"the classification metric of Delta-m must be one of {CLASSIFICATION_METRICS}, "
+                          f"got {classification_metric!r}")
     specs = get_info(dataset).tasks(dataset_params(dataset, {}))
-    out = {s.name: {m.name: m.higher_is_better for m in s.metrics} for s in specs}
+    out = {s.name: {m.name: m.higher_is_better for m in s.metrics
+                    if s.kind != "classification" or m.name == classification_metric} for s in specs}
     if tasks:
         unknown = [t for t in tasks if t not in out]
         if unknown:
@@ -172,8 +181,9 @@ def final_metrics(run: Mapping[str, Any], split: str = "test") -> dict[str, dict
 
 
 def delta_m_for_runs(store: RunStore, run_ids: Sequence[str], split: str = "test",
-                     averaging: str = "tasks") -> pd.DataFrame:
-    """One row per run: its baseline's id (None when missing) and its Delta-m (NaN when missing)."""
+                     averaging: str = "tasks", classification_metric: str = "accuracy") -> pd.DataFrame:
+    """One row per run: its baseline's id (None when missing) and its Delta-m (NaN when missing).
+    Classification tasks count with `classification_metric` (accuracy, recall or f1)."""
     runs = store.list_runs()
     runs = runs[runs["id"].isin(list(run_ids))]
     baselines = find_baselines(store, runs)
@@ -184,13 +194,13 @@ def delta_m_for_runs(store: RunStore, run_ids: Sequence[str], split: str = "test
         if row.architecture == BASELINE_ARCHITECTURE:
             base_id = row.id  # a baseline is its own reference: Delta-m 0 by definition
             dm = delta_m(final_metrics(row._asdict(), split), final_metrics(row._asdict(), split),
-                         metric_directions(row.dataset, row.config.get("data", {}).get("tasks") or None),
-                         averaging)
+                         metric_directions(row.dataset, row.config.get("data", {}).get("tasks") or None,
+                                           classification_metric), averaging)
         elif base_id is not None:
             base = store.get_run(base_id)
             tasks = row.config.get("data", {}).get("tasks") or None
             dm = delta_m(final_metrics(row._asdict(), split), final_metrics(base or {}, split),
-                         metric_directions(row.dataset, tasks), averaging)
+                         metric_directions(row.dataset, tasks, classification_metric), averaging)
         rows.append({"run_id": row.id, "baseline_id": base_id,
                      "delta_m": dm.value if dm is not None and dm.value is not None else math.nan,
                      "per_task": dm.per_task if dm is not None else {},

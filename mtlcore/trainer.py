@@ -17,6 +17,7 @@ import torch
 
 from mtlcore import gradients as grads
 from mtlcore.config import OptimConfig, RunConfig, gradient_problem
+from mtlcore.data.augment import Augmenter
 from mtlcore.data.base import PreparedData, Split, load_dataset
 from mtlcore.device import choose_threads, pick_device
 from mtlcore.events import Evaluation, Event, Finished, GradientStats, Started, StepMetrics, WeightsChanged
@@ -101,6 +102,21 @@ def make_optimizer(o: OptimConfig, params: list[torch.nn.Parameter]) -> torch.op
         return build()
 
 
+def make_augmenter(config: RunConfig, data: PreparedData) -> Augmenter | None:
+    """The run's augmentation, or None; refused for vectors and for tasks whose target a crop, flip or
+    turn of the input would falsify (a rotation label, the image itself)."""
+    if not config.augment.enabled:
+        return None
+    if not data.is_image:
+        raise ConfigError(f"augmentation needs images; data set '{data.name}' has inputs of shape "
+                          f"{data.input_shape}")
+    fixed = [t for t, spec in data.tasks.items() if not spec.augmentable]
+    if fixed:
+        raise ConfigError(f"augmentation would falsify the target of task(s) {fixed} (it describes the "
+                          "image's geometry); leave those tasks out or turn augmentation off")
+    return Augmenter(config.augment, seed=config.seed + 2)
+
+
 class Trainer:
     """One run. Construct, then iterate `run()`; the last event is always `Finished`."""
 
@@ -153,6 +169,7 @@ class Trainer:
         self.eval_every = cfg.eval_every or self.steps_per_epoch
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.amp_dtype = torch.bfloat16 if cfg.amp else None
+        self.augmenter = make_augmenter(cfg, self.data)
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
@@ -246,8 +263,9 @@ class Trainer:
                 out = self.model(x)
         return torch.stack([task_loss(s, out[t], ys[t]) for t, s in zip(self.tasks, self.specs)]), out
 
-    def _input(self, split: Split, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x, ys = split.batch(idx)
+    def _input(self, split: Split, idx: torch.Tensor,
+               augment: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, ys = split.batch(idx, self.augmenter if augment else None)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, ys
@@ -280,7 +298,7 @@ class Trainer:
                     want_stats: bool) -> tuple[torch.Tensor, torch.Tensor | None, dict | None]:
         assert self.model is not None and self.method is not None
         self.model.train()
-        x, ys = self._input(split, idx)
+        x, ys = self._input(split, idx, augment=True)
         opt = self.optimizer
         opt.zero_grad(set_to_none=True)
         stats = None

@@ -107,7 +107,7 @@ def test_live_weights_need_a_valid_positive_slider() -> None:
 
 
 # -- presets -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("preset", presets.PRESETS, ids=lambda p: p.key)
+@pytest.mark.parametrize("preset", presets.all_presets(), ids=lambda p: p.key)
 def test_presets_are_complete_valid_setups(preset: presets.Preset) -> None:
     values = presets.preset_state(preset)
     setup = forms.read_setup(values)

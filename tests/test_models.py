@@ -45,12 +45,13 @@ def batch(input_shape: tuple[int, ...], n: int = 5, seed: int = 1) -> torch.Tens
 
 
 def test_registry_lists_every_architecture_with_json_metadata() -> None:
-    assert ARCHITECTURES.names() == ARCHS
+    assert ARCHITECTURES.names() == ARCHS + ["tutorial_cnn"]  # the image-only one is tested in test_vision_models
     described = describe()
     json.dumps(described)
     for d in described:
         assert d["title"] and d["summary"] and "info" not in d
-        assert {"trunk", "depth", "width", "head_hidden"} <= {p["name"] for p in d["params"]}
+        expected = {"trunk", "head_hidden", "dropout"} | ({"depth", "width"} if d["name"] in ARCHS else set())
+        assert expected <= {p["name"] for p in d["params"]}
     assert {p["name"] for p in described[2]["params"]} >= {"penalty"}
     assert {p["name"] for p in described[4]["params"]} >= {"n_experts"}
 
@@ -206,7 +207,8 @@ def test_head_hidden_adds_a_hidden_layer() -> None:
     ({"depth": 0}, "depth"),
     ({"width": 0}, "width"),
     ({"head_hidden": -1}, "head_hidden"),
-    ({"dropout": 0.5}, "unknown parameter"),
+    ({"dropuot": 0.5}, "unknown parameter"),
+    ({"dropout": 1.5}, "dropout"),
 ])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_bad_parameters_are_config_errors(arch: str, params: dict, message: str) -> None:
@@ -329,8 +331,11 @@ def test_sharing_metadata_matches_the_built_model(arch: str) -> None:
     anything is built) is what the model does: it cannot drift from the code."""
     described = {d["name"]: d for d in describe()}[arch]
     assert isinstance(described["shares_parameters"], bool) and isinstance(described["has_representation"], bool)
-    for input_shape in ((250,), (1, 8, 16)):
-        model = build(arch, input_shape, TWO_CLASSIFIERS, depth=1, width=8)
+    accepted = {p["name"] for p in described["params"]}
+    sizes = {k: v for k, v in {"depth": 1, "width": 8}.items() if k in accepted}
+    image_only = "mlp" not in next(p["choices"] for p in described["params"] if p["name"] == "trunk")
+    for input_shape in ((1, 12, 16), (3, 10, 10)) if image_only else ((250,), (1, 8, 16)):
+        model = build(arch, input_shape, TWO_CLASSIFIERS, **sizes)
         assert bool(model.shared_parameters()) == described["shares_parameters"], input_shape
         assert model.has_representation == described["has_representation"], input_shape
         if described["has_representation"]:  # and the representation is usable as claimed

@@ -42,7 +42,7 @@ def test_event_order_and_contents() -> None:
     assert all(b.time >= a.time for a, b in zip(steps, steps[1:]))
     evals = [e for e in events if isinstance(e, Evaluation)]
     assert [(e.split, e.step) for e in evals] == [("val", 30), ("val", 60), ("test", 60)]
-    assert set(evals[-1].metrics["left"]) == {"loss", "accuracy"}
+    assert set(evals[-1].metrics["left"]) == {"loss", "accuracy", "recall", "f1"}
     stats = [e for e in events if isinstance(e, GradientStats)]
     assert [e.step for e in stats] == [1, 11, 21, 31, 41, 51]
     s = stats[0]

@@ -22,6 +22,7 @@ from mtlcore.config import RunConfig
 from mtlcore.delta_m import (
     AVERAGING,
     BASELINE_ARCHITECTURE,
+    CLASSIFICATION_METRICS,
     DEFINITION,
     baseline_config,
     comparison_key,
@@ -132,14 +133,17 @@ def curves(selected: list[str]) -> None:
 def results(selected: list[str]) -> None:
     s = store()
     st.markdown("#### Final metrics and Delta-m")
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     split = c1.radio("Split", ["test", "val"], key="compare_split", horizontal=True,
                      help="test: the held-out result of finished runs; val: the last validation")
     averaging = c2.radio("Delta-m averages over", list(AVERAGING), key="compare_averaging", horizontal=True,
                          format_func=lambda a: {"tasks": "tasks (each task's metrics first)",
                                                 "metrics": "all metrics at once"}[a])
+    metric = c3.radio("Classification tasks count by", list(CLASSIFICATION_METRICS), key="compare_class_metric",
+                      horizontal=True, help="accuracy (the papers' choice), or macro recall / F1, which weigh "
+                                            "rare classes as much as common ones")
     st.caption(DEFINITION + " Computed from stored single-task runs (architecture `single_task`).")
-    delta = delta_m_for_runs(s, selected, split, averaging)
+    delta = delta_m_for_runs(s, selected, split, averaging, metric)
     table = cc.final_table(load(selected).runs, split, delta)
     st.dataframe(table, width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in table.columns

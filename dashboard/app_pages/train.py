@@ -99,8 +99,9 @@ def _sharing(arch: dict[str, Any]) -> str:
 
 
 def preset_bar() -> None:
-    cols = st.columns(len(presets.PRESETS))
-    for col, p in zip(cols, presets.PRESETS):
+    shown = presets.all_presets()
+    cols = st.columns(len(shown))
+    for col, p in zip(cols, shown):
         with col:
             st.button(p.title, icon=p.icon, key=f"preset_{p.key}", on_click=apply_preset, args=(p.key,),
                       width="stretch", help=p.explanation)
@@ -218,6 +219,8 @@ def setup_column() -> forms.Setup | None:
     slots[forms.EPOCHS] = st.empty()
     if st.session_state.get(forms.DEVICE, "auto") == "auto":
         st.caption(f"Device auto: this machine trains on **{catalog.auto_device()}**.")
+    with st.expander("Regularisation and augmentation"):
+        regularisation_widgets(slots)
     with st.expander("Measurements"):
         st.number_input("Validate every N steps (0: once per epoch)", min_value=0, max_value=MAX_STEPS,
                         value=forms.DEFAULTS[forms.EVAL_EVERY], step=5, key=forms.EVAL_EVERY,
@@ -254,6 +257,24 @@ def setup_column() -> forms.Setup | None:
                    "now begins as soon as it is ready.")
     st.caption(":material/link: The address bar holds this whole setup: copy it to share or bookmark it.")
     return setup
+
+
+def regularisation_widgets(slots: dict[str, Any]) -> None:
+    """Weight decay (L2) and the training images' random crop, flip and turn (dropout is an
+    architecture option). Augmentation draws its randomness from the run's seed."""
+    st.select_slider("Weight decay (L2)", list(forms.WEIGHT_DECAY_CHOICES), value=forms.DEFAULTS[forms.WEIGHT_DECAY],
+                     key=forms.WEIGHT_DECAY, format_func=lambda v: f"{v:g}", bind=widgets.BIND,
+                     help="the optimiser's weight_decay; Adam adds it to the gradient (L2), as torch does")
+    c1, c2 = st.columns(2)
+    c1.number_input("Random crop: padding (px, 0 off)", min_value=0, max_value=16, step=1,
+                    value=forms.DEFAULTS[forms.AUG_CROP], key=forms.AUG_CROP, bind=widgets.BIND,
+                    help="pad each image by this many pixels, then cut the original size at a random place")
+    c2.number_input("Random turn: up to (degrees, 0 off)", min_value=0, max_value=180, step=5,
+                    value=forms.DEFAULTS[forms.AUG_ROTATION], key=forms.AUG_ROTATION, bind=widgets.BIND)
+    st.checkbox("Random left-right flip", value=forms.DEFAULTS[forms.AUG_FLIP], key=forms.AUG_FLIP,
+                bind=widgets.BIND, help="wrong where labels name left and right (Multi-MNIST, Multi-Fashion)")
+    for key in (forms.AUG_CROP, forms.AUG_ROTATION, forms.AUGMENT):
+        slots[key] = st.empty()
 
 
 # -- the live column -----------------------------------------------------------------------------

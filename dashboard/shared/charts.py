@@ -176,8 +176,12 @@ def loss_figure(view: RunView, weighted: bool = False) -> go.Figure:
                                    "dtick": "D2", "tickformat": ".2~g"}})
 
 
+CLASS_METRICS_BESIDE = (("recall", "dash"), ("f1", "dot"))  # drawn beside accuracy, in its panel
+
+
 def metric_figure(view: RunView) -> go.Figure:
-    """Each task's main validation metric in its own panel (units differ between tasks)."""
+    """Each task's main validation metric in its own panel (units differ between tasks); macro recall
+    and F1 beside a classification task's accuracy."""
     tasks = view.tasks or [""]
     n, gap = len(tasks), 0.08
     width = (1 - gap * (n - 1)) / n
@@ -192,7 +196,11 @@ def metric_figure(view: RunView) -> go.Figure:
                                   "title": {"text": "step", "standoff": 4}, "rangemode": "tozero"}
         axes[f"yaxis{suffix}"] = {"anchor": f"x{suffix}"}
         name, higher = view.metric.get(task, ("", True))
-        notes.append({"text": f"{task}: {name} {'↑' if higher else '↓'}" if name else task,
+        beside = [(m, dash) for m, dash in CLASS_METRICS_BESIDE if name == "accuracy" and view.get("val", m, task)]
+        label = f"{task}: {name} {'↑' if higher else '↓'}" if name else task
+        if beside:
+            label += " (" + ", ".join(f"{m} {dash}" for m, dash in beside) + ")"
+        notes.append({"text": label,
                       "xref": "paper", "yref": "paper", "x": lo + width / 2, "y": 1.0, "xanchor": "center",
                       "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
         s = view.get("val", name, task) if name else None
@@ -203,6 +211,11 @@ def metric_figure(view: RunView) -> go.Figure:
         traces.append(_line(x, y, f"{task} {name}", colour, mode="lines+markers", showlegend=False,
                             line={"color": colour, "width": 2.5}, marker={"size": 6},
                             xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
+        for extra, dash in beside:  # macro recall and F1 share accuracy's 0..1 scale
+            x, y = cut(view.get("val", extra, task))
+            traces.append(_line(x, y, f"{task} {extra}", colour, mode="lines", showlegend=False,
+                                line={"color": colour, "width": 1.5, "dash": dash},
+                                xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
     if not traces:
         notes.append(_waiting("the first validation comes after a few steps...", view))
     return _figure(view, "Validation metric per task", traces, notes + cut.note(), axes=axes)

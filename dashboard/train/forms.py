@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dashboard.shared import catalog
-from mtlcore.config import (DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig, field_spec,
-                            gradient_problem)
+from mtlcore.config import (
+    AugmentConfig,
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    WeightingConfig,
+    field_spec,
+    gradient_problem,
+)
 from mtlcore.registry import ConfigError
 
 # -- widget keys (also the URL's query parameters) -------------------------------------------------
@@ -31,6 +39,11 @@ SEED = "seed"
 DEVICE = "device"
 EVAL_EVERY = "eval_every"
 GRAD_EVERY = "grad_every"
+WEIGHT_DECAY = "wd"
+AUG_CROP = "aug_crop"  # augmentation: padding of the random crop (pixels)
+AUG_FLIP = "aug_flip"
+AUG_ROTATION = "aug_rot"  # augmentation: largest turn (degrees)
+AUGMENT = "augment"  # problems about augmentation as a whole are shown here
 WEIGHTS = "weights"  # the group of weight sliders: problems about all of them are shown here
 TRAIN = "train"  # problems that belong to no single widget are shown by the Train button
 
@@ -39,7 +52,9 @@ STATIC = "static"  # the method whose weights are the sliders (and can change wh
 DEFAULTS: dict[str, Any] = {
     DATASET: "multi_digits", METHOD: STATIC, GRADIENTS: "auto", ARCH: "hps", OPTIMIZER: "adam",
     LR: 2e-3, BATCH: 128, EPOCHS: 3.0, SEED: 0, DEVICE: "auto", EVAL_EVERY: 20, GRAD_EVERY: 5,
+    WEIGHT_DECAY: 0.0, AUG_CROP: 0, AUG_FLIP: False, AUG_ROTATION: 0,
 }
+WEIGHT_DECAY_CHOICES = (0.0, 1e-6, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2)
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 GRADIENT_MODES = ("auto", "parameters", "representation")
@@ -51,7 +66,8 @@ BATCH_CHOICES = (16, 32, 64, 128, 256, 512, 1024)
 DEFAULT_WEIGHT = 1.0
 # the config field each number widget sets: a widget's value and a URL's obey that field's rule
 FIELD_OF = {LR: "optim.lr", BATCH: "optim.batch_size", EPOCHS: "optim.epochs", SEED: "seed",
-            EVAL_EVERY: "eval_every", GRAD_EVERY: "grad_stats_every"}
+            EVAL_EVERY: "eval_every", GRAD_EVERY: "grad_stats_every", WEIGHT_DECAY: "optim.weight_decay",
+            AUG_CROP: "augment.crop_padding", AUG_ROTATION: "augment.max_rotation"}
 
 
 def weight_key(task: str) -> str:
@@ -153,6 +169,8 @@ class Setup:
     device: str
     eval_every: int
     grad_stats_every: int
+    weight_decay: float = 0.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -242,8 +260,31 @@ def read_setup(values: Mapping[str, Any]) -> Setup:
         device=_known(values.get(DEVICE), DEVICES, DEFAULTS[DEVICE]),
         eval_every=_number(values, EVAL_EVERY, problems),
         grad_stats_every=_number(values, GRAD_EVERY, problems),
+        weight_decay=_number(values, WEIGHT_DECAY, problems),
+        augment=_read_augment(values, problems),
         problems=problems,
     )
+
+
+def _read_augment(values: Mapping[str, Any], problems: list[Problem]) -> AugmentConfig:
+    crop = _number(values, AUG_CROP, problems)
+    rotation = _number(values, AUG_ROTATION, problems)
+    return AugmentConfig(crop_padding=crop, flip=bool(values.get(AUG_FLIP, False)), max_rotation=rotation)
+
+
+def augment_problem(dataset: str, tasks: list[str], augment: AugmentConfig) -> Problem | None:
+    """Augmentation that cannot apply: the inputs are not images, or a chosen task's target describes
+    the image's geometry (the trainer refuses both; this says so before a run starts)."""
+    if not augment.enabled:
+        return None
+    entry = catalog.dataset(dataset)
+    if entry.get("input_kind") != "image":
+        return Problem(AUGMENT, f"{entry['title']} has no images to augment: turn augmentation off.")
+    fixed = [t["name"] for t in entry["tasks"] if t["name"] in tasks and not t.get("augmentable", True)]
+    if fixed:
+        return Problem(AUGMENT, f"Augmentation would falsify the target of {', '.join(fixed)} (it describes "
+                                "the image's geometry): leave that task out or turn augmentation off.")
+    return None
 
 
 def check(setup: Setup) -> list[Problem]:
@@ -264,6 +305,9 @@ def check(setup: Setup) -> list[Problem]:
     conflict = gradient_conflict(setup.method, setup.architecture, setup.gradients)
     if conflict is not None:
         problems.append(conflict)
+    augment = augment_problem(setup.dataset, setup.tasks, setup.augment)
+    if augment is not None:
+        problems.append(augment)
     if problems:
         return problems
     try:
@@ -293,7 +337,8 @@ def build_config(setup: Setup, name: str = "") -> RunConfig:
         model=ModelConfig(setup.architecture, dict(setup.arch_params)),
         weighting=WeightingConfig(setup.method, dict(setup.method_params), setup.gradients),
         optim=OptimConfig(optimizer=setup.optimizer, lr=float(setup.lr), batch_size=int(setup.batch_size),
-                          epochs=float(setup.epochs)),
+                          epochs=float(setup.epochs), weight_decay=float(setup.weight_decay)),
+        augment=AugmentConfig(setup.augment.crop_padding, setup.augment.flip, setup.augment.max_rotation),
         seed=int(setup.seed), device=setup.device, eval_every=int(setup.eval_every),
         grad_stats_every=int(setup.grad_stats_every),
     )

@@ -10,7 +10,7 @@ from mtlcore.data import multi_digits  # noqa: F401  isort: skip
 from mtlcore.data import multi_mnist  # noqa: F401  isort: skip
 from mtlcore.data import fashion_attributes  # noqa: F401  isort: skip
 from mtlcore.data import scale_imbalance  # noqa: F401  isort: skip
-from mtlcore.data import celeba, tabular  # noqa: F401  isort: skip  (user data: CelebA folders, tables)
+from mtlcore.data import celeba, cifar10, image_folder, tabular  # noqa: F401  isort: skip  (user data)
 from mtlcore.data.base import DATASETS, DataSetInfo, DataSourceMissing, PreparedData, Split, get_info, load_dataset
 from mtlcore.registry import ConfigError, resolve_params
 

@@ -36,8 +36,13 @@ class Split:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def batch(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def batch(self, idx: torch.Tensor | slice,
+              transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Inputs and targets of `idx`; `transform` (augmentation) sees the stored inputs, uint8 for images."""
         x = self.x[idx]
+        if transform is not None:
+            x = transform(x)
         if x.dtype == torch.uint8:
             x = x.float().div_(255.0)
         return x, {name: t[idx] for name, t in self.targets.items()}

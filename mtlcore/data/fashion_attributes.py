@@ -67,7 +67,7 @@ def task_specs(params: dict[str, Any], ink_mean: float = 0.0, ink_std: float = 1
     if params["rotate"]:
         specs.append(TaskSpec("rotation", "classification", 4,
                               "self-supervised: how many quarter turns (counter-clockwise) the "
-                              "input was given, 0..3"))
+                              "input was given, 0..3", augmentable=False))
     specs += [
         TaskSpec("reconstruction", "reconstruction", 28 * 28,
                  "reproduce the input image (pixel values in [0, 1])", out_shape=(1, 28, 28)),

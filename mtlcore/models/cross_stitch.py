@@ -62,7 +62,8 @@ class CrossStitchModel(MTLModel):
         self.units = nn.ParameterList(nn.Parameter(initial_mixing(len(self.tasks), float(self_weight)))
                                       for _ in range(n_blocks))
         out_dim = self.columns[0].out_dim
-        self.heads = nn.ModuleList(TaskHead(spec, out_dim, params["head_hidden"]) for spec in tasks.values())
+        self.heads = nn.ModuleList(TaskHead(spec, out_dim, params["head_hidden"], params["dropout"])
+                                   for spec in tasks.values())
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         columns = [x] * len(self.tasks)

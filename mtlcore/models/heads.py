@@ -17,17 +17,22 @@ from mtlcore.tasks import TaskSpec
 
 HEAD_PARAMS: tuple[Param, ...] = (
     Param("head_hidden", "int", 0, "hidden units in each task head; 0 gives a linear head", low=0, high=4096),
+    Param("dropout", "float", 0.0, "dropout rate on the representation each head reads (training only; "
+          "each head draws its own mask); 0 turns it off", low=0.0, high=0.9),
 )
 
 
 class TaskHead(nn.Module):
     """One task's head: a linear map or a one-hidden-layer MLP, then the task's output shaping."""
 
-    def __init__(self, spec: TaskSpec, in_dim: int, hidden: int = 0) -> None:
+    def __init__(self, spec: TaskSpec, in_dim: int, hidden: int = 0, dropout: float = 0.0) -> None:
         super().__init__()
         check_task(spec)
         if hidden < 0:
             raise ConfigError(f"head_hidden must be >= 0, got {hidden}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {dropout}")
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.kind = spec.kind
         self.out_shape = tuple(spec.out_shape) if spec.kind == "reconstruction" and spec.out_shape else (spec.out_dim,)
         if hidden:
@@ -36,7 +41,7 @@ class TaskHead(nn.Module):
             self.net = nn.Linear(in_dim, spec.out_dim)
 
     def forward(self, rep: torch.Tensor) -> torch.Tensor:
-        out = self.net(rep)
+        out = self.net(self.dropout(rep))
         if self.kind == "reconstruction":
             out = torch.sigmoid(out).reshape(out.shape[0], *self.out_shape)
         return out
@@ -51,10 +56,10 @@ def check_task(spec: TaskSpec) -> None:
                           f"{math.prod(spec.out_shape)} values but out_dim is {spec.out_dim}")
 
 
-def build_heads(tasks: dict[str, TaskSpec], in_dim: int, hidden: int) -> nn.ModuleList:
+def build_heads(tasks: dict[str, TaskSpec], in_dim: int, hidden: int, dropout: float = 0.0) -> nn.ModuleList:
     """One head per task, in the tasks' order (a list, so any task name is allowed, dots included)."""
     check_tasks(tasks)
-    return nn.ModuleList(TaskHead(spec, in_dim, hidden) for spec in tasks.values())
+    return nn.ModuleList(TaskHead(spec, in_dim, hidden, dropout) for spec in tasks.values())
 
 
 def check_tasks(tasks: dict[str, TaskSpec]) -> None:

@@ -25,7 +25,7 @@ class HardSharingModel(MTLModel):
         check_tasks(tasks)
         self.tasks = list(tasks)
         self.trunk = build_trunk(input_shape=input_shape, **trunk_arguments(params))
-        self.heads = build_heads(tasks, self.trunk.out_dim, params["head_hidden"])
+        self.heads = build_heads(tasks, self.trunk.out_dim, params["head_hidden"], params["dropout"])
 
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)

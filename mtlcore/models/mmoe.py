@@ -36,7 +36,8 @@ class MixtureOfExpertsModel(MTLModel):
         n_in = math.prod(input_size(input_shape))
         self.gates = nn.ModuleList(nn.Linear(n_in, n_experts) for _ in self.tasks)
         out_dim = self.experts[0].out_dim
-        self.heads = nn.ModuleList(TaskHead(spec, out_dim, params["head_hidden"]) for spec in tasks.values())
+        self.heads = nn.ModuleList(TaskHead(spec, out_dim, params["head_hidden"], params["dropout"])
+                                   for spec in tasks.values())
 
     def expert_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_experts, d): every expert's representation of the batch."""

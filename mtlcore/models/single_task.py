@@ -26,7 +26,7 @@ class SingleTaskModel(MTLModel):
         self.tasks = list(tasks)
         trunk_args = trunk_arguments(params)
         self.trunks = nn.ModuleList(build_trunk(input_shape=input_shape, **trunk_args) for _ in self.tasks)
-        self.heads = nn.ModuleList(TaskHead(spec, trunk.out_dim, params["head_hidden"])
+        self.heads = nn.ModuleList(TaskHead(spec, trunk.out_dim, params["head_hidden"], params["dropout"])
                                    for spec, trunk in zip(tasks.values(), self.trunks))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

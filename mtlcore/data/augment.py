@@ -1,0 +1,90 @@
+"""Training-time augmentation of image batches with torchvision.transforms.v2 kernels.
+
+Applied to each training batch where it already lives (uint8, on the training device) before the
+conversion to float, so no per-sample DataLoader is needed. A torchvision transform draws one set
+of random parameters per call, which on a batch would give every image the same crop, flip and
+turn; here the parameters are drawn per image from the run's own generator (so a seed fixes them),
+and the v2 kernels (`pad`, `horizontal_flip`, `rotate`) are applied to the images that share a
+value. The crop itself picks each image's window from an unfolded view of the padded batch (one
+offset per image), which torchvision's `crop` (one box per call) cannot do in one call.
+
+What each option does:
+- crop_padding p: zero-pad by p pixels on every side, then cut the original size at a random
+  offset: shifts of up to p pixels in each direction.
+- flip: a left-right mirror with probability 1/2 (wrong for data whose labels name left and right,
+  e.g. Multi-MNIST's and Multi-Fashion's `left` / `right` items).
+- max_rotation m: a turn by a whole number of degrees drawn uniformly from [-m, m], bilinear, with
+  black corners.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mtlcore.config import AugmentConfig
+from mtlcore.registry import ConfigError
+
+
+class Augmenter:
+    """Random crop with padding, flip and small rotation, per image, deterministic under a seed."""
+
+    def __init__(self, config: AugmentConfig, seed: int) -> None:
+        config.validate()
+        self.config = config
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4:
+            raise ConfigError(f"augmentation needs image batches (B, C, H, W), got shape {tuple(images.shape)}")
+        c = self.config
+        out = images
+        if c.crop_padding:
+            out = self.random_crop(out, c.crop_padding)
+        if c.flip:
+            out = self.random_flip(out)
+        if c.max_rotation:
+            out = self.random_rotation(out, int(c.max_rotation))
+        return out
+
+    def random_crop(self, images: torch.Tensor, padding: int) -> torch.Tensor:
+        from torchvision.transforms.v2 import functional as TF
+
+        b, _, h, w = images.shape
+        padded = TF.pad(images, [padding])
+        dy = torch.randint(0, 2 * padding + 1, (b,), generator=self.generator).to(images.device)
+        dx = torch.randint(0, 2 * padding + 1, (b,), generator=self.generator).to(images.device)
+        # every h x w window of the padded images as a view (B, C, 2p+1, 2p+1, H, W), then image i's own
+        windows = padded.unfold(2, h, 1).unfold(3, w, 1)
+        chosen = windows[torch.arange(b, device=images.device), :, dy, dx]  # (B, C, H, W)
+        return chosen.contiguous(memory_format=_layout(images))
+
+    def random_flip(self, images: torch.Tensor) -> torch.Tensor:
+        from torchvision.transforms.v2 import functional as TF
+
+        chosen = torch.rand(images.shape[0], generator=self.generator) < 0.5
+        if not bool(chosen.any()):
+            return images
+        out = images.clone(memory_format=_layout(images))
+        sel = chosen.to(images.device)
+        out[sel] = TF.horizontal_flip(images[sel])
+        return out
+
+    def random_rotation(self, images: torch.Tensor, max_degrees: int) -> torch.Tensor:
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms.v2 import functional as TF
+
+        angles = torch.randint(-max_degrees, max_degrees + 1, (images.shape[0],), generator=self.generator)
+        out = images.clone(memory_format=_layout(images))
+        on_device = angles.to(images.device)
+        for a in torch.unique(angles).tolist():
+            if a == 0:
+                continue
+            sel = on_device == a
+            out[sel] = TF.rotate(images[sel], float(a), interpolation=InterpolationMode.BILINEAR)
+        return out
+
+
+def _layout(t: torch.Tensor) -> torch.memory_format:
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
