@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard import forms, presets
+from dashboard.train import forms, presets
 from mtlcore.config import AugmentConfig
 
 
@@ -44,7 +44,7 @@ def test_augmentation_and_weight_decay_widgets_reach_the_config() -> None:
     ({forms.DATASET: "scale_imbalance", forms.AUG_FLIP: True}, forms.AUGMENT, None),
     ({forms.DATASET: "fashion_attributes", forms.TASKS: ["category", "rotation"], forms.AUG_ROTATION: 5},
      forms.AUGMENT, "rotation"),
-    ({forms.DATASET: "multi_fashion", forms.AUG_CROP: 40}, forms.AUG_CROP, "at most 16"),
+    ({forms.DATASET: "multi_fashion", forms.AUG_CROP: 40}, forms.AUG_CROP, "must be <= 16"),
     ({forms.DATASET: "multi_fashion", forms.AUG_ROTATION: -3}, forms.AUG_ROTATION, ">= 0"),
     ({forms.DATASET: "multi_fashion", forms.WEIGHT_DECAY: "x"}, forms.WEIGHT_DECAY, "number"),
 ])
@@ -61,7 +61,7 @@ def test_metric_chart_draws_recall_and_f1_beside_accuracy() -> None:
     import numpy as np
     import plotly.graph_objects as go
 
-    from dashboard import charts
+    from dashboard.shared import charts
 
     s = np.arange(1, 30, 10, dtype=np.float32)
     view = charts.RunView(
