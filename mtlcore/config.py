@@ -46,6 +46,7 @@ class OptimConfig:
     batch_size: int = 128
     epochs: float = 1.0  # fractional epochs allowed for quick demos
     max_steps: int | None = None  # caps the step count when given
+    until_stopped: bool = False  # train until a stop is requested (epochs and max_steps ignored)
 
 
 @dataclass
@@ -62,6 +63,10 @@ class RunConfig:
     log_every: int = 1  # step metrics every N steps
     threads: int = 0  # torch threads; 0 lets the core choose
     amp: bool = False  # bf16 autocast on CPU / fp16 on CUDA
+    # a task's loss (mean of 10 steps) above this multiple of its start ends the run as diverged; 0: off
+    diverge_factor: float = 100.0
+    # a classification task at chance level for this many validations in a row is flagged; 0: off
+    chance_evals: int = 3
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,9 +105,14 @@ class RunConfig:
             raise ConfigError(f"optim.batch_size must be a whole number >= 1, got {o.batch_size!r}")
         if o.max_steps is not None and (not isinstance(o.max_steps, int) or o.max_steps < 1):
             raise ConfigError(f"optim.max_steps must be a whole number >= 1, got {o.max_steps!r}")
-        if o.epochs == 0 and o.max_steps is None:
+        if not isinstance(o.until_stopped, bool):
+            raise ConfigError(f"optim.until_stopped must be true or false, got {o.until_stopped!r}")
+        if o.epochs == 0 and o.max_steps is None and not o.until_stopped:
             raise ConfigError("optim.epochs must be > 0 (or give optim.max_steps)")
-        for name in ("eval_every", "grad_stats_every", "log_every", "threads", "seed"):
+        f = self.diverge_factor
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or not (f == 0 or f > 1):
+            raise ConfigError(f"diverge_factor must be 0 (off) or a finite number > 1, got {f!r}")
+        for name in ("eval_every", "grad_stats_every", "log_every", "threads", "seed", "chance_evals"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{name} must be a whole number >= 0, got {v!r}")
