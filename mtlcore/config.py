@@ -46,6 +46,7 @@ class OptimConfig:
     batch_size: int = 128
     epochs: float = 1.0  # fractional epochs allowed for quick demos
     max_steps: int | None = None  # caps the step count when given
+    until_stopped: bool = False  # train until a stop is requested (epochs and max_steps ignored)
 
 
 @dataclass
@@ -85,6 +86,10 @@ class RunConfig:
     log_every: int = 1  # step metrics every N steps
     threads: int = 0  # torch threads; 0 lets the core choose
     amp: bool = False  # bf16 autocast on CPU / fp16 on CUDA
+    # a task's loss (mean of 10 steps) above this multiple of its start ends the run as diverged; 0: off
+    diverge_factor: float = 100.0
+    # a classification task at chance level for this many validations in a row is flagged; 0: off
+    chance_evals: int = 3
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +165,10 @@ FIELDS: dict[str, Param] = {p.name: p for p in (
     Param("log_every", "int", 1, "step metrics every N steps", low=1, high=MAX_STEPS),
     Param("threads", "int", 0, "torch threads; 0 lets the core choose", low=0, high=MAX_THREADS),
     Param("amp", "bool", False, "bf16 autocast on CPU / fp16 on CUDA"),
+    Param("diverge_factor", "float", 100.0, "a task's loss (mean of 10 steps) above this multiple of its "
+          "first-step loss ends the run as diverged; 0 turns this off", low=0.0, high=1e12),
+    Param("chance_evals", "int", 3, "a classification task at chance level for this many validations in a "
+          "row is flagged; 0 turns this off", low=0, high=MAX_STEPS),
 )}
 OPTIM_FIELDS: dict[str, Param] = {p.name: p for p in (
     Param("optim.optimizer", "choice", "adam", choices=OPTIMIZERS),
@@ -169,6 +178,7 @@ OPTIM_FIELDS: dict[str, Param] = {p.name: p for p in (
     Param("optim.batch_size", "int", 128, low=1, high=MAX_BATCH),
     Param("optim.epochs", "float", 1.0, "fractional epochs allowed", low=0.0, high=MAX_EPOCHS),
     Param("optim.max_steps", "int", None, "caps the step count when given", low=1, high=MAX_STEPS),
+    Param("optim.until_stopped", "bool", False, "train until a stop is requested (epochs and max_steps ignored)"),
 )}
 AUGMENT_FIELDS: dict[str, Param] = {p.name: p for p in (
     Param("augment.crop_padding", "int", 0, "pixels of padding before a random crop; 0 = off",
@@ -206,8 +216,10 @@ def check_fields(config: "RunConfig") -> None:
     o = config.optim
     if o.lr == 0:
         raise ConfigError("optim.lr must be > 0")
-    if o.epochs == 0 and o.max_steps is None:
+    if o.epochs == 0 and o.max_steps is None and not o.until_stopped:
         raise ConfigError("optim.epochs must be > 0 (or give optim.max_steps)")
+    if 0 < config.diverge_factor <= 1:
+        raise ConfigError(f"diverge_factor must be 0 (off) or a number > 1, got {config.diverge_factor!r}")
     if not isinstance(config.name, str) or len(config.name) > MAX_NAME:
         raise ConfigError(f"name must be text of at most {MAX_NAME} characters, got "
                           f"{config.name if not isinstance(config.name, str) else config.name[:40] + '...'!r}")

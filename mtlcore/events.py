@@ -68,11 +68,21 @@ class WeightsChanged:
 
 
 @dataclass
+class Alert:
+    """Something a user should see about a run that goes on (a task collapsed to chance level)."""
+
+    step: int
+    kind: str  # "collapse"
+    task: str
+    message: str
+
+
+@dataclass
 class Finished:
-    status: str  # "finished" | "stopped" | "failed"
+    status: str  # "finished" | "stopped" | "failed" | "diverged"
     reason: str
     time: float
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-Event = Union[Started, StepMetrics, Evaluation, GradientStats, WeightsChanged, Finished]
+Event = Union[Started, StepMetrics, Evaluation, GradientStats, WeightsChanged, Alert, Finished]

@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable
 
 from mtlcore.config import RunConfig
-from mtlcore.events import Evaluation, Event, Finished, Started, StepMetrics
+from mtlcore.events import Alert, Evaluation, Event, Finished, Started, StepMetrics
 from mtlcore.store import RunStore, event_rows
 from mtlcore.trainer import ControlState, Trainer
 
@@ -58,8 +58,10 @@ class StoreWriter:
         self.last_flush = time.monotonic()
 
 
-def _summary(last_val: Evaluation | None, finished: Finished) -> dict[str, Any]:
+def _summary(last_val: Evaluation | None, finished: Finished, alerts: list[Alert]) -> dict[str, Any]:
     out: dict[str, Any] = {"steps": finished.summary.get("steps", 0)}
+    if alerts:  # a finished run whose task sat at chance must not read as a plain success
+        out["alerts"] = [{"step": a.step, "kind": a.kind, "task": a.task, "message": a.message} for a in alerts]
     if last_val is not None:
         out["val"] = last_val.metrics
     if "test" in finished.summary:
@@ -83,12 +85,15 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
     writer = StoreWriter(store, run_id)
     last_val: Evaluation | None = None
     finished: Finished | None = None
+    alerts: list[Alert] = []
     try:
         for event in Trainer(config, control=StoreControl(store, run_id)).run():
             if isinstance(event, Started):
                 store.set_status(run_id, "running", device=event.device, total_steps=event.total_steps)
             elif isinstance(event, Evaluation) and event.split == "val":
                 last_val = event
+            elif isinstance(event, Alert):
+                alerts.append(event)
             elif isinstance(event, Finished):
                 finished = event
             writer.add(event)
@@ -103,6 +108,7 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
         raise
     writer.flush()
     assert finished is not None
-    store.set_status(run_id, finished.status, error=finished.reason if finished.status == "failed" else "",
-                     summary=_summary(last_val, finished))
+    store.set_status(run_id, finished.status,
+                     error=finished.reason if finished.status in ("failed", "diverged") else "",
+                     summary=_summary(last_val, finished, alerts))
     return run_id

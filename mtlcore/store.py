@@ -23,12 +23,12 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from mtlcore.events import Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+from mtlcore.events import Alert, Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = os.path.join("runs", "mtl.sqlite")
 ACTIVE = ("queued", "running")
-TERMINAL = ("finished", "stopped", "failed", "interrupted")
+TERMINAL = ("finished", "stopped", "failed", "diverged", "interrupted")
 STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this (on another host) is dead
 
 _SCHEMA = """
@@ -370,6 +370,8 @@ def event_rows(event: Any) -> tuple[list[tuple], list[tuple]]:
         rows.append((s, e, t, "grad", "", "conflict", float(event.conflict)))
     elif isinstance(event, WeightsChanged):
         evs.append((event.step, time.time(), "weights_changed", json.dumps(event.weights)))
+    elif isinstance(event, Alert):
+        evs.append((event.step, time.time(), "alert", json.dumps(asdict(event))))
     elif isinstance(event, (Started, Finished)):
         evs.append((0 if isinstance(event, Started) else -1, time.time(),
                     type(event).__name__.lower(), json.dumps(asdict(event), default=str)))

@@ -21,6 +21,7 @@ from mtlcore.data.augment import Augmenter
 from mtlcore.data.base import PreparedData, Split, load_dataset
 from mtlcore.device import choose_threads, pick_device
 from mtlcore.events import Evaluation, Event, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+from mtlcore.health import HealthWatch, TrainingDiverged
 from mtlcore.models.base import MTLModel, build_model
 from mtlcore.registry import ConfigError
 from mtlcore.tasks import finish_metrics, task_loss, task_metric_sums
@@ -65,6 +66,8 @@ class TrainingFailed(Exception):
 
 EVAL_BATCH = 2048
 POLL_EVERY_S = 0.1
+# "Train until I press Stop" still ends somewhere: hours on this machine, and a bounded database.
+UNTIL_STOPPED_MAX_STEPS = 1_000_000
 
 
 def gradient_mode(config: RunConfig, method: Weighting, model: MTLModel) -> str | None:
@@ -166,6 +169,10 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(n / self.batch_size))
         total = math.ceil(o.epochs * self.steps_per_epoch) if o.epochs > 0 else 0
         self.total_steps = min(total, o.max_steps) if (o.max_steps and total) else (o.max_steps or total)
+        if o.until_stopped:
+            self.total_steps = UNTIL_STOPPED_MAX_STEPS
+        classes = {t: s.out_dim for t, s in zip(self.tasks, self.specs) if s.kind == "classification"}
+        self.health = HealthWatch(self.tasks, classes, cfg.diverge_factor, cfg.chance_evals)
         self.eval_every = cfg.eval_every or self.steps_per_epoch
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.amp_dtype = torch.bfloat16 if cfg.amp else None
@@ -179,7 +186,9 @@ class Trainer:
         try:
             self.setup()
             assert self.model is not None and self.method is not None
-            yield Started(str(self.device), self.total_steps, self.steps_per_epoch,
+            # total_steps 0 tells the pages that this run goes on until it is stopped
+            yield Started(str(self.device), 0 if self.config.optim.until_stopped else self.total_steps,
+                          self.steps_per_epoch,
                           sum(p.numel() for p in self.model.parameters()),
                           sum(p.numel() for p in self.shared), self.tasks, time.time())
             last_poll = -1.0
@@ -195,7 +204,7 @@ class Trainer:
                     last_poll = now
                     state = self.control.poll()
                     if state.stop:
-                        yield self._final_evals(step, elapsed)
+                        yield from self._validation(step, elapsed())
                         yield Finished("stopped", f"stopped by request at step {step}", time.time(),
                                        {"steps": step})
                         return
@@ -210,6 +219,7 @@ class Trainer:
                     step % self.config.grad_stats_every == 0)
                 losses, weights, stats = self._train_step(self.data.train, idx, step, want_stats)
                 step += 1
+                self.health.observe_losses(step, losses.tolist())
                 epoch_sum += losses.double()
                 epoch_n += 1
                 epoch = step / self.steps_per_epoch
@@ -226,19 +236,24 @@ class Trainer:
                     epoch_sum.zero_()
                     epoch_n = 0
                 if step % self.eval_every == 0 and step < self.total_steps:
-                    yield self._evaluate(self.data.val, "val", step, elapsed())
-            yield self._final_evals(step, elapsed)
+                    yield from self._validation(step, elapsed())
+            yield from self._validation(step, elapsed())
             test = self._evaluate(self.data.test, "test", step, elapsed())
             yield test
             yield Finished("finished", "", time.time(), {"steps": step, "test": test.metrics,
                                                          "test_loss": test.losses})
+        except TrainingDiverged as exc:
+            yield Finished("diverged", str(exc), time.time(), {"steps": step})
         except (TrainingFailed, ConfigError) as exc:
             yield Finished("failed", str(exc), time.time(), {"steps": step})
         except Exception as exc:  # a bug or an environment fault: fail the run, keep the message
             yield Finished("failed", f"{type(exc).__name__} at step {step}: {exc}", time.time(), {"steps": step})
 
-    def _final_evals(self, step: int, elapsed: Callable[[], float]) -> Evaluation:
-        return self._evaluate(self.data.val, "val", step, elapsed())
+    def _validation(self, step: int, t: float) -> Iterator[Event]:
+        """A validation evaluation, then any alert it raises (a task stuck at chance level)."""
+        evaluation = self._evaluate(self.data.val, "val", step, t)
+        yield evaluation
+        yield from self.health.observe_evaluation(step, evaluation.metrics)
 
     def _apply_weights(self, weights: list[float], step: int) -> WeightsChanged | None:
         setter = getattr(self.method, "set_weights", None)
@@ -274,8 +289,8 @@ class Trainer:
         if not bool(torch.isfinite(losses).all()):
             bad = [t for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
             what = "NaN" if any(math.isnan(v) for v in losses.tolist()) else "infinite"
-            raise TrainingFailed(f"the loss of task '{bad[0]}' became {what} at step {step + 1} "
-                                 "(diverged: lower the learning rate or the weights)")
+            raise TrainingDiverged(f"the loss of task '{bad[0]}' became {what} at step {step + 1} "
+                                   "(diverged: lower the learning rate or the weights)")
 
     def _jacobian(self, losses: torch.Tensor, params: list[torch.nn.Parameter], retain_graph: bool) -> torch.Tensor:
         return grads.jacobian(losses, params, retain_graph=retain_graph, batched=self.batched_vjp)

@@ -255,6 +255,17 @@ def test_status_messages_say_why() -> None:
     assert level == "warning" and "kept" in text
 
 
+def test_a_diverged_or_collapsed_run_is_never_a_green_finish() -> None:
+    level, text = live.status_message({"status": "diverged", "step": 3, "error": "the loss of task 'sum' grew"})
+    assert level == "error" and text.startswith("Diverged") and "'sum'" in text
+    collapsed = {"status": "finished", "step": 141,
+                 "summary": {"alerts": [{"step": 60, "kind": "collapse", "task": "left",
+                                         "message": "task 'left' has stayed at chance level"}]}}
+    level, text = live.status_message(collapsed)
+    assert level == "warning" and "chance level" in text
+    assert live.status_message({"status": "finished", "step": 141, "summary": {}})[0] == "success"
+
+
 def test_queue_position_is_oldest_first() -> None:
     now = time.time()
     q = pd.DataFrame({"id": ["b", "a", "c"], "created": [now + 1, now, now + 2]})

@@ -82,11 +82,11 @@ def test_stop_is_cooperative_and_keeps_an_evaluation() -> None:
     assert isinstance(seen[-2], Evaluation) and seen[-2].split == "val"
 
 
-def test_nan_fails_naming_task_and_step() -> None:
+def test_nan_ends_the_run_as_diverged_naming_task_and_step() -> None:
     events = train(digits_config(optim__lr=100.0, optim__optimizer="sgd", data__tasks=["left", "sum"],
-                                 optim__max_steps=200))
+                                 optim__max_steps=200, diverge_factor=0))
     end = events[-1]
-    assert end.status == "failed"
+    assert end.status == "diverged"
     assert "task '" in end.reason and "at step" in end.reason and ("NaN" in end.reason or "infinite" in end.reason)
 
 

@@ -154,7 +154,12 @@ def status_message(run: Mapping[str, Any], queue_position: int | None = None, ru
     duration = run.get("duration")
     took = f" in {format_duration(float(duration))}" if duration and duration == duration else ""
     if status == "finished":
+        alerts = (run.get("summary") or {}).get("alerts") or []
+        if alerts:  # it ran to the end, but a task never left chance level: not a success
+            return "warning", f"Finished{took}: {steps:,} steps, with a warning: {alerts[0]['message']}"
         return "success", f"Finished{took}: {steps:,} steps."
+    if status == "diverged":
+        return "error", f"Diverged: {run.get('error') or 'the losses blew up'}"
     if status == "stopped":
         return "warning", f"Stopped at step {steps:,}{took}; every point up to there is kept."
     if status == "failed":
