@@ -8,14 +8,15 @@ the aligned system is 1, which is the paper's stability argument.
 Scale: sum convention with the preference vector 1 (T identical gradients g give T g).
 """
 
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from mtlcore.registry import Param
-from mtlcore.weighting.base import register
-from mtlcore.weighting.jacobian_tools import GramianWeighting, dtype_eps
+from mtlcore.weighting.base import GramianWeighting, register
+from mtlcore.weighting.jacobian import dtype_eps
 
 
 def aligned_weights(gram: np.ndarray, scale_mode: str, eps: float) -> np.ndarray:
