@@ -251,14 +251,15 @@ def gradient_conflict(method: str, architecture: str, gradients: str = "auto") -
 
 
 def _core_checks(config: RunConfig) -> None:
-    """Ask the core to build the method with these parameters, so a bad value never reaches a worker."""
-    from mtlcore.weighting import create
+    """The core's checks of these parameters (those building the method makes, without torch), so a bad
+    value never reaches a worker."""
+    from mtlcore.catalog import check_method
 
     catalog.resolve(catalog.dataset(config.data.name)["params"], config.data.params,
                     f"data set '{config.data.name}'")
     catalog.resolve(catalog.architecture(config.model.architecture)["params"], config.model.params,
                     f"architecture '{config.model.architecture}'")
-    create(config.weighting.method, len(config.data.tasks), **config.weighting.params)
+    check_method(config.weighting.method, len(config.data.tasks), config.weighting.params)
 
 
 def build_config(setup: Setup, name: str = "") -> RunConfig:

@@ -31,10 +31,9 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
-import torch
 
 from mtlcore.data.base import (DATASETS, DataSetInfo, DataSourceMissing, PreparedData, Split,
                                register, seeded_split)
@@ -43,6 +42,9 @@ from mtlcore.data.limits import (MAX_CATEGORIES, MAX_CLASSES, MAX_COLUMNS, MAX_D
                                  max_upload_bytes)
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = 1  # of the stored files; part of the content hash
 NAME_PREFIX = "table:"
@@ -735,6 +737,8 @@ def prepare(source: TableSource, name: str, data_seed: int = 0, val_fraction: fl
     rows with another label are dropped (noted). Regression targets: standardised, with the
     training mean and deviation in the TaskSpec so metrics come back in the column's units.
     """
+    import torch
+
     train_fraction = 1.0 - val_fraction - test_fraction
     if train_fraction < 0.2:
         raise ConfigError(f"validation ({val_fraction}) and test ({test_fraction}) fractions leave "

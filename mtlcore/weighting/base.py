@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from mtlcore.registry import ConfigError, Entry, Param, Registry, resolve_params
+from mtlcore.registry import ConfigError, Entry, Param, Registry, check_per_task, resolve_params
 from mtlcore.weighting.jacobian import check_jacobian, check_jacobians, combine_batch, gramians
 from mtlcore.weighting.two_task import TwoTaskRule, row_gramians, small_two_task_stack, weighted_rows
 
@@ -53,6 +53,7 @@ class Weighting:
             raise ConfigError(f"{self.name}: number of tasks must be >= 1, got {n_tasks!r}")
         self.n_tasks = n_tasks
         self.hp = resolve_params(self.params, params, f"weighting method '{self.name}'")
+        check_per_task(self.params, self.hp, n_tasks, self.name)  # what catalog.check_method checks without torch
         self.generator: torch.Generator | None = None
         self.reset()
 

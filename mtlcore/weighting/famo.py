@@ -6,9 +6,9 @@ from typing import ClassVar
 
 import torch
 
-from mtlcore.registry import Param
+from mtlcore.registry import Param, per_task_numbers
 from mtlcore.weighting.base import register
-from mtlcore.weighting.loss_based import FAMILY, LOSS_FLOOR, RecordedLossWeighting, checked_numbers
+from mtlcore.weighting.loss_based import FAMILY, LOSS_FLOOR, RecordedLossWeighting
 
 
 @register
@@ -39,7 +39,8 @@ class FAMO(RecordedLossWeighting):
               low=1e-5, high=1.0, log=True),
         Param("gamma", "float", 1e-3, help="weight decay on the logits; pulls the weights back toward equal",
               low=0.0, high=1.0),
-        Param("min_losses", "floats", None, help="lowest reachable loss L* of each task; empty means all 0"),
+        Param("min_losses", "floats", None, help="lowest reachable loss L* of each task; empty means all 0",
+              per_task=True),
     )
     wants_losses_after_step: ClassVar[bool] = True
 
@@ -48,7 +49,7 @@ class FAMO(RecordedLossWeighting):
     def reset(self) -> None:
         super().reset()
         given = self.hp["min_losses"]
-        minima = [0.0] * self.n_tasks if given is None else checked_numbers(
+        minima = [0.0] * self.n_tasks if given is None else per_task_numbers(
             given, self.n_tasks, "famo min_losses", non_negative=False)
         self._min_losses = torch.tensor(minima, dtype=torch.float32, device=self._device)
         self.logits = torch.zeros(self.n_tasks, device=self._device, requires_grad=True)

@@ -1,4 +1,4 @@
-"""What the loss-based methods share: one meaning of a weight, a loss floor, checked per-task numbers.
+"""What the loss-based methods share: one meaning of a weight, a loss floor, the record of the weights.
 
 Conventions shared by every loss-based method, so their curves can be compared on one page:
 - `combine` returns the total to backpropagate and the weights it applied, where a weight is the
@@ -13,10 +13,6 @@ Conventions shared by every loss-based method, so their curves can be compared o
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Any, Iterable
-
 import torch
 
 from mtlcore.registry import ConfigError
@@ -25,28 +21,6 @@ from mtlcore.weighting.base import LossWeighting
 LOSS_FLOOR = 1e-8  # smallest loss (or loss gap) a method divides by or takes the log of
 
 FAMILY = "loss-based"
-
-
-def checked_numbers(values: Any, n_tasks: int, what: str, non_negative: bool) -> list[float]:
-    """One finite number per task, else a ConfigError naming the task (1-based) and the problem."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ConfigError(f"{what} must be a list of {n_tasks} numbers, got {values!r}")
-    values = list(values)
-    if len(values) != n_tasks:
-        raise ConfigError(f"{what} must have one value per task ({n_tasks}), got {len(values)}")
-    out: list[float] = []
-    for i, v in enumerate(values, start=1):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise ConfigError(f"{what}: the value of task {i} must be a number, got {v!r}")
-        x = float(v)
-        if math.isnan(x):
-            raise ConfigError(f"{what}: the value of task {i} is NaN")
-        if math.isinf(x):
-            raise ConfigError(f"{what}: the value of task {i} is infinite")
-        if non_negative and x < 0:
-            raise ConfigError(f"{what}: the value of task {i} is negative ({x:g}); weights must be >= 0")
-        out.append(x)
-    return out
 
 
 class RecordedLossWeighting(LossWeighting):

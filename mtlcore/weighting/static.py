@@ -6,9 +6,9 @@ from typing import Any, ClassVar, Sequence
 
 import torch
 
-from mtlcore.registry import ConfigError, Param
+from mtlcore.registry import ConfigError, Param, per_task_numbers
 from mtlcore.weighting.base import register
-from mtlcore.weighting.loss_based import FAMILY, RecordedLossWeighting, checked_numbers
+from mtlcore.weighting.loss_based import FAMILY, RecordedLossWeighting
 
 
 @register
@@ -30,7 +30,7 @@ class StaticWeighting(RecordedLossWeighting):
     cost: ClassVar[str] = "one backward pass"
     params: ClassVar[tuple[Param, ...]] = (
         Param("weights", "floats", None, help="one weight >= 0 per task, in task order; empty means all 1",
-              low=0.0),
+              low=0.0, per_task=True),
     )
 
     def reset(self) -> None:
@@ -40,7 +40,7 @@ class StaticWeighting(RecordedLossWeighting):
         self._weights = torch.tensor(values, dtype=torch.float32)
 
     def _validated(self, weights: Any) -> list[float]:
-        values = checked_numbers(weights, self.n_tasks, "static weights", non_negative=True)
+        values = per_task_numbers(weights, self.n_tasks, "static weights", non_negative=True)
         if not any(v > 0 for v in values):
             raise ConfigError("static weights: at least one weight must be above 0 (all are zero, nothing would train)")
         return values

@@ -1,0 +1,161 @@
+"""What the core offers (weighting methods, architectures, data sets) as plain dicts, without torch.
+
+Pages draw every widget from this metadata, and a page must not pay for PyTorch (about 3 s in a fresh
+server). The registries stay the one source of truth; this module only decides how to read them:
+
+- Methods and architectures are classes that import torch, so their metadata (`describe()` of
+  mtlcore.weighting and mtlcore.models) and the device `auto` resolves to are read from a snapshot:
+  JSON in the cache directory, named by a fingerprint of the files that define them (every .py under
+  mtlcore/weighting and mtlcore/models, mtlcore/registry.py) and of the machine. On a miss one
+  subprocess, `python -m mtlcore catalog`, imports the registries and prints the snapshot; editing a
+  method renames the snapshot, so it can never be stale. A process that has already imported torch (a
+  worker, the CLI, the tests) reads the registries directly and writes nothing.
+- Data sets import without torch (their modules import it inside their load functions), so their
+  catalogue is read live: files on disk and saved tables change while the app runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mtlcore.registry import ConfigError, Param, check_per_task, resolve_params
+
+PACKAGE = Path(__file__).resolve().parent
+SOURCES = ("weighting", "models", "registry.py")  # what the methods' and architectures' metadata is made of
+FORMAT = 1  # bump when the snapshot's layout changes
+SUBPROCESS_TIMEOUT = 600  # seconds; a cold import of torch on a loaded machine takes well under a minute
+
+
+def fingerprint() -> str:
+    """Hash of the metadata's source files, this machine and its torch: what names a snapshot."""
+    digest = hashlib.sha256(f"format {FORMAT}\n".encode())
+    files: list[Path] = []
+    for name in SOURCES:
+        path = PACKAGE / name
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for path in files:
+        digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "none"
+    machine = (platform.node(), sys.version, torch_version, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    digest.update(json.dumps(machine).encode())
+    return digest.hexdigest()[:24]
+
+
+def snapshot_path() -> Path:
+    from mtlcore.data.base import cache_dir
+
+    return cache_dir() / f"catalog-{fingerprint()}.json"
+
+
+def build_snapshot() -> dict[str, Any]:
+    """Read the registries themselves (imports torch): what `python -m mtlcore catalog` prints."""
+    from mtlcore.device import pick_device
+    from mtlcore.models import describe as describe_architectures
+    from mtlcore.weighting import describe as describe_methods
+
+    return {"format": FORMAT, "methods": describe_methods(), "architectures": describe_architectures(),
+            "auto_device": str(pick_device("auto"))}
+
+
+def _snapshot_from_subprocess() -> dict[str, Any]:
+    """Run `python -m mtlcore catalog` in a fresh interpreter (this one keeps torch out)."""
+    # `-m` puts the working directory first on the child's path, so it imports this very mtlcore
+    done = subprocess.run([sys.executable, "-m", "mtlcore", "catalog"], cwd=str(PACKAGE.parent),
+                          capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    if done.returncode != 0:
+        raise RuntimeError("could not read the weighting methods and architectures "
+                           f"(`python -m mtlcore catalog` failed):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)  # two servers missing at once both write the same content; readers see a whole file
+
+
+@lru_cache(maxsize=1)
+def snapshot() -> dict[str, Any]:
+    """The methods' and architectures' metadata and the auto device, read once per process."""
+    if "torch" in sys.modules:  # already paid for: the registries are the cheapest source
+        return build_snapshot()
+    path = snapshot_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") == FORMAT:
+            return data
+    except (OSError, ValueError):
+        pass  # missing or unreadable: computed below
+    data = _snapshot_from_subprocess()
+    try:
+        _write_atomically(path, data)
+    except OSError:
+        pass  # a read-only cache still works, it only recomputes in the next process
+    return data
+
+
+def methods() -> tuple[dict[str, Any], ...]:
+    """Every weighting method's describe() dict, in the order pages list them. Do not mutate."""
+    return tuple(snapshot()["methods"])
+
+
+def architectures() -> tuple[dict[str, Any], ...]:
+    """Every architecture's describe() dict, in registration order. Do not mutate."""
+    return tuple(snapshot()["architectures"])
+
+
+def auto_device() -> str:
+    """The device `device = "auto"` resolves to on this machine (CUDA, then MPS, then CPU)."""
+    return str(snapshot()["auto_device"])
+
+
+def datasets() -> tuple[dict[str, Any], ...]:
+    """Every data set's catalogue entry (params, tasks at default params, `missing`), read now."""
+    from mtlcore.data import catalogue
+
+    return tuple(catalogue())
+
+
+def by_name(items: tuple[dict[str, Any], ...], name: str, what: str) -> dict[str, Any]:
+    """The item called `name`; the registries' own ConfigError message when there is none."""
+    for item in items:
+        if item["name"] == name:
+            return item
+    raise ConfigError(f"unknown {what} '{name}'; available: {', '.join(i['name'] for i in items)}")
+
+
+def method(name: str) -> dict[str, Any]:
+    return by_name(methods(), name, "weighting method")
+
+
+def architecture(name: str) -> dict[str, Any]:
+    return by_name(architectures(), name, "architecture")
+
+
+def param_spec(spec: dict[str, Any]) -> Param:
+    """Turn a described parameter back into the core's Param, to validate with the core's own rules."""
+    return Param(**{**spec, "choices": tuple(spec.get("choices") or ())})
+
+
+def check_method(name: str, n_tasks: int, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameter checks building the method would make (Weighting.__init__), without building it:
+    types and bounds, then per-task lists against the number of tasks. Returns the full parameters."""
+    specs = tuple(param_spec(s) for s in method(name)["params"])
+    if not isinstance(n_tasks, int) or n_tasks < 1:
+        raise ConfigError(f"{name}: number of tasks must be >= 1, got {n_tasks!r}")
+    full = resolve_params(specs, params, f"weighting method '{name}'")
+    check_per_task(specs, full, n_tasks, name)
+    return full
