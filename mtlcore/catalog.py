@@ -6,10 +6,11 @@ server). The registries stay the one source of truth; this module only decides h
 - Methods and architectures are classes that import torch, so their metadata (`describe()` of
   mtlcore.weighting and mtlcore.models) and the device `auto` resolves to are read from a snapshot:
   JSON in the cache directory, named by a fingerprint of the files that define them (every .py under
-  mtlcore/weighting and mtlcore/models, mtlcore/registry.py) and of the machine. On a miss one
-  subprocess, `python -m mtlcore catalog`, imports the registries and prints the snapshot; editing a
-  method renames the snapshot, so it can never be stale. A process that has already imported torch (a
-  worker, the CLI, the tests) reads the registries directly and writes nothing.
+  mtlcore/weighting and mtlcore/models, mtlcore/registry.py) and of the machine, so editing a method
+  renames the snapshot and it can never be stale. A process that has already imported torch (a
+  worker, the tests) reads the registries directly. On a miss, a process that will train anyway (the
+  CLI, a worker) imports the registries and writes the snapshot; one that called `keep_torch_out()`
+  (the dashboard) runs `python -m mtlcore catalog` in a subprocess instead, which prints it.
 - Data sets import without torch (their modules import it inside their load functions), so their
   catalogue is read live: files on disk and saved tables change while the app runs.
 """
@@ -33,6 +34,16 @@ PACKAGE = Path(__file__).resolve().parent
 SOURCES = ("weighting", "models", "registry.py")  # what the methods' and architectures' metadata is made of
 FORMAT = 1  # bump when the snapshot's layout changes
 SUBPROCESS_TIMEOUT = 600  # seconds; a cold import of torch on a loaded machine takes well under a minute
+
+
+_keep_torch_out = False
+
+
+def keep_torch_out() -> None:
+    """This process must never import torch (the dashboard's server): a missing snapshot is computed
+    in a subprocess instead of here."""
+    global _keep_torch_out
+    _keep_torch_out = True
 
 
 def fingerprint() -> str:
@@ -99,7 +110,7 @@ def snapshot() -> dict[str, Any]:
             return data
     except (OSError, ValueError):
         pass  # missing or unreadable: computed below
-    data = _snapshot_from_subprocess()
+    data = _snapshot_from_subprocess() if _keep_torch_out else build_snapshot()
     try:
         _write_atomically(path, data)
     except OSError:

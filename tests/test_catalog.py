@@ -21,15 +21,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 READ = ("import json, sys\n"
         "from mtlcore import catalog\n"
+        "if sys.argv[1] == 'light':\n"
+        "    catalog.keep_torch_out()\n"
         "out = {'methods': catalog.methods(), 'architectures': catalog.architectures(),\n"
         "       'auto_device': catalog.auto_device(), 'datasets': [d['name'] for d in catalog.datasets()],\n"
         "       'path': str(catalog.snapshot_path()), 'torch': 'torch' in sys.modules}\n"
         "print(json.dumps(out))\n")
 
 
-def read_in_fresh_python(cache: Path) -> dict:
+def read_in_fresh_python(cache: Path, mode: str) -> dict:
     env = {**os.environ, "MTL_CACHE": str(cache)}
-    out = subprocess.run([sys.executable, "-c", READ], cwd=str(ROOT), env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", READ, mode], cwd=str(ROOT), env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
@@ -49,7 +51,7 @@ def test_a_fresh_process_reads_the_snapshot_without_torch(tmp_path: Path) -> Non
     from mtlcore.models import describe as architectures
     from mtlcore.weighting import describe as methods
 
-    first = read_in_fresh_python(tmp_path)  # a miss: computed by one `python -m mtlcore catalog`
+    first = read_in_fresh_python(tmp_path, "light")  # a miss: computed by one `python -m mtlcore catalog`
     assert first["torch"] is False
     assert first["methods"] == json.loads(json.dumps(methods()))
     assert first["architectures"] == json.loads(json.dumps(architectures()))
@@ -61,8 +63,16 @@ def test_a_fresh_process_reads_the_snapshot_without_torch(tmp_path: Path) -> Non
     data = json.loads(path.read_text())
     data["methods"] = data["methods"][:1]
     path.write_text(json.dumps(data))
-    second = read_in_fresh_python(tmp_path)
+    second = read_in_fresh_python(tmp_path, "light")
     assert second["torch"] is False and [m["name"] for m in second["methods"]] == [first["methods"][0]["name"]]
+
+
+@pytest.mark.slow
+def test_a_process_that_may_import_torch_builds_a_missing_snapshot_itself(tmp_path: Path) -> None:
+    got = read_in_fresh_python(tmp_path, "training")  # the CLI or a worker: no subprocess, same snapshot
+    assert got["torch"] is True
+    assert json.loads(Path(got["path"]).read_text())["methods"] == got["methods"]
+    assert read_in_fresh_python(tmp_path, "light")["methods"] == got["methods"]
 
 
 def test_the_snapshot_is_named_by_its_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
