@@ -8,7 +8,6 @@ the aligned system is 1, which is the paper's stability argument.
 Scale: sum convention with the preference vector 1 (T identical gradients g give T g).
 """
 
-
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import torch
 
+MAX_NORM_HELP = "clip the update's norm to this value (0 turns clipping off)"
+
 
 def clip_rows(directions: torch.Tensor, weights: torch.Tensor, max_norm: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale each row's direction and weights down to max_norm (0 disables), as the reference code clips.
@@ -36,6 +38,3 @@ def clip_factors(squared_norms: np.ndarray, max_norm: float) -> np.ndarray:
     norms = np.sqrt(np.maximum(squared_norms, 0.0))
     over = (norms > max_norm) & (norms < np.inf)
     return np.where(over, max_norm / np.where(over, norms, 1.0), 1.0)
-
-
-MAX_NORM_HELP = "clip the update's norm to this value (0 turns clipping off)"
