@@ -23,7 +23,7 @@ import os
 import platform
 import subprocess
 import sys
-from functools import lru_cache
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -93,14 +93,25 @@ def _snapshot_from_subprocess() -> dict[str, Any]:
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data), encoding="utf-8")
     os.replace(tmp, path)  # two servers missing at once both write the same content; readers see a whole file
 
 
-@lru_cache(maxsize=1)
+_lock = threading.Lock()  # the first sessions of a fresh server wait for one subprocess, not one each
+_snapshot: dict[str, Any] | None = None
+
+
 def snapshot() -> dict[str, Any]:
     """The methods' and architectures' metadata and the auto device, read once per process."""
+    global _snapshot
+    with _lock:
+        if _snapshot is None:
+            _snapshot = _read_or_build()
+        return _snapshot
+
+
+def _read_or_build() -> dict[str, Any]:
     if "torch" in sys.modules:  # already paid for: the registries are the cheapest source
         return build_snapshot()
     path = snapshot_path()
