@@ -2,8 +2,9 @@
 run store. Headless: usable from the CLI (`python -m mtlcore`) and from Python; never imports
 Streamlit.
 
-The light modules (config, events, store, launch, registry) import without torch; the heavy ones are
-imported on first use, so `import mtlcore` stays cheap for the dashboard.
+The light modules (config, events, store, launch, registry, catalog, tasks, data) import without
+torch; the heavy ones are imported on first use, so `import mtlcore` stays cheap for the dashboard,
+which reads the methods' and architectures' metadata through `mtlcore.catalog`.
 """
 
 from __future__ import annotations

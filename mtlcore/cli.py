@@ -1,5 +1,5 @@
 """Command line: `python -m mtlcore datasets | methods | architectures | train | list | export | sweep | toy |
-import-table | worker`.
+import-table | catalog | worker`.
 
 The CLI runs the same `runner.execute` as the app's workers, so a run trained here shows in the
 dashboard exactly as one started there.
@@ -66,6 +66,14 @@ def cmd_architectures(args: argparse.Namespace) -> int:
     for a in describe():
         params = ", ".join(f"{p['name']}={p['default']}" for p in a["params"])
         print(f"{a['name']:<14} {a['title']}: {a['summary']}" + (f"  ({params})" if params else ""))
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """Print the methods' and architectures' metadata as JSON: the snapshot mtlcore.catalog keeps for pages."""
+    from mtlcore.catalog import build_snapshot
+
+    print(json.dumps(build_snapshot()))
     return 0
 
 
@@ -253,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list data sets and their tasks").set_defaults(func=cmd_datasets)
     sub.add_parser("methods", help="list weighting methods").set_defaults(func=cmd_methods)
     sub.add_parser("architectures", help="list architectures").set_defaults(func=cmd_architectures)
+    sub.add_parser("catalog", help="methods and architectures as JSON (the pages' torch-free snapshot)"
+                   ).set_defaults(func=cmd_catalog)
     tr = with_db(sub.add_parser("train", help="train one run from a config file"))
     tr.add_argument("--config", required=True, help="run config JSON (see examples/)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. optim.lr=0.01")

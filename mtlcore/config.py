@@ -129,14 +129,13 @@ class RunConfig:
         return self
 
     def _check_pairing(self) -> None:
-        """Reject a weighting method the architecture cannot serve, before any worker starts."""
-        from mtlcore.models import ARCHITECTURES
-        from mtlcore.weighting import WEIGHTINGS
+        """Reject a weighting method the architecture cannot serve, before any worker starts (from the
+        registries' metadata through mtlcore.catalog, so validating a config never imports torch)."""
+        from mtlcore import catalog
 
-        method = WEIGHTINGS.get(self.weighting.method)  # unknown names raise, listing the known ones
-        arch = ARCHITECTURES.get(self.model.architecture)
-        problem = gradient_problem({"name": method.name, **method.extra}, {"name": arch.name, **arch.extra},
-                                   self.weighting.gradients)
+        method = catalog.method(self.weighting.method)  # unknown names raise, listing the known ones
+        arch = catalog.architecture(self.model.architecture)
+        problem = gradient_problem(method, arch, self.weighting.gradients)
         if problem is not None:
             raise ConfigError(problem[1])
 

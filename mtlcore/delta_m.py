@@ -125,10 +125,10 @@ def comparison_key(config: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]
 
 def baseline_config(config: RunConfig) -> RunConfig:
     """The single-task run that is `config`'s baseline: same data, tasks, seed, optimiser and trunk."""
-    from mtlcore.models import ARCHITECTURES
+    from mtlcore import catalog  # the architectures' metadata without torch (pages call this)
 
     raw = copy.deepcopy(config.to_dict())
-    accepted = {p.name for p in ARCHITECTURES.get(BASELINE_ARCHITECTURE).params}
+    accepted = {p["name"] for p in catalog.architecture(BASELINE_ARCHITECTURE)["params"]}
     raw["model"] = {"architecture": BASELINE_ARCHITECTURE,
                     "params": {k: v for k, v in raw["model"]["params"].items() if k in accepted}}
     raw["weighting"] = {"method": BASELINE_METHOD, "params": {}, "gradients": "auto"}

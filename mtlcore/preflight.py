@@ -5,7 +5,10 @@ unknown data set, a data set parameter, a task the set does not have, a weightin
 architecture's parameters (static weights of the wrong length, a cnn trunk on vectors), a missing
 data source, a device this machine does not have. Everything here is metadata or cheap: no data is
 loaded (a stored table's tasks are read from its metadata) and the model is built on PyTorch's meta
-device, which allocates nothing.
+device, which allocates nothing. In the dashboard's server, which never imports torch
+(`catalog.keep_torch_out`), the method's and the architecture's parameters are checked from their
+metadata instead (`catalog.check_method`: the same rules and messages) and the device against the
+snapshot's; the worker repeats the full check before its first step.
 """
 
 from __future__ import annotations
@@ -34,11 +37,34 @@ def check_run(config: RunConfig) -> None:
 
         raise DataSourceMissing(why)
     specs = chosen_tasks(info, data_params, config.data.tasks)
+    from mtlcore import catalog
+
+    if catalog.torch_kept_out():
+        _check_from_metadata(config, len(specs))
+        return
     _check_method(config, len(specs))
     _check_architecture(config, info, data_params, specs)
     from mtlcore.device import pick_device
 
     pick_device(config.device)  # names a device this machine has, or says so
+
+
+def _check_from_metadata(config: RunConfig, n_tasks: int) -> None:
+    """The torch-free checks: parameters by their specs, static weights not all zero, the device."""
+    from mtlcore import catalog
+
+    params = catalog.check_method(config.weighting.method, n_tasks, config.weighting.params)
+    weights = params.get("weights") if config.weighting.method == "static" else None
+    if weights is not None and not any(w > 0 for w in weights):
+        raise ConfigError("static weights: at least one weight must be above 0 (all are zero, nothing would train)")
+    arch = catalog.architecture(config.model.architecture)
+    resolve_params(tuple(catalog.param_spec(p) for p in arch["params"]), config.model.params,
+                   f"architecture '{arch['name']}'")
+    device = config.device
+    if device.startswith("cuda") and catalog.auto_device() != "cuda":
+        raise ConfigError(f"device '{device}' was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+    if device == "mps" and catalog.auto_device() != "mps":
+        raise ConfigError("device 'mps' was asked for but MPS is not available here; use 'auto' or 'cpu'")
 
 
 def dataset_info(name: str) -> DataSetInfo:

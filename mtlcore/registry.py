@@ -8,8 +8,9 @@ the dashboard reads this metadata without paying for PyTorch.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 
 class ConfigError(ValueError):
@@ -28,6 +29,7 @@ class Param:
     high: float | None = None
     choices: tuple[Any, ...] = ()
     log: bool = False  # suggest a log-scaled widget
+    per_task: bool = False  # kind "floats": one value per task, in task order (checked by check_per_task)
 
     def validate(self, value: Any) -> Any:
         """Coerce and check one value; raise ConfigError with a message naming the parameter."""
@@ -80,6 +82,7 @@ class Param:
         return {
             "name": self.name, "kind": self.kind, "default": self.default, "help": self.help,
             "low": self.low, "high": self.high, "choices": list(self.choices), "log": self.log,
+            "per_task": self.per_task,
         }
 
 
@@ -97,6 +100,37 @@ def resolve_params(specs: tuple[Param, ...], given: dict[str, Any], owner: str) 
     if unknown:
         raise ConfigError(f"{owner}: unknown parameter(s) {unknown}; known: {sorted(known)}")
     return {p.name: p.validate(given[p.name]) if p.name in given else p.default for p in specs}
+
+
+def per_task_numbers(values: Any, n_tasks: int, what: str, non_negative: bool) -> list[float]:
+    """One finite number per task, else a ConfigError naming the task (1-based) and the problem."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(f"{what} must be a list of {n_tasks} numbers, got {values!r}")
+    values = list(values)
+    if len(values) != n_tasks:
+        raise ConfigError(f"{what} must have one value per task ({n_tasks}), got {len(values)}")
+    out: list[float] = []
+    for i, v in enumerate(values, start=1):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ConfigError(f"{what}: the value of task {i} must be a number, got {v!r}")
+        x = float(v)
+        if math.isnan(x):
+            raise ConfigError(f"{what}: the value of task {i} is NaN")
+        if math.isinf(x):
+            raise ConfigError(f"{what}: the value of task {i} is infinite")
+        if non_negative and x < 0:
+            raise ConfigError(f"{what}: the value of task {i} is negative ({x:g}); weights must be >= 0")
+        out.append(x)
+    return out
+
+
+def check_per_task(specs: tuple[Param, ...], values: dict[str, Any], n_tasks: int, owner: str) -> None:
+    """The checks that need the number of tasks: each given per-task list has one finite value per task
+    (non-negative when its lower bound is 0). Messages name `owner` and the parameter ("famo min_losses")."""
+    for spec in specs:
+        if spec.per_task and values.get(spec.name) is not None:
+            per_task_numbers(values[spec.name], n_tasks, f"{owner} {spec.name}",
+                             non_negative=spec.low is not None and spec.low >= 0)
 
 
 @dataclass(frozen=True)

@@ -133,14 +133,14 @@ class SweepConfig:
         return self
 
     def _check_names(self, tasks: list[str]) -> None:
+        from mtlcore import catalog
         from mtlcore.delta_m import metric_directions
-        from mtlcore.weighting import WEIGHTINGS
 
         metric_directions(self.base.data.name, tasks)  # raises for an unknown data set or task
         for method in self.methods:
             # an unknown name raises listing the available methods; then its parameters are checked
-            resolve_params(WEIGHTINGS.get(method).params, self.method_params.get(method, {}),
-                           f"method '{method}'")
+            specs = tuple(catalog.param_spec(s) for s in catalog.method(method)["params"])
+            resolve_params(specs, self.method_params.get(method, {}), f"method '{method}'")
 
 
 def simplex_grid(n_tasks: int, points_per_edge: int, corners: bool = False) -> list[tuple[float, ...]]:

@@ -1,16 +1,17 @@
 """What a task is: its kind, loss and metrics, and how to compute them on a batch.
 
 A data set declares its tasks with TaskSpec; the trainer and the evaluation only ever go through
-`task_loss` and `task_metrics`, so a new task kind is added here once.
+`task_loss` and `task_metrics`, so a new task kind is added here once. torch is imported inside the
+two functions that compute on tensors, so data sets can describe their tasks to the pages without it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
 
 KINDS = ("classification", "regression", "reconstruction")
 
@@ -75,14 +76,25 @@ DEFAULT_METRICS: dict[str, tuple[Metric, ...]] = {
 
 def task_loss(spec: TaskSpec, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean loss over the batch, in the task's training units (standardised for regression)."""
+    import torch.nn.functional as F
+
     if spec.kind == "classification":
         return F.cross_entropy(pred.float(), target)
     return F.mse_loss(pred.float().reshape(target.shape), target.float())
 
 
-@torch.no_grad()
 def task_metric_sums(spec: TaskSpec, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     """Sums over the batch (so evaluation can accumulate over batches and divide once)."""
+    import torch
+
+    with torch.no_grad():
+        return _metric_sums(spec, pred, target)
+
+
+def _metric_sums(spec: TaskSpec, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    import torch
+    import torch.nn.functional as F
+
     pred = pred.float()
     n = target.shape[0]
     if spec.kind == "classification":

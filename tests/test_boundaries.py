@@ -39,6 +39,8 @@ def test_light_core_modules_import_without_torch() -> None:
         "            raise ImportError('torch is blocked in this test')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import mtlcore, mtlcore.config, mtlcore.events, mtlcore.store, mtlcore.launch, mtlcore.registry\n"
+        "import mtlcore.catalog, mtlcore.tasks, mtlcore.data\n"
+        "assert [d['name'] for d in mtlcore.catalog.datasets()]\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=120)

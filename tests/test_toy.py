@@ -21,9 +21,9 @@ from mtlcore import teaching as toy
 from mtlcore.registry import ConfigError
 from mtlcore.teaching import cache, objective, parallel, simulator
 from mtlcore.weighting import WEIGHTINGS, create
-from mtlcore.weighting import jacobian_tools, solvers
-from mtlcore.weighting.jacobian_tools import GramianWeighting
-from mtlcore.weighting.surgery import pcgrad_weights
+from mtlcore.weighting import jacobian, solvers, two_task
+from mtlcore.weighting.base import GramianWeighting
+from mtlcore.weighting.pcgrad import pcgrad_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADIENT_METHODS = [e.name for e in WEIGHTINGS if e.extra["kind"] == "gradient"]
@@ -180,15 +180,15 @@ def test_two_task_closed_forms_match_the_general_solvers(name: str) -> None:
     for params in ({}, {"c": 1.5}) if name == "cagrad" else ({}, {"normalization": "l2"}) if name == "mgda" else ({},):
         method = create(name, 2, **params)
         jac = stack(40, 2, 6, seed=11)
-        grams = jacobian_tools.gramians(jac)
+        grams = jacobian.gramians(jac)
         fast = method.batch_weights(grams, jac, None)
         general = GramianWeighting.batch_weights(method, grams, jac, None)
         np.testing.assert_allclose(fast, general, rtol=1e-8, atol=1e-10)
 
 
 def test_nash_closed_form_matches_newton() -> None:
-    grams = jacobian_tools.gramians(stack(40, 2, 6, seed=12))
-    fast = solvers.two_task_power_balance(grams)
+    grams = jacobian.gramians(stack(40, 2, 6, seed=12))
+    fast = two_task.two_task_power_balance(grams)
     for g, w in zip(grams, fast):
         np.testing.assert_allclose(w, solvers.power_balance_weights(g, 1.0), rtol=1e-8)
 
@@ -199,7 +199,7 @@ def test_two_task_closed_forms_on_degenerate_pairs(case: str) -> None:
     rows = {"identical": [g, g], "opposite": [g, -g], "zero_row": [g, 0 * g], "all_zero": [0 * g, 0 * g],
             "scaled_opposite": [g, -3 * g]}[case]
     jac = torch.stack(rows)
-    gram = jacobian_tools.gramians(jac[None])
+    gram = jacobian.gramians(jac[None])
     for name in ("mgda", "cagrad", "pcgrad"):
         method = create(name, 2)
         fast = method.batch_weights(gram, jac[None], None)[0]
@@ -207,19 +207,19 @@ def test_two_task_closed_forms_on_degenerate_pairs(case: str) -> None:
         assert np.isfinite(fast).all()
         # where the weights are not unique (identical rows) the directions still agree
         np.testing.assert_allclose(fast @ jac.numpy(), general @ jac.numpy(), rtol=1e-9, atol=1e-12)
-    assert np.isfinite(solvers.two_task_power_balance(gram)).all()
+    assert np.isfinite(two_task.two_task_power_balance(gram)).all()
 
 
 def test_small_and_large_stacks_take_the_same_closed_forms() -> None:
     """Stacks up to SMALL_STACK rows are solved on floats, larger ones with numpy: same numbers."""
-    grams = jacobian_tools.gramians(stack(3 * solvers.SMALL_STACK, 2, 5, seed=13))
-    chunks = range(0, grams.shape[0], solvers.SMALL_STACK)
-    for solve in (solvers.two_task_min_norm, lambda g: solvers.two_task_cagrad(g, 0.4),
-                  solvers.two_task_power_balance, solvers.two_task_pcgrad):
+    grams = jacobian.gramians(stack(3 * two_task.SMALL_STACK, 2, 5, seed=13))
+    chunks = range(0, grams.shape[0], two_task.SMALL_STACK)
+    for solve in (two_task.two_task_min_norm, lambda g: two_task.two_task_cagrad(g, 0.4),
+                  two_task.two_task_power_balance, two_task.two_task_pcgrad):
         whole = solve(grams)
-        parts = np.concatenate([solve(grams[i:i + solvers.SMALL_STACK]) for i in chunks])
+        parts = np.concatenate([solve(grams[i:i + two_task.SMALL_STACK]) for i in chunks])
         np.testing.assert_allclose(whole, parts, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(solvers.two_task_pcgrad(grams)[:4],
+    np.testing.assert_allclose(two_task.two_task_pcgrad(grams)[:4],
                                [pcgrad_weights(g, np.array([[1], [0]])) for g in grams[:4]], rtol=1e-12)
 
 
@@ -227,9 +227,9 @@ def test_small_cpu_stacks_skip_torch_with_the_same_result(monkeypatch: pytest.Mo
     for dtype in (torch.float32, torch.float64):
         jac = stack(5, 2, 3, seed=14, dtype=dtype)
         w = np.random.default_rng(0).uniform(0.1, 2.0, size=(5, 2))
-        small_g, (small_d, small_w) = jacobian_tools.gramians(jac), jacobian_tools.combine_batch(jac, w)
-        monkeypatch.setattr(jacobian_tools, "SMALL_STACK_ELEMENTS", 0)
-        big_g, (big_d, big_w) = jacobian_tools.gramians(jac), jacobian_tools.combine_batch(jac, w)
+        small_g, (small_d, small_w) = jacobian.gramians(jac), jacobian.combine_batch(jac, w)
+        monkeypatch.setattr(jacobian, "SMALL_STACK_ELEMENTS", 0)
+        big_g, (big_d, big_w) = jacobian.gramians(jac), jacobian.combine_batch(jac, w)
         monkeypatch.undo()
         tol = 1e-6 if dtype == torch.float32 else 1e-13
         np.testing.assert_allclose(small_g, big_g, rtol=tol)
@@ -252,16 +252,16 @@ def test_the_float_path_for_tiny_two_task_stacks_gives_the_array_paths_numbers(
     fast, slow = create(name, 2, **params), create(name, 2, **params)
     for step in range(4):
         jac = torch.cat([stack(6, 2, 2, seed=40 + step), special])
-        assert jacobian_tools.small_two_task_stack(jac) is not None
+        assert two_task.small_two_task_stack(jac) is not None
         a = fast.aggregate_batch(jac)
         with monkeypatch.context() as patch:
-            patch.setattr(jacobian_tools, "TWO_TASK_WIDTH", 0)
-            assert jacobian_tools.small_two_task_stack(jac) is None
+            patch.setattr(two_task, "TWO_TASK_WIDTH", 0)
+            assert two_task.small_two_task_stack(jac) is None
             b = slow.aggregate_batch(jac)
         torch.testing.assert_close(a.direction, b.direction, rtol=1e-12, atol=1e-14, equal_nan=True)
         torch.testing.assert_close(a.weights, b.weights, rtol=1e-12, atol=1e-14, equal_nan=True)
-    assert jacobian_tools.small_two_task_stack(stack(2, 2, 2, seed=1, dtype=torch.float32)) is None
-    assert jacobian_tools.small_two_task_stack(stack(2, 3, 2, seed=1)) is None
+    assert two_task.small_two_task_stack(stack(2, 2, 2, seed=1, dtype=torch.float32)) is None
+    assert two_task.small_two_task_stack(stack(2, 3, 2, seed=1)) is None
 
 
 def test_aggregate_batch_rejects_bad_shapes() -> None:

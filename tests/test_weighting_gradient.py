@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from mtlcore.registry import ConfigError
-from mtlcore.weighting import WEIGHTINGS, create, solvers
-from mtlcore.weighting.impartial import imtl_g_weights
+from mtlcore.weighting import WEIGHTINGS, create
+from mtlcore.weighting import solvers
+from mtlcore.weighting.imtl_g import imtl_g_weights
 
 # thousands of tiny tensor ops: one torch thread (see conftest)
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -403,7 +404,7 @@ def test_config_and_imtl_g_point_the_same_way_on_independent_gradients() -> None
 
 
 def test_aligned_mtl_makes_the_gradient_system_perfectly_conditioned() -> None:
-    from mtlcore.weighting.alignment import aligned_weights
+    from mtlcore.weighting.aligned_mtl import aligned_weights
 
     g = random_gramian(4, 4, 12)
     lam, vec = np.linalg.eigh(g)

@@ -10,7 +10,7 @@ import torch
 
 from mtlcore.registry import ConfigError
 from mtlcore.weighting import WEIGHTINGS, available, create, describe
-from mtlcore.weighting.loss import LOSS_FLOOR
+from mtlcore.weighting.loss_based import LOSS_FLOOR
 
 LOSS_METHODS = ("static", "ew", "uw", "dwa", "rlw", "gls", "famo")
 

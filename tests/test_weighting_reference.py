@@ -87,7 +87,7 @@ def test_pcgrad_matches_torchjd_for_two_tasks() -> None:
 
 def test_imtl_g_matches_torchjd_up_to_the_orientation_fix() -> None:
     # Where TorchJD's normalising sum is negative it returns a direction opposed to every task;
-    # ours is the same vector with the opposite sign (see impartial.imtl_g_weights).
+    # ours is the same vector with the opposite sign (see imtl_g.imtl_g_weights).
     for jac in jacobians():
         t = jac.shape[0]
         ref = tjd.IMTLG()(jac)

@@ -11,12 +11,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from mtlcore.registry import ConfigError, Entry, Param, Registry, resolve_params
 from mtlcore.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import torch
 
 
 class DataSourceMissing(ConfigError):
@@ -40,6 +41,8 @@ class Split:
               transform: Callable[[torch.Tensor], torch.Tensor] | None = None
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Inputs and targets of `idx`; `transform` (augmentation) sees the stored inputs, uint8 for images."""
+        import torch
+
         x = self.x[idx]
         if transform is not None:
             x = transform(x)
@@ -49,6 +52,8 @@ class Split:
 
     def to(self, device: torch.device) -> "Split":
         """Move once to the device; on CUDA through pinned memory so the copy is asynchronous."""
+        import torch
+
         def move(t: torch.Tensor) -> torch.Tensor:
             if device.type == "cuda" and t.device.type == "cpu":
                 return t.pin_memory().to(device, non_blocking=True)
@@ -161,6 +166,8 @@ def cached(key_parts: dict[str, Any], build: Callable[[], dict[str, Any]]) -> di
 
     Written to a temporary name and renamed, so two processes preparing at once never read half a file.
     """
+    import torch
+
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
     path = cache_dir() / f"{key_parts.get('dataset', 'data')}-{key}.pt"
     if path.exists():
@@ -177,6 +184,8 @@ def cached(key_parts: dict[str, Any], build: Callable[[], dict[str, Any]]) -> di
 
 def seeded_split(n: int, fractions: tuple[float, ...], seed: int) -> list[torch.Tensor]:
     """A deterministic random partition of range(n) into parts of the given fractions."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=g)
     sizes = [int(round(f * n)) for f in fractions[:-1]]

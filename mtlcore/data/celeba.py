@@ -16,14 +16,16 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from mtlcore.data.base import DataSetInfo, DataSourceMissing, PreparedData, Split, cached, register
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import torch
 
 NAME = "celeba"
 _FORMAT = 1
@@ -173,6 +175,8 @@ def _source_signature(files: dict[str, Path]) -> dict[str, list]:
 
 
 def _build(files: dict[str, Path], params: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
     images, attrs = read_attributes(files["attr"])
     part = read_partition(files["partition"], images)
     rng = np.random.default_rng([params["data_seed"], 7])

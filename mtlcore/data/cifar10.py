@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 from mtlcore.data.base import (DataSetInfo, DataSourceMissing, PreparedData, Split, cached,
                                dataset_params, register, seeded_split)
@@ -140,6 +143,8 @@ def check_labels(labels: np.ndarray, n: int, path: Path) -> np.ndarray:
 def rotate_images(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """Each uint8 image turned by its whole-degree angle with torchvision's rotate; one call per
     distinct angle, since a torchvision call applies one angle to the whole batch it is given."""
+    import torch
+
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
 
@@ -166,6 +171,8 @@ def official_copy(kind: str, files: dict[str, Path]) -> bool:
 
 
 def _build(kind: str, files: dict[str, Path], params: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
     read = read_py_batch if kind == "py" else read_bin_batch
     parts = [read(files[n]) for n in TRAIN_BATCHES]
     train_x = np.concatenate([p[0] for p in parts])
@@ -202,6 +209,8 @@ def _signature(files: dict[str, Path]) -> list:
 
 
 def _load(params: dict[str, Any]) -> PreparedData:
+    import torch
+
     found = find_files(params["root"])
     if isinstance(found, str):
         raise DataSourceMissing(found)

@@ -25,15 +25,17 @@ they are, so the reconstruction targets are held as float16: half the memory of 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from mtlcore.data.base import DataSetInfo, PreparedData, Split, cached, dataset_params, register, seeded_split
 from mtlcore.data.idx import FASHION_MNIST, file_signature, read_mnist_like
 from mtlcore.registry import Param
 from mtlcore.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import torch
 
 NAME = "fashion_attributes"
 _FORMAT = 1
@@ -87,6 +89,8 @@ def quarter_turns(images: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def _build(files: dict[str, Path], params: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
     raw = read_mnist_like(files)
     seed = params["data_seed"]
     train_pool, val_pool = (p.numpy() for p in seeded_split(
@@ -118,6 +122,8 @@ def _available(params: dict[str, Any]) -> str | None:
 
 
 def _load(params: dict[str, Any]) -> PreparedData:
+    import torch
+
     files = FASHION_MNIST.require(params["root"])
     key = {"dataset": NAME, "format": _FORMAT, "params": params, "files": file_signature(files)}
     blob = cached(key, lambda: _build(files, params))

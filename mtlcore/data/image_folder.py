@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 from mtlcore.data.base import (DataSetInfo, DataSourceMissing, PreparedData, Split, cached, dataset_params,
                                register, seeded_split)
@@ -183,6 +186,8 @@ def decode(path: Path, size: int, gray: bool) -> torch.Tensor:
 
 
 def _build(params: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
     names, columns = read_labels(params)
     size, gray = int(params["image_size"]), params["channels"] == "gray"
     decoded_bytes = len(names) * (1 if gray else 3) * size * size
@@ -222,6 +227,8 @@ def _signature(params: dict[str, Any]) -> list:
 
 
 def _load(params: dict[str, Any]) -> PreparedData:
+    import torch
+
     key = {"dataset": NAME, "format": _FORMAT, "params": params, "files": _signature(params)}
     blob = cached(key, lambda: _build(params))
     _, columns = read_labels(params)

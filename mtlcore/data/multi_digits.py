@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from mtlcore.data.base import DataSetInfo, PreparedData, Split, cached, register, seeded_split
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import torch
 
 NAME = "multi_digits"
 _FORMAT = 1
@@ -70,6 +72,8 @@ def _source_signature() -> list:
 
 
 def _build(params: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
     images, labels = _digits()
     seed = params["data_seed"]
     pools = dict(zip(_SPLITS, (p.numpy() for p in seeded_split(len(images), POOL_FRACTIONS, seed))))

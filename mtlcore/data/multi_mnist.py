@@ -15,15 +15,17 @@ test images.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from mtlcore.data.base import DataSetInfo, PreparedData, Split, cached, register, seeded_split
 from mtlcore.data.idx import FASHION_MNIST, MNIST, MnistSource, file_signature, read_mnist_like
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import torch
 
 CANVAS = 36
 OFFSET = 8  # the bottom-right item starts at row and column 8
@@ -51,6 +53,8 @@ def random_partners(n: int, rng: np.random.Generator) -> np.ndarray:
 def pair_split(images: np.ndarray, labels: np.ndarray, pool: np.ndarray,
                rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """Composites of one split: pool[i] top left, a partner from the same pool bottom right."""
+    import torch
+
     left = pool
     right = pool[random_partners(len(pool), rng)]
     return {

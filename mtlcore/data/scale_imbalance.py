@@ -15,14 +15,16 @@ come from their own seeded streams, so task i's function does not change with th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from mtlcore.data.base import DataSetInfo, PreparedData, Split, cached, dataset_params, register
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import torch
 
 NAME = "scale_imbalance"
 _FORMAT = 1
@@ -70,11 +72,15 @@ def task_specs(params: dict[str, Any]) -> list[TaskSpec]:
 
 
 def _normal(stream: list[int], shape: tuple[int, ...], variance: float = 1.0) -> torch.Tensor:
+    import torch
+
     rng = np.random.default_rng(stream)
     return torch.from_numpy(rng.standard_normal(shape) * variance ** 0.5).float()
 
 
 def _build(params: dict[str, Any], sigmas: list[float]) -> dict[str, Any]:
+    import torch
+
     seed = params["data_seed"]
     shared = _normal([seed, 4], (OUT_DIM, IN_DIM), B_VARIANCE)
     maps = [shared + _normal([seed, 5, i], (OUT_DIM, IN_DIM), EPS_VARIANCE)

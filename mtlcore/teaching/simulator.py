@@ -118,7 +118,9 @@ def _fixed_loss_weights(method: Any) -> bool:
     end, which the toy (no epochs) never reaches, so its weights stay at 1. Exact classes only: a
     subclass may override `combine`.
     """
-    from mtlcore.weighting.loss import DynamicWeightAverage, EqualWeighting, StaticWeighting
+    from mtlcore.weighting.dwa import DynamicWeightAverage
+    from mtlcore.weighting.ew import EqualWeighting
+    from mtlcore.weighting.static import StaticWeighting
 
     kind = type(method)
     return not method.parameters() and (kind in (EqualWeighting, StaticWeighting) or (

@@ -1,7 +1,22 @@
 """Weighting methods: `available()` lists them, `create(name, n_tasks, **params)` builds one.
 
-Each family module registers its classes with `@register` on import; importing this package imports
-every family, so a new method only needs its module listed in `_FAMILIES` once.
+One file per method, named after it (`uw.py` is UW, `nash_mtl.py` is Nash-MTL; ConFIG lives in
+`conflict_free.py` because `config` means a run configuration here). The family a method belongs
+to is class metadata (`family`), not a folder. Next to the methods: `base.py` (the interfaces
+Weighting, LossWeighting, GradientWeighting, GramianWeighting, and the registry), `jacobian.py`
+(Gramian, weighted sums, input checks), `solvers.py` (exact T x T solvers), `two_task.py` (their
+two-task closed forms and float path), and small helpers some methods share (`loss_based.py`,
+`draws.py`, `norm_clip.py`, `vector_adam.py`).
+
+To add a method:
+1. write `mtlcore/weighting/<name>.py`: one class subclassing LossWeighting, GradientWeighting or
+   GramianWeighting, with its metadata (name, title, summary, paper, family, needs, formula, cost,
+   params) and decorated with `@register`;
+2. write its test (tests/test_weighting_loss.py and tests/test_weighting_gradient.py hold the
+   properties every method must have; add the method's own cases beside them);
+3. add its module name to METHOD_MODULES below, where it should appear in the pages' lists.
+Nothing else: the Train page, the method guide, the CLI, sweeps and the torch-free catalog
+(mtlcore/catalog.py, refreshed when these files change) all read the registry.
 """
 
 from __future__ import annotations
@@ -10,21 +25,22 @@ import importlib
 from typing import Any
 
 from mtlcore.weighting.base import (
-    WEIGHTINGS, Aggregation, GradientWeighting, LossWeighting, Weighting, register,
+    WEIGHTINGS, Aggregation, GradientWeighting, GramianWeighting, LossWeighting, Weighting, register,
 )
 
-_FAMILIES = (
-    "mtlcore.weighting.loss",
-    "mtlcore.weighting.balancing",
-    "mtlcore.weighting.min_norm",
-    "mtlcore.weighting.impartial",
-    "mtlcore.weighting.surgery",
-    "mtlcore.weighting.bargaining",
-    "mtlcore.weighting.alignment",
-    "mtlcore.weighting.dual_cone",
+# The one listing of the methods: module names under mtlcore/weighting, in the order pages show them.
+METHOD_MODULES: tuple[str, ...] = (
+    "static", "ew", "uw", "dwa", "rlw", "gls", "famo",
+    "gradnorm", "db_mtl",
+    "mgda", "cagrad", "moco",
+    "imtl_g", "imtl", "conflict_free",
+    "pcgrad", "gradvac", "graddrop",
+    "nash_mtl", "fairgrad",
+    "aligned_mtl",
+    "upgrad", "dualproj",
 )
-for _module in _FAMILIES:
-    importlib.import_module(_module)
+for _module in METHOD_MODULES:
+    importlib.import_module(f"{__name__}.{_module}")
 
 
 def available() -> list[str]:
@@ -47,6 +63,6 @@ def create(name: str, n_tasks: int, **params: Any) -> Weighting:
 
 
 __all__ = [
-    "Aggregation", "GradientWeighting", "LossWeighting", "Weighting", "WEIGHTINGS",
-    "available", "create", "describe", "method_class", "register",
+    "Aggregation", "GradientWeighting", "GramianWeighting", "LossWeighting", "Weighting", "WEIGHTINGS",
+    "METHOD_MODULES", "available", "create", "describe", "method_class", "register",
 ]

@@ -1,10 +1,12 @@
 """Interfaces of weighting methods and the one registry that lists them.
 
-Two families of interface:
+Three base classes, one per interface:
 - LossWeighting.combine(losses) -> (total loss, weights): needs only the T task losses.
 - GradientWeighting.aggregate(jacobian) -> Aggregation: given the T x n per-task gradients on the
   shared parameters (or representation), returns the n-vector update direction and, where the method
   defines them, the task weights. Training calls exactly this, so what is tested is what trains.
+- GramianWeighting: a GradientWeighting whose weights depend on J only through G = J J^T (and the
+  losses); it implements `weights(G)` and the base does the two n-dimensional operations.
 
 A method is a small class with class-level metadata; `@register` puts it in WEIGHTINGS once and
 every page, the CLI and the guide pick it up from there.
@@ -15,9 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
-from mtlcore.registry import ConfigError, Entry, Param, Registry, resolve_params
+from mtlcore.registry import ConfigError, Entry, Param, Registry, check_per_task, resolve_params
+from mtlcore.weighting.jacobian import check_jacobian, check_jacobians, combine_batch, gramians
+from mtlcore.weighting.two_task import TwoTaskRule, row_gramians, small_two_task_stack, weighted_rows
 
 NEEDS = ("losses", "gradients", "representation")
 
@@ -48,6 +53,7 @@ class Weighting:
             raise ConfigError(f"{self.name}: number of tasks must be >= 1, got {n_tasks!r}")
         self.n_tasks = n_tasks
         self.hp = resolve_params(self.params, params, f"weighting method '{self.name}'")
+        check_per_task(self.params, self.hp, n_tasks, self.name)  # what catalog.check_method checks without torch
         self.generator: torch.Generator | None = None
         self.reset()
 
@@ -122,6 +128,52 @@ class GradientWeighting(Weighting):
 
     def end_of_epoch(self, mean_losses: torch.Tensor) -> None:
         pass
+
+
+class GramianWeighting(GradientWeighting):
+    """A method whose weights depend on the Jacobian only through its Gramian (and the losses).
+
+    Subclasses implement `weights`; the direction is then w^T J. A non-finite Gramian skips the
+    solver and sums the rows, so the non-finite update surfaces where the trainer checks for it.
+    """
+
+    independent_rows = True  # stateless: the rows of a batch are independent problems
+
+    def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        check_jacobian(self.name, self.n_tasks, jacobian)
+        agg = self.aggregate_batch(jacobian.unsqueeze(0), None if losses is None else losses.reshape(1, -1))
+        return Aggregation(agg.direction[0], None if agg.weights is None else agg.weights[0])
+
+    def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        check_jacobians(self.name, self.n_tasks, jacobians)
+        rule = self.two_task_rule() if self.n_tasks == 2 else None
+        small = None if rule is None else small_two_task_stack(jacobians)
+        if rule is not None and small is not None:
+            return Aggregation(*weighted_rows(small, [(1.0, 1.0) if g is None else rule(*g)
+                                                      for g in row_gramians(small)]))
+        direction, w = combine_batch(jacobians, self.batch_weights(gramians(jacobians), jacobians, losses))
+        return Aggregation(direction, w)
+
+    def two_task_rule(self) -> TwoTaskRule | None:
+        """Weights of one two-task problem from its Gramian entries (|g1|^2, |g2|^2, g1 . g2) on floats,
+        for methods whose weights then need nothing else (no losses, no state); None otherwise.
+
+        Must give what `batch_weights` gives (it should call the same row function of two_task.py).
+        """
+        return None
+
+    def weights(self, gram: np.ndarray, jacobian: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def batch_weights(self, grams: np.ndarray, jacobians: torch.Tensor, losses: torch.Tensor | None) -> np.ndarray:
+        """(B, T) weights for (B, T, T) Gramians: `weights` row by row, ones for a non-finite Gramian.
+
+        Methods with a vectorised solver override this (the two-task closed forms in solvers.py).
+        """
+        out = np.ones(grams.shape[:2])
+        for b in np.flatnonzero(np.isfinite(grams).all(axis=(1, 2))):
+            out[b] = self.weights(grams[b], jacobians[b], None if losses is None else losses[b])
+        return out
 
 
 WEIGHTINGS: Registry[type[Weighting]] = Registry("weighting method")

@@ -10,7 +10,10 @@ the encoding. scikit-learn is imported when a table is encoded, not with the pac
 from __future__ import annotations
 
 import numpy as np
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 from mtlcore.data.base import PreparedData, Split, seeded_split
 from mtlcore.data.tabular.select import TableSource
@@ -39,6 +42,8 @@ def prepare(source: TableSource, name: str, data_seed: int = 0, val_fraction: fl
     rows with another label are dropped (noted). Regression targets: standardised, with the
     training mean and deviation in the TaskSpec so metrics come back in the column's units.
     """
+    import torch
+
     train_fraction = 1.0 - val_fraction - test_fraction
     if train_fraction < 0.2:
         raise ConfigError(f"validation ({val_fraction}) and test ({test_fraction}) fractions leave "

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from mtlcore.registry import Param
-from mtlcore.weighting.base import register
-from mtlcore.weighting.jacobian_tools import GramianWeighting, dtype_eps
+from mtlcore.weighting.base import GramianWeighting, register
+from mtlcore.weighting.jacobian import dtype_eps
 
 
 def aligned_weights(gram: np.ndarray, scale_mode: str, eps: float) -> np.ndarray:

@@ -1,12 +1,7 @@
-"""Magnitude balancing: equalise how strongly each task pulls, rather than resolve conflicts.
+"""GradNorm: learned weights that equalise the weighted gradient norms (magnitude balancing).
 
-GradNorm learns weights that pull every task's weighted gradient norm towards the mean norm, scaled
-by the task's relative inverse training rate; DB-MTL balances loss scale with log losses and
-gradient scale by stretching every (averaged) log-loss gradient to the largest norm.
-
-Both learn or keep state inside aggregate(): GradNorm's weights are updated by their own Adam after
-the direction is taken (parameters() stays empty, so the model optimiser's weight decay never touches
-them); DB-MTL keeps an EMA of the log-loss gradients (T x n, the size of the Jacobian).
+The weights are updated by their own Adam inside aggregate(), after the direction is taken;
+parameters() stays empty, so the model optimiser's weight decay never touches them.
 """
 
 from __future__ import annotations
@@ -16,9 +11,9 @@ import torch
 
 from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
-from mtlcore.weighting.jacobian_tools import VectorAdam, as_tensor, check_jacobian, combine, require_losses
-
-_LOSS_FLOOR = 1e-8
+from mtlcore.weighting.jacobian import as_tensor, check_jacobian, combine, require_losses
+from mtlcore.weighting.loss_based import LOSS_FLOOR
+from mtlcore.weighting.vector_adam import VectorAdam
 
 
 @register
@@ -62,7 +57,7 @@ class GradNorm(GradientWeighting):
         norms = torch.linalg.vector_norm(jacobian.detach(), dim=1).double().cpu().numpy()
         if np.isfinite(norms).all() and np.isfinite(loss_values).all():
             if self.initial_losses is None:
-                self.initial_losses = np.maximum(loss_values, _LOSS_FLOOR)
+                self.initial_losses = np.maximum(loss_values, LOSS_FLOOR)
             self._update(w, norms, loss_values)
         return Aggregation(direction, as_tensor(w, jacobian))
 
@@ -79,46 +74,3 @@ class GradNorm(GradientWeighting):
 
     def current_weights(self) -> list[float] | None:
         return self.task_weights.tolist()
-
-
-@register
-class DBMTL(GradientWeighting):
-    """h_i <- beta_k h_i + (1 - beta_k) grad log L_i (h starts at the first value, beta_k = beta / k^sigma);
-    d = max_k |h_k| * sum_i h_i / |h_i|.
-
-    grad log L_i = g_i / L_i, with L_i floored at 1e-8. T identical gradients with equal losses L
-    give T g / L. No task weights (the direction mixes past gradients). State: h and the step count.
-    """
-
-    name = "db_mtl"
-    title = "DB-MTL"
-    summary = "Dual balancing: log losses for scale, and every gradient stretched to the largest norm."
-    paper = "Lin et al., Dual-Balancing for Multi-Task Learning, 2023"
-    family = "magnitude balancing"
-    needs = "gradients"
-    formula = (r"h_i \leftarrow \beta h_i + (1-\beta)\nabla \log L_i;\ "
-               r"d = \max_k \|h_k\| \sum_i \frac{h_i}{\|h_i\|}")
-    cost = "elementwise EMA over the T x n gradients and T norms; keeps a T x n buffer; needs the losses"
-    params = (
-        Param("beta", "float", 0.9, low=0.0, high=1.0, help="EMA rate of the log-loss gradients"),
-        Param("beta_sigma", "float", 0.0, low=0.0, high=2.0, help="decay exponent of the EMA rate"),
-    )
-
-    def reset(self) -> None:
-        self.averaged: torch.Tensor | None = None
-        self.step = 0
-
-    def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
-        check_jacobian(self.name, self.n_tasks, jacobian)
-        loss_values = np.maximum(require_losses(self.name, self.n_tasks, losses), _LOSS_FLOOR)
-        j = jacobian.detach()
-        self.step += 1
-        if self.averaged is None or self.averaged.shape != j.shape:
-            self.averaged = j / torch.as_tensor(loss_values, dtype=j.dtype, device=j.device)[:, None]
-        else:
-            beta = self.hp["beta"] / self.step ** self.hp["beta_sigma"]
-            rate = torch.as_tensor((1.0 - beta) / loss_values, dtype=j.dtype, device=j.device)[:, None]
-            self.averaged.mul_(beta).addcmul_(j, rate)  # in place, no T x n temporary
-        norms = torch.linalg.vector_norm(self.averaged, dim=1).double().cpu().numpy()
-        scale = np.where(norms > 0, norms.max() / np.where(norms > 0, norms, 1.0), 0.0)
-        return Aggregation(combine(self.averaged, scale), None)
