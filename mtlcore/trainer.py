@@ -134,6 +134,9 @@ class Trainer:
         self.method = create(cfg.weighting.method, len(self.tasks), **cfg.weighting.params).to(self.device)
         self.method.set_generator(torch.Generator().manual_seed(cfg.seed + 1))
         self.mode = gradient_mode(cfg, self.method, self.model)
+        if self.mode == "representation" and self.method.batches_per_step > 1:
+            raise ConfigError(f"method '{self.method.name}' compares gradients of different batches, which only "
+                              "the shared parameters have in common; use weighting.gradients = 'parameters'")
         # per-task gradients through each head once, then a T-fold vjp through the trunk only
         self.split_heads = self.model.has_representation
         # the T vector-Jacobian products in one vmapped backward pay off on dense layers (20-25%
@@ -152,6 +155,9 @@ class Trainer:
         self.total_steps = min(total, o.max_steps) if (o.max_steps and total) else (o.max_steps or total)
         self.eval_every = cfg.eval_every or self.steps_per_epoch
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
+        # the extra independent batches of methods with batches_per_step > 1 (MoDo, SDMGrad): their own
+        # stream, so the epoch's batches stay those of every other method with the same seed
+        self.extra_batch_gen = torch.Generator().manual_seed(cfg.seed + 2)
         self.amp_dtype = torch.bfloat16 if cfg.amp else None
 
     # -- the loop -------------------------------------------------------------------------------
@@ -276,6 +282,15 @@ class Trainer:
         rep_grads = torch.stack([leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves])
         return rep, losses, rep_grads.to(rep.dtype)
 
+    def _independent_batch_jacobian(self, split: Split, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Jacobian (T, n) on the shared parameters and losses of a fresh random batch, drawn independently
+        of the step's own (methods whose weights need unbiased products of gradients). No .grad is touched."""
+        idx = torch.randperm(len(split), generator=self.extra_batch_gen)[:self.batch_size].to(self.device)
+        x, ys = self._input(split, idx)
+        losses, _ = self._forward_losses(x, ys)
+        self._check_finite(losses, step)
+        return self._jacobian(losses, self.shared, retain_graph=False), losses.detach()
+
     def _train_step(self, split: Split, idx: torch.Tensor, step: int,
                     want_stats: bool) -> tuple[torch.Tensor, torch.Tensor | None, dict | None]:
         assert self.model is not None and self.method is not None
@@ -302,7 +317,13 @@ class Trainer:
                 n_sh = sum(p.numel() for p in self.shared)
                 jac = full[:, :n_sh]
                 grads.write_gradient(self.specific, full[:, n_sh:].sum(0))
-            agg = self.method.aggregate(jac, losses.detach())
+            if self.method.batches_per_step > 1:
+                extra = [self._independent_batch_jacobian(split, step)
+                         for _ in range(self.method.batches_per_step - 1)]
+                agg = self.method.aggregate_batches([jac] + [j for j, _ in extra],
+                                                    [losses.detach()] + [l for _, l in extra])
+            else:
+                agg = self.method.aggregate(jac, losses.detach())
             if not bool(torch.isfinite(agg.direction).all()):
                 raise TrainingFailed(f"method '{self.method.name}' produced a non-finite update at step {step + 1}")
             if want_stats:

@@ -15,6 +15,8 @@ division is ours, so a task whose first gradient was zero cannot divide by zero.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from mtlcore.registry import Param
@@ -60,8 +62,7 @@ class ExcessMTL(GradientWeighting):
         j = jacobian.detach()
         if self.squared_sum is None or self.squared_sum.shape != j.shape or self.squared_sum.dtype != j.dtype:
             self.squared_sum = torch.zeros_like(j)
-            self.log_weights = torch.full((self.n_tasks,), -float(torch.log(torch.tensor(float(self.n_tasks)))),
-                                          dtype=j.dtype, device=j.device)
+            self.log_weights = torch.full((self.n_tasks,), -math.log(self.n_tasks), dtype=j.dtype, device=j.device)
             self.baseline, self.warmup_sum, self.step = None, torch.zeros_like(j[:, 0]), 0
         assert self.log_weights is not None and self.warmup_sum is not None
         if bool(torch.isfinite(j).all()):  # a non-finite Jacobian must not poison the buffer
