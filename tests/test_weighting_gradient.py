@@ -34,12 +34,6 @@ EXPECTED = {"gradnorm", "mgda", "pcgrad", "gradvac", "graddrop", "cagrad", "imtl
 EXACT_SUM = {"gradnorm", "mgda", "pcgrad", "gradvac", "graddrop", "cagrad", "imtl_g", "imtl", "aligned_mtl",
              "upgrad", "dualproj", "config", "excess_mtl", "modo", "krum", "trimmed_mean", "cr_mogm"}
 
-# Methods that cannot be built for fewer tasks, and why (their cases with fewer tasks are skipped).
-MIN_TASKS = {
-    "krum": (3, "each gradient is scored by its T - f - 2 nearest others, so T >= f + 3"),
-    "trimmed_mean": (3, "trimming k entries at each end of every coordinate needs T >= 2k + 1"),
-}
-
 # Methods that rank the tasks: permuting them is only a symmetry when the first task stays first.
 PRIMARY_FIRST = {"pcd": "the first task is the primary objective; the others are constrained around it"}
 
@@ -55,9 +49,6 @@ ORDER_DEPENDENT = {
 
 
 def make(name: str, n_tasks: int, seed: int = 0, **params):
-    least, why = MIN_TASKS.get(name, (1, ""))
-    if n_tasks < least:
-        pytest.skip(f"{name} needs at least {least} tasks: {why}")
     method = create(name, n_tasks, **params)
     method.set_generator(torch.Generator().manual_seed(seed))
     return method

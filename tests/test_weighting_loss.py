@@ -373,3 +373,14 @@ def test_stch_small_mu_puts_the_weight_on_the_worst_task_relative_to_its_nadir()
     method.end_of_epoch(torch.tensor([1.0, 1.0, 1.0]))
     _, weights = method.combine(_losses([0.5, 1.2, 0.9]))  # task 2 is the furthest above its nadir
     torch.testing.assert_close(weights, torch.tensor([0.0, 3 / 1.2, 0.0]), rtol=1e-6, atol=1e-6)
+
+
+def test_stch_can_warm_up_over_steps_and_then_ignores_epochs():
+    method = create("stch", 2, warmup_steps=2)
+    for values in ([1.0, 4.0], [3.0, 2.0]):
+        _, weights = method.combine(_losses(values))
+        assert weights.tolist() == pytest.approx([1 / values[0], 1 / values[1]])
+        method.end_of_epoch(torch.tensor([9.0, 9.0]))  # epochs do not count in step mode
+    assert method.nadir.tolist() == [2.0, 3.0]
+    _, weights = method.combine(_losses([2.0, 3.0]))  # at the nadir: softmax of zeros
+    assert weights.tolist() == pytest.approx([1 / 2.0, 1 / 3.0])

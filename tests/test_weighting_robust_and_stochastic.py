@@ -29,7 +29,7 @@ def random_jacobian(t: int, n: int, seed: int) -> torch.Tensor:
 # -- Krum and the trimmed mean -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("t,f,m", [(3, 0, 1), (5, 1, 1), (6, 2, 2), (8, 0, 3)])
+@pytest.mark.parametrize("t,f,m", [(4, 0, 1), (5, 1, 1), (6, 2, 2), (8, 0, 3)])
 def test_krum_scores_are_the_papers_summed_squared_distances(t: int, f: int, m: int) -> None:
     for seed in range(10):
         jac = random_jacobian(t, 12, seed)
@@ -57,11 +57,24 @@ def test_trimmed_mean_ignores_an_extreme_entry_in_each_coordinate() -> None:
     torch.testing.assert_close(create("trimmed_mean", 5, trim=0).aggregate(jac).direction, jac.sum(0))
 
 
-@pytest.mark.parametrize("name,params,tasks", [("krum", {}, 2), ("krum", {"n_byzantine": 2}, 4),
-                                               ("krum", {"n_selected": 4}, 3), ("trimmed_mean", {"trim": 2}, 4)])
-def test_robust_methods_explain_when_there_are_too_few_tasks(name: str, params: dict, tasks: int) -> None:
-    with pytest.raises(ConfigError, match="tasks"):
-        create(name, tasks, **params)
+def test_krum_ties_share_their_place_and_too_few_tasks_give_the_sum() -> None:
+    jac = random_jacobian(3, 12, 4)
+    jac[2] = jac[1] + 0.01  # rows 1 and 2 are each other's nearest neighbour: with one neighbour they tie
+    agg = create("krum", 3).aggregate(jac)
+    torch.testing.assert_close(agg.weights, torch.tensor([0.0, 1.5, 1.5], dtype=torch.float64))
+    for t, f in ((2, 0), (4, 2), (1, 0)):  # no neighbours to score by: every row ties
+        j = random_jacobian(t, 12, 5)
+        torch.testing.assert_close(create("krum", t, n_byzantine=f).aggregate(j).direction, j.sum(0))
+    with pytest.raises(ConfigError, match="n_selected"):
+        create("krum", 3, n_selected=4)
+
+
+def test_trimmed_mean_caps_the_trim_at_the_median() -> None:
+    jac = random_jacobian(4, 12, 6)
+    median = torch.sort(jac, dim=0).values[1:3].mean(0)
+    torch.testing.assert_close(create("trimmed_mean", 4, trim=5).aggregate(jac).direction, 4 * median)
+    two = random_jacobian(2, 12, 7)
+    torch.testing.assert_close(create("trimmed_mean", 2).aggregate(two).direction, two.sum(0))
 
 
 # -- CR-MOGM -------------------------------------------------------------------------------------

@@ -7,8 +7,12 @@ multi-task terms a task whose gradient points away from the others is left out o
 
 Distances: the paper scores with squared distances; TorchJD 0.18 with plain distances, which can
 pick a different row. Both are offered ('squared' is the default, the paper's).
+Ties: rows whose score equals the m-th lowest share the remaining places equally (TorchJD keeps one
+of them, by position), so the result does not depend on the order of the tasks. With one neighbour
+(T = f + 3) the two rows of the closest pair always tie and Krum averages them; with fewer than
+f + 3 tasks no row has a neighbour, every score ties and the step is the plain sum (EW): with so
+few tasks an outlier cannot be told apart.
 Scale: sum convention, weights T / m on the selected rows, so T identical gradients give T g.
-Needs at least f + 3 tasks (otherwise no row has a neighbour to be scored by).
 """
 
 from __future__ import annotations
@@ -24,19 +28,21 @@ from mtlcore.weighting.jacobian_tools import GramianWeighting
 
 
 def krum_weights(gram: np.ndarray, n_byzantine: int, n_selected: int, squared: bool) -> np.ndarray:
-    """Simplex weights 1/m on the m rows with the lowest Krum scores (ties go to the earlier row)."""
+    """Simplex weights 1/m on the m rows with the lowest Krum scores; rows tied with the m-th share its
+    remaining places equally."""
     t = gram.shape[0]
     norms = np.diagonal(gram)
-    distances = np.clip(norms[:, None] + norms[None, :] - 2.0 * gram, 0.0, None)
+    distances = np.clip(norms[:, None] + norms[None, :] - 2.0 * gram, 0.0, None)  # exactly symmetric
     if not squared:
         distances = np.sqrt(distances)
-    neighbours = t - n_byzantine - 2
+    neighbours = max(t - n_byzantine - 2, 0)
     # each row's smallest entry is its distance to itself (0): skip it, sum the next `neighbours`
     scores = np.sort(distances, axis=1)[:, 1:neighbours + 1].sum(axis=1)
-    chosen = np.argsort(scores, kind="stable")[:n_selected]
-    weights = np.zeros(t)
-    weights[chosen] = 1.0 / n_selected
-    return weights
+    cutoff = np.sort(scores)[n_selected - 1]
+    better, tied = scores < cutoff, scores == cutoff
+    weights = np.where(better, 1.0, 0.0)
+    weights[tied] = (n_selected - better.sum()) / tied.sum()
+    return weights / n_selected
 
 
 @register
@@ -50,7 +56,7 @@ class Krum(GramianWeighting):
     needs = "gradients"
     formula = (r"s(i) = \sum_{j \in N_i} \|g_i - g_j\|^2,\ |N_i| = T - f - 2 \text{ nearest};\ "
                r"d = \tfrac{T}{m} \sum_{i \in S} g_i,\ S = m \text{ lowest scores}")
-    cost = "Gramian (pairwise distances from it) and a sort in T dimensions; needs T >= f + 3"
+    cost = "Gramian (pairwise distances from it) and a sort in T dimensions; scores need T >= f + 3 tasks"
     params = (
         Param("n_byzantine", "int", 0, low=0, high=1000, help="f: how many task gradients may be adversarial"),
         Param("n_selected", "int", 1, low=1, high=1000,
@@ -61,10 +67,6 @@ class Krum(GramianWeighting):
 
     def __init__(self, n_tasks: int, **params: Any) -> None:
         super().__init__(n_tasks, **params)
-        need = self.hp["n_byzantine"] + 3
-        if n_tasks < need:
-            raise ConfigError(f"krum needs at least n_byzantine + 3 = {need} tasks to score each gradient "
-                              f"by its neighbours; this run has {n_tasks}")
         if self.hp["n_selected"] > n_tasks:
             raise ConfigError(f"krum n_selected ({self.hp['n_selected']}) cannot exceed the number of tasks "
                               f"({n_tasks})")

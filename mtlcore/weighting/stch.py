@@ -10,7 +10,8 @@ Conventions: the total is multiplied by T, as in the reference code, so at L = z
 1 / L_i, the same as during the warm-up. A weight is d total / d L_i = T softmax(u / mu)_i / L_i with
 u_i = log(L_i / z_i). Losses at or below LOSS_FLOOR are held there and get weight 0 (as GLS).
 Reference code (LibMTL, from the authors): 4 log-loss epochs, then one more log-loss epoch that
-measures the nadir (warmup_epochs = 5 here); our default is 1 because playground runs are short.
+measures the nadir (warmup_epochs = 5 here); our default is 1 because playground runs are short,
+and `warmup_steps` counts the warm-up in steps instead (for runs shorter than an epoch, and the toy).
 """
 
 from __future__ import annotations
@@ -41,12 +42,17 @@ class STCH(LossWeighting):
               low=1e-4, high=100.0, log=True),
         Param("warmup_epochs", "int", 1, help="epochs of summed log-losses; the last one's mean losses are the "
               "nadir (the reference code uses 5)", low=1, high=10_000),
+        Param("warmup_steps", "int", 0, help="when > 0, warm up for this many steps instead of epochs, the nadir "
+              "being their mean losses (runs shorter than an epoch, and the toy, which has no epochs)",
+              low=0, high=10_000_000),
     )
 
     def reset(self) -> None:
         self.epochs_seen = 0
         self.nadir: torch.Tensor | None = None
         self._last: torch.Tensor | None = None
+        self._step_sum = torch.zeros(self.n_tasks, dtype=torch.float64)
+        self._steps = 0
 
     def current_weights(self) -> list[float] | None:
         return None if self._last is None else [float(w) for w in self._last.cpu()]
@@ -66,12 +72,17 @@ class STCH(LossWeighting):
             share = self.n_tasks * torch.softmax(scaled.detach(), 0)
         weights = torch.where(above, share / floored.detach(), torch.zeros_like(share))
         self._last = weights.detach()
+        if self.nadir is None and self.hp["warmup_steps"] > 0:
+            self._step_sum += losses.detach().to("cpu", torch.float64)
+            self._steps += 1
+            if self._steps == self.hp["warmup_steps"]:
+                self.nadir = (self._step_sum / self._steps).clamp_min(LOSS_FLOOR)
         return total, self._last
 
     def end_of_epoch(self, mean_losses: torch.Tensor) -> None:
         """Count the epoch; the last warm-up epoch's mean losses become the nadir."""
         self.epochs_seen += 1
-        if self.nadir is None and self.epochs_seen >= self.hp["warmup_epochs"]:
+        if self.nadir is None and self.hp["warmup_steps"] == 0 and self.epochs_seen >= self.hp["warmup_epochs"]:
             mean = mean_losses.detach().to("cpu", torch.float64).reshape(-1)
             if mean.numel() != self.n_tasks:
                 raise ConfigError(f"stch: expected {self.n_tasks} mean losses, got {mean.numel()}")
