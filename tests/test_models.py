@@ -351,7 +351,8 @@ def test_ple_with_one_layer_is_cgc() -> None:
         torch.testing.assert_close(ple(x)[task], cgc(x)[task], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("params", [{"n_layers": 3}, {"n_layers": 3, "n_specific": 0}, {"n_layers": 2, "n_specific": 2}])
+@pytest.mark.parametrize("params", [{"n_layers": 3}, {"n_layers": 3, "n_specific": 0},
+                                    {"n_layers": 2, "n_specific": 2}])
 def test_ple_task_parameters_are_exactly_those_only_that_task_reaches(params: dict) -> None:
     three = {t: TaskSpec(t, "classification", 4) for t in "abc"}
     model = build("ple", (250,), three, width=8, **params)

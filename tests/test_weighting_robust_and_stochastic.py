@@ -23,7 +23,8 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 def random_jacobian(t: int, n: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(t, n, generator=g, dtype=torch.float64) * (torch.rand(t, 1, generator=g, dtype=torch.float64) * 3 + 0.1)
+    scales = torch.rand(t, 1, generator=g, dtype=torch.float64) * 3 + 0.1
+    return torch.randn(t, n, generator=g, dtype=torch.float64) * scales
 
 
 # -- Krum and the trimmed mean -------------------------------------------------------------------
@@ -53,7 +54,8 @@ def test_krum_leaves_out_the_task_that_disagrees_with_the_rest() -> None:
 def test_trimmed_mean_ignores_an_extreme_entry_in_each_coordinate() -> None:
     jac = torch.tensor([[1.0, -2.0], [1.1, -2.2], [100.0, -2.1], [0.9, 50.0], [1.05, -1.9]], dtype=torch.float64)
     d = create("trimmed_mean", 5, trim=1).aggregate(jac).direction
-    torch.testing.assert_close(d, 5 * torch.tensor([(1.0 + 1.1 + 1.05) / 3, (-2.0 - 2.1 - 1.9) / 3], dtype=torch.float64))
+    expected = torch.tensor([(1.0 + 1.1 + 1.05) / 3, (-2.0 - 2.1 - 1.9) / 3], dtype=torch.float64)
+    torch.testing.assert_close(d, 5 * expected)
     torch.testing.assert_close(create("trimmed_mean", 5, trim=0).aggregate(jac).direction, jac.sum(0))
 
 
@@ -195,3 +197,16 @@ def test_sdmgrad_large_lambda_is_equal_weighting_and_the_update_is_clipped() -> 
     assert float(clipped.direction.norm()) == pytest.approx(0.5)
     torch.testing.assert_close(clipped.direction, clipped.weights @ step)
     assert math.isfinite(float(clipped.weights.sum()))
+
+
+@pytest.mark.parametrize("name", ["modo", "sdmgrad"])
+def test_batches_whose_gradients_all_disagree_keep_the_weights_on_the_simplex(name: str) -> None:
+    """Every diagonal entry of J_1 J_2^T negative (each task's two batch gradients opposed): SDMGrad's
+    normaliser falls to its 1e-8 floor and the inner steps leave the simplex by ~1e20."""
+    first = random_jacobian(3, 20, 11)
+    second = -first + 0.01 * random_jacobian(3, 20, 12)
+    assert ((first @ second.T).diagonal() < 0).all()
+    agg = create(name, 3, **({"max_norm": 0.0} if name == "sdmgrad" else {})).aggregate_batches(
+        [random_jacobian(3, 20, 13), first, second], [])
+    assert torch.isfinite(agg.weights).all() and (agg.weights >= 0).all()
+    assert float(agg.weights.sum()) == pytest.approx(3.0)

@@ -8,7 +8,8 @@ gate and feeds the heads.
 Which parameters are task i's own: those only task i's loss reaches, that is its head, its experts
 and gate in the last layer, and its gate in the layer before (whose output only task i's last-layer
 experts and gate read); with no task experts (n_specific = 0) every gate of task i. Everything else
-reaches every task through the shared gates, so it is shared (one layer is CGC exactly). No single representation: has_representation is False.
+reaches every task through the shared gates, so it is shared (one layer is CGC exactly). No single
+representation: has_representation is False.
 """
 
 from __future__ import annotations

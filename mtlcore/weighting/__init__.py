@@ -22,7 +22,8 @@ _FAMILIES = (
     "mtlcore.weighting.bargaining",
     "mtlcore.weighting.alignment",
     "mtlcore.weighting.dual_cone",
-    *(f"mtlcore.weighting.{m}" for m in ("stch", "excess_mtl", "modo", "sdmgrad", "krum", "trimmed_mean", "cr_mogm", "pcd")),
+    *(f"mtlcore.weighting.{m}" for m in ("stch", "excess_mtl", "modo", "sdmgrad", "krum", "trimmed_mean", "cr_mogm",
+                                         "pcd")),
 )
 for _module in _FAMILIES:
     importlib.import_module(_module)

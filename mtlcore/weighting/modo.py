@@ -39,6 +39,13 @@ def independent_triple(method: GradientWeighting, jacobians: list[torch.Tensor])
     return jacobians[0], jacobians[0], jacobians[-1]  # two batches: the weights from both, the step from the first
 
 
+def onto_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection onto the simplex, shifted so the largest entry is 0 first (the projection
+    ignores a common shift): steps far outside the simplex then keep their vertex instead of losing it
+    to rounding."""
+    return project_simplex(v - v.max())
+
+
 def cross_gramian(first: torch.Tensor, second: torch.Tensor) -> np.ndarray:
     """J_1 J_2^T as float64 (the GEMM in the Jacobians' dtype): not symmetric in general."""
     a, b = first.detach(), second.detach()
@@ -79,6 +86,6 @@ class MoDo(GradientWeighting):
         step, first, second = independent_triple(self, jacobians)
         a = cross_gramian(first, second)
         if np.isfinite(a).all():
-            self.lam = project_simplex(self.lam - self.hp["gamma"] * (a @ self.lam + self.hp["rho"] * self.lam))
+            self.lam = onto_simplex(self.lam - self.hp["gamma"] * (a @ self.lam + self.hp["rho"] * self.lam))
         w = self.n_tasks * self.lam
         return Aggregation(combine(step, w), as_tensor(w, step))

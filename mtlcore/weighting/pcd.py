@@ -63,7 +63,8 @@ class PCD(GradientWeighting):
     family = "multi-objective"
     needs = "gradients"
     formula = (r"\tilde d = \arg\min_d \tfrac12 \|d - \tilde g_1\|^2 \ \text{s.t.}\ "
-               r"\tilde g_j^\top d \ge \tau \|\tilde g_j\|^2\ (j \ge 2);\ \tilde g_i = g_i / \sqrt{\hat v_i + \epsilon};"
+               r"\tilde g_j^\top d \ge \tau \|\tilde g_j\|^2\ (j \ge 2);\ "
+               r"\tilde g_i = g_i / \sqrt{\hat v_i + \epsilon};"
                r"\ d = \tfrac{\|g_1\|}{\|\tilde d\|} \tilde d")
     cost = "Gramian plus one exact (T-1)-dimensional non-negative quadratic programme; T norms kept over steps"
     params = (

@@ -22,8 +22,7 @@ import torch
 from mtlcore.registry import Param
 from mtlcore.weighting.base import Aggregation, GradientWeighting, register
 from mtlcore.weighting.jacobian_tools import as_tensor, combine
-from mtlcore.weighting.modo import cross_gramian, independent_triple
-from mtlcore.weighting.solvers import project_simplex
+from mtlcore.weighting.modo import cross_gramian, independent_triple, onto_simplex
 
 
 def sdmgrad_inner(a: np.ndarray, w: np.ndarray, lam: float, lr: float, momentum: float, n_iter: int) -> np.ndarray:
@@ -36,7 +35,7 @@ def sdmgrad_inner(a: np.ndarray, w: np.ndarray, lam: float, lr: float, momentum:
     for _ in range(n_iter):
         grad = a @ (w + preferred)
         velocity = grad if velocity is None else momentum * velocity + grad
-        w = project_simplex(w - lr * velocity)
+        w = onto_simplex(w - lr * velocity)
     return w
 
 

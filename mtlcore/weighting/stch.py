@@ -34,7 +34,8 @@ class STCH(LossWeighting):
     paper: ClassVar[str] = ("Lin, Zhang, Yang, Zhang & Zhang, Smooth Tchebycheff Scalarization for Multi-Objective "
                             "Optimization, ICML 2024")
     family: ClassVar[str] = "loss-based"
-    formula: ClassVar[str] = (r"\mathcal{L} = T\mu \log \sum_{i=1}^{T} \exp\!\Big(\tfrac{1}{\mu}\log\tfrac{L_i}{z_i}\Big)"
+    formula: ClassVar[str] = (r"\mathcal{L} = T\mu \log \sum_{i=1}^{T} "
+                              r"\exp\!\Big(\tfrac{1}{\mu}\log\tfrac{L_i}{z_i}\Big)"
                               r"\ \text{after the warm-up},\quad \mathcal{L} = \sum_i \log L_i \text{ during it}")
     cost: ClassVar[str] = "one backward pass"
     params: ClassVar[tuple[Param, ...]] = (
