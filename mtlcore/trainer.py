@@ -284,12 +284,23 @@ class Trainer:
 
     def _independent_batch_jacobian(self, split: Split, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Jacobian (T, n) on the shared parameters and losses of a fresh random batch, drawn independently
-        of the step's own (methods whose weights need unbiased products of gradients). No .grad is touched."""
+        of the step's own (methods whose weights need unbiased products of gradients). No .grad is touched;
+        with a shared representation the heads run once and the trunk takes the T-fold vjp, as in the step."""
         idx = torch.randperm(len(split), generator=self.extra_batch_gen)[:self.batch_size].to(self.device)
         x, ys = self._input(split, idx)
-        losses, _ = self._forward_losses(x, ys)
+        if not self.split_heads:
+            losses, _ = self._forward_losses(x, ys)
+            self._check_finite(losses, step)
+            return self._jacobian(losses, self.shared, retain_graph=False), losses.detach()
+        assert self.model is not None
+        rep = self.model.representation(x)
+        leaves = [rep.detach().requires_grad_(True) for _ in self.tasks]
+        losses, _ = self._forward_losses(leaves, ys, rep_input=True)
         self._check_finite(losses, step)
-        return self._jacobian(losses, self.shared, retain_graph=False), losses.detach()
+        found = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
+        rep_grads = torch.stack([g if g is not None else torch.zeros_like(leaf) for g, leaf in zip(found, leaves)])
+        jac = grads.vjp_rows(rep, self.shared, rep_grads.to(rep.dtype), retain_graph=False, batched=self.batched_vjp)
+        return jac, losses.detach()
 
     def _train_step(self, split: Split, idx: torch.Tensor, step: int,
                     want_stats: bool) -> tuple[torch.Tensor, torch.Tensor | None, dict | None]:

@@ -239,3 +239,18 @@ def test_multi_batch_method_runs_are_reproducible_and_refuse_the_representation(
     assert losses() != losses(seed=1)
     with pytest.raises(ConfigError, match="representation"):
         train(digits_config(weighting__method="modo", weighting__gradients="representation"))
+
+
+@pytest.mark.parametrize("arch", ["hps", "mmoe"])
+def test_an_independent_batchs_jacobian_is_the_full_one_and_leaves_the_gradients_alone(arch: str) -> None:
+    trainer = Trainer(digits_config(model__architecture=arch, weighting__method="modo"))
+    trainer.setup()
+    state = trainer.extra_batch_gen.get_state()
+    jac, losses = trainer._independent_batch_jacobian(trainer.data.train, step=0)
+    assert all(p.grad is None for p in trainer.model.parameters())
+    trainer.extra_batch_gen.set_state(state)  # the same draw again, through the plain full Jacobian
+    idx = torch.randperm(len(trainer.data.train), generator=trainer.extra_batch_gen)[:trainer.batch_size]
+    x, ys = trainer._input(trainer.data.train, idx)
+    full_losses, _ = trainer._forward_losses(x, ys)
+    torch.testing.assert_close(losses, full_losses.detach())
+    torch.testing.assert_close(jac, gradients.jacobian(full_losses, trainer.shared), rtol=1e-5, atol=1e-6)
