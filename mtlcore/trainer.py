@@ -332,7 +332,7 @@ class Trainer:
                 extra = [self._independent_batch_jacobian(split, step)
                          for _ in range(self.method.batches_per_step - 1)]
                 agg = self.method.aggregate_batches([jac] + [j for j, _ in extra],
-                                                    [losses.detach()] + [l for _, l in extra])
+                                                    [losses.detach()] + [batch_losses for _, batch_losses in extra])
             else:
                 agg = self.method.aggregate(jac, losses.detach())
             if not bool(torch.isfinite(agg.direction).all()):

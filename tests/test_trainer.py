@@ -214,7 +214,7 @@ def test_multi_batch_methods_get_the_steps_jacobian_and_two_independent_ones(met
 
     def spy(self, jacobians, losses):
         seen.append([j.clone() for j in jacobians])
-        assert len(losses) == 3 and all(tuple(l.shape) == (2,) for l in losses)
+        assert len(losses) == 3 and all(tuple(batch.shape) == (2,) for batch in losses)
         return original(self, jacobians, losses)
 
     monkeypatch.setattr(cls, "aggregate_batches", spy)
