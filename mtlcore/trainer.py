@@ -153,6 +153,9 @@ class Trainer:
         self.method = create(cfg.weighting.method, len(self.tasks), **cfg.weighting.params).to(self.device)
         self.method.set_generator(torch.Generator().manual_seed(cfg.seed + 1))
         self.mode = gradient_mode(cfg, self.method, self.model)
+        if self.mode == "representation" and self.method.batches_per_step > 1:
+            raise ConfigError(f"method '{self.method.name}' compares gradients of different batches, which only "
+                              "the shared parameters have in common; use weighting.gradients = 'parameters'")
         # per-task gradients through each head once, then a T-fold vjp through the trunk only
         self.split_heads = self.model.has_representation
         # the T vector-Jacobian products in one vmapped backward pay off on dense layers (20-25%
@@ -175,6 +178,9 @@ class Trainer:
         self.health = HealthWatch(self.tasks, classes, cfg.diverge_factor, cfg.chance_evals)
         self.eval_every = cfg.eval_every or self.steps_per_epoch
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
+        # the extra independent batches of methods with batches_per_step > 1 (MoDo, SDMGrad): their own
+        # stream, so the epoch's batches stay those of every other method with the same seed
+        self.extra_batch_gen = torch.Generator().manual_seed(cfg.seed + 2)
         self.amp_dtype = torch.bfloat16 if cfg.amp else None
         self.augmenter = make_augmenter(cfg, self.data)
 
@@ -309,6 +315,26 @@ class Trainer:
         rep_grads = torch.stack([leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves])
         return rep, losses, rep_grads.to(rep.dtype)
 
+    def _independent_batch_jacobian(self, split: Split, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Jacobian (T, n) on the shared parameters and losses of a fresh random batch, drawn independently
+        of the step's own (methods whose weights need unbiased products of gradients). No .grad is touched;
+        with a shared representation the heads run once and the trunk takes the T-fold vjp, as in the step."""
+        idx = torch.randperm(len(split), generator=self.extra_batch_gen)[:self.batch_size].to(self.device)
+        x, ys = self._input(split, idx)
+        if not self.split_heads:
+            losses, _ = self._forward_losses(x, ys)
+            self._check_finite(losses, step)
+            return self._jacobian(losses, self.shared, retain_graph=False), losses.detach()
+        assert self.model is not None
+        rep = self.model.representation(x)
+        leaves = [rep.detach().requires_grad_(True) for _ in self.tasks]
+        losses, _ = self._forward_losses(leaves, ys, rep_input=True)
+        self._check_finite(losses, step)
+        found = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
+        rep_grads = torch.stack([g if g is not None else torch.zeros_like(leaf) for g, leaf in zip(found, leaves)])
+        jac = grads.vjp_rows(rep, self.shared, rep_grads.to(rep.dtype), retain_graph=False, batched=self.batched_vjp)
+        return jac, losses.detach()
+
     def _train_step(self, split: Split, idx: torch.Tensor, step: int,
                     want_stats: bool) -> tuple[torch.Tensor, torch.Tensor | None, dict | None]:
         assert self.model is not None and self.method is not None
@@ -335,7 +361,13 @@ class Trainer:
                 n_sh = sum(p.numel() for p in self.shared)
                 jac = full[:, :n_sh]
                 grads.write_gradient(self.specific, full[:, n_sh:].sum(0))
-            agg = self.method.aggregate(jac, losses.detach())
+            if self.method.batches_per_step > 1:
+                extra = [self._independent_batch_jacobian(split, step)
+                         for _ in range(self.method.batches_per_step - 1)]
+                agg = self.method.aggregate_batches([jac] + [j for j, _ in extra],
+                                                    [losses.detach()] + [batch_losses for _, batch_losses in extra])
+            else:
+                agg = self.method.aggregate(jac, losses.detach())
             if not bool(torch.isfinite(agg.direction).all()):
                 raise TrainingFailed(f"method '{self.method.name}' produced a non-finite update at step {step + 1}")
             if want_stats:

@@ -14,7 +14,7 @@ from mtlcore.models.trunks import multilenet_flat_size, resolve_trunk_kind
 from mtlcore.registry import ConfigError
 from mtlcore.tasks import TaskSpec, task_loss
 
-ARCHS = ["hps", "single_task", "soft_sharing", "cross_stitch", "mmoe"]
+ARCHS = ["hps", "single_task", "soft_sharing", "cross_stitch", "mmoe", "cgc", "ple", "dselect_k", "mtan"]
 INPUTS = [(1, 36, 36), (1, 8, 16), (250,)]
 MIXED_TASKS = {
     "label": TaskSpec("label", "classification", 10),
@@ -341,3 +341,73 @@ def test_sharing_metadata_matches_the_built_model(arch: str) -> None:
         if described["has_representation"]:  # and the representation is usable as claimed
             out = model.heads_forward(model.representation(batch(input_shape)))
             assert list(out) == list(TWO_CLASSIFIERS)
+
+
+# -- CGC, PLE, DSelect-k, MTAN ------------------------------------------------------------------
+
+
+def test_ple_with_one_layer_is_cgc() -> None:
+    cgc, ple = build("cgc", (250,), TWO_CLASSIFIERS), build("ple", (250,), TWO_CLASSIFIERS, n_layers=1)
+    assert [p.shape for p in cgc.parameters()] == [p.shape for p in ple.parameters()]
+    for a, b in zip(cgc.parameters(), ple.parameters()):
+        assert torch.equal(a, b)
+    x = batch((250,))
+    for task in cgc.tasks:
+        torch.testing.assert_close(ple(x)[task], cgc(x)[task], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("params", [{"n_layers": 3}, {"n_layers": 3, "n_specific": 0},
+                                    {"n_layers": 2, "n_specific": 2}])
+def test_ple_task_parameters_are_exactly_those_only_that_task_reaches(params: dict) -> None:
+    three = {t: TaskSpec(t, "classification", 4) for t in "abc"}
+    model = build("ple", (250,), three, width=8, **params)
+    x = batch((250,))
+    reached = {}
+    for task in model.tasks:
+        model.zero_grad(set_to_none=True)
+        model(x)[task].square().mean().backward()
+        reached[task] = {id(p) for p in model.parameters() if p.grad is not None and p.grad.any()}
+    for task in model.tasks:
+        own = {id(p) for p in model.task_parameters(task)}
+        others = set().union(*(reached[t] for t in model.tasks if t != task))
+        assert own <= reached[task] and not own & others
+    for p in model.shared_parameters():  # shared: reached by more than one task
+        assert sum(id(p) in reached[t] for t in model.tasks) >= 2
+
+
+def test_cgc_gives_each_task_its_own_experts() -> None:
+    model = build("cgc", (1, 8, 16), TWO_CLASSIFIERS, n_shared=3, n_specific=2, trunk="cnn", depth=1, width=4)
+    assert len(model.layer.shared) == 3 and [len(e) for e in model.layer.specific] == [2, 2]
+    assert [g.out_features for g in model.layer.gates] == [5, 5]
+    shared_only = build("cgc", (250,), TWO_CLASSIFIERS, n_specific=0)
+    assert all(len(e) == 0 for e in shared_only.layer.specific)
+
+
+def test_dselect_k_gates_are_distributions_that_settle_on_at_most_k_experts() -> None:
+    from mtlcore.models.dselect_k import smooth_step
+
+    t = torch.tensor([-1.0, -0.5, 0.0, 0.25, 0.5, 2.0])
+    torch.testing.assert_close(smooth_step(t, 1.0), torch.tensor([0.0, 0.0, 0.5, 0.84375, 1.0, 1.0]))
+    model = build("dselect_k", (1, 8, 16), TWO_CLASSIFIERS, n_experts=8, k=2)
+    x = batch((1, 8, 16))
+    gates = model.gate_weights(x)
+    assert gates.shape == (5, 2, 8)
+    torch.testing.assert_close(gates.sum(-1), torch.ones(5, 2))
+    with torch.no_grad():  # selector logits far outside the smooth band: each selector has chosen
+        for gate in model.gates:
+            gate.selector_logits.bias.copy_(torch.tensor([5.0, -5.0, 5.0, -5.0, -5.0, 5.0]))
+            gate.selector_logits.weight.zero_()
+    chosen = model.gate_weights(x)
+    assert ((chosen > 0).sum(-1) <= 2).all()
+    assert set(torch.nonzero(chosen[0, 0]).flatten().tolist()) <= {0b101, 0b001}
+
+
+def test_mtan_masks_select_from_the_shared_features() -> None:
+    model = build("mtan", (1, 36, 36), TWO_CLASSIFIERS, trunk="cnn", depth=2, width=4)
+    kinds = [type(m.net[0]).__name__ for m in model.attention[0]]
+    assert kinds == ["Conv2d", "Conv2d", "Linear"]
+    x = batch((1, 36, 36))
+    shared = model.trunk(x)
+    for attended in model.attended_features(x):
+        assert attended.shape == shared.shape
+        assert bool((attended.abs() <= shared.abs() + 1e-6).all())  # a mask in (0, 1) times the shared features

@@ -123,7 +123,8 @@ def test_bad_config_fails_with_message() -> None:
     assert end.status == "failed" and "zero" in end.reason
 
 
-@pytest.mark.parametrize("arch", ["single_task", "soft_sharing", "cross_stitch", "mmoe"])
+@pytest.mark.parametrize("arch", ["single_task", "soft_sharing", "cross_stitch", "mmoe", "cgc", "ple", "dselect_k",
+                                  "mtan"])
 def test_every_architecture_trains(arch: str) -> None:
     events = train(digits_config(model__architecture=arch, optim__max_steps=20))
     assert events[-1].status == "finished", events[-1].reason
@@ -187,3 +188,69 @@ def test_per_head_representation_gradients_give_the_full_jacobian(n_tasks: int) 
     torch.testing.assert_close(fast, full[:, :n_sh], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(head_grads, full[:, n_sh:].sum(0), rtol=1e-5, atol=1e-6)
     assert rep_grads.shape == (n_tasks, *rep.shape)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["cgc", "ple", "dselect_k", "mtan"])
+def test_new_architectures_train_with_every_kind_of_method_their_flags_allow(arch: str) -> None:
+    """They share parameters but have no single representation: parameter-mode gradient methods
+    train, a representation-mode request is refused before anything runs."""
+    for method in ("mgda", "upgrad"):
+        events = train(digits_config(model__architecture=arch, weighting__method=method, optim__max_steps=8))
+        assert events[-1].status == "finished", (method, events[-1].reason)
+        assert any(isinstance(e, GradientStats) for e in events)
+    with pytest.raises(ConfigError, match="shared representation"):
+        train(digits_config(model__architecture=arch, weighting__method="mgda",
+                            weighting__gradients="representation"))
+
+
+@pytest.mark.parametrize("method", ["modo", "sdmgrad"])
+def test_multi_batch_methods_get_the_steps_jacobian_and_two_independent_ones(method: str, monkeypatch) -> None:
+    from mtlcore.weighting import method_class
+
+    cls = method_class(method)
+    seen: list[list[torch.Tensor]] = []
+    original = cls.aggregate_batches
+
+    def spy(self, jacobians, losses):
+        seen.append([j.clone() for j in jacobians])
+        assert len(losses) == 3 and all(tuple(batch.shape) == (2,) for batch in losses)
+        return original(self, jacobians, losses)
+
+    monkeypatch.setattr(cls, "aggregate_batches", spy)
+    events = train(digits_config(weighting__method=method, optim__max_steps=5))
+    assert events[-1].status == "finished", events[-1].reason
+    assert len(seen) == 5 and all(len(j) == 3 for j in seen)
+    for step_jac, first, second in seen:
+        assert step_jac.shape == first.shape == second.shape
+        assert not torch.equal(step_jac, first) and not torch.equal(first, second)
+    # the step's own batch is the epoch's batch, as for every other method: same first losses as EW
+    first_losses = [e.losses for e in events if isinstance(e, StepMetrics)][0]
+    ew = [e.losses for e in train(digits_config(optim__max_steps=1)) if isinstance(e, StepMetrics)][0]
+    assert first_losses == ew
+
+
+def test_multi_batch_method_runs_are_reproducible_and_refuse_the_representation() -> None:
+    def losses(**over) -> list[dict]:
+        return [e.losses for e in train(digits_config(weighting__method="modo", optim__max_steps=6, **over))
+                if isinstance(e, StepMetrics)]
+
+    assert losses() == losses()
+    assert losses() != losses(seed=1)
+    with pytest.raises(ConfigError, match="representation"):
+        train(digits_config(weighting__method="modo", weighting__gradients="representation"))
+
+
+@pytest.mark.parametrize("arch", ["hps", "mmoe"])
+def test_an_independent_batchs_jacobian_is_the_full_one_and_leaves_the_gradients_alone(arch: str) -> None:
+    trainer = Trainer(digits_config(model__architecture=arch, weighting__method="modo"))
+    trainer.setup()
+    state = trainer.extra_batch_gen.get_state()
+    jac, losses = trainer._independent_batch_jacobian(trainer.data.train, step=0)
+    assert all(p.grad is None for p in trainer.model.parameters())
+    trainer.extra_batch_gen.set_state(state)  # the same draw again, through the plain full Jacobian
+    idx = torch.randperm(len(trainer.data.train), generator=trainer.extra_batch_gen)[:trainer.batch_size]
+    x, ys = trainer._input(trainer.data.train, idx)
+    full_losses, _ = trainer._forward_losses(x, ys)
+    torch.testing.assert_close(losses, full_losses.detach())
+    torch.testing.assert_close(jac, gradients.jacobian(full_losses, trainer.shared), rtol=1e-5, atol=1e-6)

@@ -12,7 +12,7 @@ from mtlcore.registry import ConfigError
 from mtlcore.weighting import WEIGHTINGS, available, create, describe
 from mtlcore.weighting.loss_based import LOSS_FLOOR
 
-LOSS_METHODS = ("static", "ew", "uw", "dwa", "rlw", "gls", "famo")
+LOSS_METHODS = ("static", "ew", "uw", "dwa", "rlw", "gls", "famo", "stch")
 
 
 def _losses(values: list[float] | torch.Tensor) -> torch.Tensor:
@@ -34,7 +34,7 @@ def _drive(method, losses_seq: list[torch.Tensor]) -> list[torch.Tensor]:
 
 # -- the registry --------------------------------------------------------------------------------
 
-def test_registry_lists_all_seven_with_metadata():
+def test_registry_lists_every_loss_method_with_metadata():
     assert set(LOSS_METHODS) <= set(available())
     by_name = {d["name"]: d for d in describe()}
     for name in LOSS_METHODS:
@@ -60,6 +60,7 @@ def test_unknown_parameter_is_a_config_error(name):
     ("dwa", {"temperature": 0.0}), ("dwa", {"window": -1}), ("dwa", {"window": 2.5}),
     ("famo", {"lr": -0.1}), ("famo", {"gamma": float("nan")}), ("uw", {"init": "zero"}),
     ("famo", {"min_losses": [0.0]}), ("famo", {"min_losses": [0.0, float("inf")]}),
+    ("stch", {"mu": 0.0}), ("stch", {"warmup_epochs": 0}),
 ])
 def test_bad_parameter_values_are_config_errors(name, params):
     with pytest.raises(ConfigError):
@@ -340,3 +341,46 @@ def test_to_device_keeps_learned_tensors_usable():
     torch.testing.assert_close(famo.logits.detach(), logits)
     famo.after_step(torch.tensor([1.0, 1.0]), torch.tensor([0.5, 0.9]))
     assert famo.logits[1] - famo.logits[0] > logits[1] - logits[0]
+
+
+# -- STCH ----------------------------------------------------------------------------------------
+
+def test_stch_warms_up_on_log_losses_then_uses_the_last_warmup_epochs_mean_as_nadir():
+    method = create("stch", 2, warmup_epochs=2)
+    total, weights = method.combine(_losses([2.0, 0.5]))
+    assert float(total.detach()) == pytest.approx(math.log(2.0) + math.log(0.5))
+    assert weights.tolist() == pytest.approx([0.5, 2.0])
+    method.end_of_epoch(torch.tensor([9.0, 9.0]))  # first warm-up epoch: no nadir yet
+    assert method.nadir is None
+    method.end_of_epoch(torch.tensor([2.0, 0.5]))
+    assert method.nadir.tolist() == [2.0, 0.5]
+    method.end_of_epoch(torch.tensor([5.0, 5.0]))  # later epochs leave the nadir alone
+    assert method.nadir.tolist() == [2.0, 0.5]
+
+
+def test_stch_after_warmup_is_the_smooth_maximum_of_log_ratios():
+    method = create("stch", 3, mu=0.5)
+    method.end_of_epoch(torch.tensor([1.0, 2.0, 4.0]))
+    values = torch.tensor([1.5, 2.0, 2.0])
+    total, weights = method.combine(_losses(values))
+    u = torch.log(values / torch.tensor([1.0, 2.0, 4.0]))
+    assert float(total.detach()) == pytest.approx(3 * 0.5 * float(torch.logsumexp(u / 0.5, 0)), rel=1e-6)
+    torch.testing.assert_close(weights, 3 * torch.softmax(u / 0.5, 0) / values)
+
+
+def test_stch_small_mu_puts_the_weight_on_the_worst_task_relative_to_its_nadir():
+    method = create("stch", 3, mu=1e-3)
+    method.end_of_epoch(torch.tensor([1.0, 1.0, 1.0]))
+    _, weights = method.combine(_losses([0.5, 1.2, 0.9]))  # task 2 is the furthest above its nadir
+    torch.testing.assert_close(weights, torch.tensor([0.0, 3 / 1.2, 0.0]), rtol=1e-6, atol=1e-6)
+
+
+def test_stch_can_warm_up_over_steps_and_then_ignores_epochs():
+    method = create("stch", 2, warmup_steps=2)
+    for values in ([1.0, 4.0], [3.0, 2.0]):
+        _, weights = method.combine(_losses(values))
+        assert weights.tolist() == pytest.approx([1 / values[0], 1 / values[1]])
+        method.end_of_epoch(torch.tensor([9.0, 9.0]))  # epochs do not count in step mode
+    assert method.nadir.tolist() == [2.0, 3.0]
+    _, weights = method.combine(_losses([2.0, 3.0]))  # at the nadir: softmax of zeros
+    assert weights.tolist() == pytest.approx([1 / 2.0, 1 / 3.0])

@@ -208,3 +208,102 @@ def test_fairgrad_matches_torchjd_where_its_least_squares_converged() -> None:
                 compared += 1
                 assert_rel(ours.direction, tjd.FairGrad(alpha=alpha)(jac), 1e-5)
     assert compared >= total // 2, f"TorchJD converged on only {compared} of {total} cases"
+
+
+# -- methods added from TorchJD 0.18 (issue 15) ---------------------------------------------------------
+
+
+def test_krum_with_euclidean_scores_matches_torchjd() -> None:
+    """TorchJD scores by distances; the paper (our default) by squared distances, checked against
+    its definition in test_weighting_robust_and_stochastic.py. With a single neighbour (f = T - 3)
+    the two rows of the closest pair always tie; there ours averages them and TorchJD's top-k keeps
+    one of them, so the check is that TorchJD's row is one of the pair ours averages."""
+    for jac in jacobians(shapes=[(3, 8), (5, 20), (8, 40), (10, 60)]):
+        t = jac.shape[0]
+        nearest = torch.cdist(jac, jac).fill_diagonal_(float("inf")).min(dim=1).values
+        for f, m in sorted({(0, 1), (min(1, t - 3), 2), (t - 3, 1)}):
+            ours = create("krum", t, n_byzantine=f, n_selected=m, distance="euclidean").aggregate(jac)
+            ref = tjd.KrumWeighting(n_byzantine=f, n_selected=m)(jac @ jac.T)
+            if t - f - 2 == 1 and m == 1:
+                pair = torch.nonzero(ours.weights).flatten().tolist()
+                assert len(pair) == 2 and int(ref.argmax()) in pair
+                assert float(nearest[pair[0]]) == pytest.approx(float(nearest.min()), rel=1e-12)
+                assert_rel(ours.direction / t, jac[pair].mean(0), 1e-12)
+            else:
+                assert_rel(ours.direction / t, tjd.Krum(n_byzantine=f, n_selected=m)(jac), 1e-12)
+
+
+def test_trimmed_mean_matches_torchjd() -> None:
+    for jac in jacobians(shapes=[(3, 8), (5, 20), (8, 40), (10, 60)]):
+        t = jac.shape[0]
+        for k in range(0, (t - 1) // 2 + 1):
+            assert_rel(create("trimmed_mean", t, trim=k).aggregate(jac).direction / t, tjd.TrimmedMean(k)(jac), 1e-12)
+
+
+def test_cr_mogm_matches_torchjd_over_several_steps() -> None:
+    projector = exact_projector()
+    for alpha in (0.0, 0.5, 0.9):
+        for t, n in ((2, 10), (4, 30), (7, 50)):
+            ours = create("cr_mogm", t, base="upgrad", alpha=alpha)
+            ref = tjd.GramianWeightedAggregator(tjd.CRMOGMWeighting(tjd.UPGradWeighting(projector=projector),
+                                                                    alpha=alpha))
+            for jac in jacobians(shapes=[(t, n)], seeds=range(5)):
+                assert_rel(ours.aggregate(jac).direction / t, ref(jac), 1e-9)
+
+
+def test_pcd_matches_torchjd_over_several_steps() -> None:
+    for tau, beta in ((0.02, 0.999), (0.3, 0.9), (0.0, 0.5)):
+        for t, n in ((2, 10), (3, 8), (5, 20), (8, 40)):
+            ours = create("pcd", t, tau=tau, beta=beta)
+            ref = tjd.PCD(tau=tau, beta=beta)
+            for jac in jacobians(shapes=[(t, n)], seeds=range(6)):
+                assert_rel(ours.aggregate(jac).direction, ref(jac), 1e-9)
+
+
+def test_pcd_matches_torchjd_where_the_constraints_are_infeasible() -> None:
+    g = jacobians(shapes=[(3, 6)], seeds=[0])
+    jac = next(g)
+    jac[2] = -2.0 * jac[1]  # two anti-parallel secondary gradients: no direction serves both
+    ours = create("pcd", 3).aggregate(jac).direction
+    torch.testing.assert_close(ours, tjd.PCD()(jac))
+    torch.testing.assert_close(ours, jac[0])
+
+
+@pytest.mark.parametrize("warmup", [1, 3])
+def test_excess_mtl_matches_torchjd_over_several_steps(warmup: int) -> None:
+    for step_size in (1e-2, 1.0):
+        for t, n in ((2, 10), (3, 8), (5, 20)):
+            ours = create("excess_mtl", t, robust_step_size=step_size, warmup_steps=warmup)
+            ref = tjd.ExcessMTL(robust_step_size=step_size, n_warmup_steps=warmup)
+            for jac in jacobians(shapes=[(t, n)], seeds=range(8)):
+                assert_rel(ours.aggregate(jac).direction / t, ref(jac), 1e-10)
+
+
+def _three_batches(t: int, n: int, seed: int) -> list[torch.Tensor]:
+    return [next(jacobians(shapes=[(t, n)], seeds=[seed * 3 + k])) for k in range(3)]
+
+
+def test_modo_matches_torchjd_with_three_independent_batches() -> None:
+    for gamma, rho in ((0.1, 0.1), (0.01, 0.0)):
+        for t, n in ((2, 10), (4, 30), (7, 50)):
+            ours = create("modo", t, gamma=gamma, rho=rho)
+            ref = tjd.MoDoWeighting(gamma=gamma, rho=rho)
+            for seed in range(5):
+                step, first, second = _three_batches(t, n, seed)
+                agg = ours.aggregate_batches([step, first, second], [])
+                lam = ref(first @ second.T)
+                assert_rel(agg.weights / t, lam, 1e-10)
+                assert_rel(agg.direction / t, lam @ step, 1e-10)
+
+
+def test_sdmgrad_matches_torchjd_with_three_independent_batches() -> None:
+    for lam, lr in ((0.3, 10.0), (0.0, 1.0), (2.0, 5.0)):
+        for t, n in ((2, 10), (4, 30), (7, 50)):
+            ours = create("sdmgrad", t, lam=lam, lr=lr, max_norm=0.0)
+            ref = tjd.SDMGradWeighting(lr=lr, lambda_=lam)
+            for seed in range(5):
+                step, first, second = _three_batches(t, n, seed)
+                agg = ours.aggregate_batches([step, first, second], [])
+                weights = ref(first @ second.T)
+                assert_rel(agg.weights / t, weights, 1e-10)
+                assert_rel(agg.direction / t, weights @ step, 1e-10)

@@ -38,6 +38,9 @@ METHOD_MODULES: tuple[str, ...] = (
     "nash_mtl", "fairgrad",
     "aligned_mtl",
     "upgrad", "dualproj",
+    "stch", "excess_mtl",
+    "modo", "sdmgrad",
+    "krum", "trimmed_mean", "cr_mogm", "pcd",
 )
 for _module in METHOD_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

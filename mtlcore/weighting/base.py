@@ -47,6 +47,9 @@ class Weighting:
     params: ClassVar[tuple[Param, ...]] = ()
     stochastic: ClassVar[bool] = False  # uses the generator given to set_generator
     supports_representation: ClassVar[bool] = False  # gradient methods that also work on R
+    # independent mini-batches a step needs (MoDo, SDMGrad: 3); the trainer draws the extra ones and
+    # calls GradientWeighting.aggregate_batches instead of aggregate
+    batches_per_step: ClassVar[int] = 1
 
     def __init__(self, n_tasks: int, **params: Any) -> None:
         if not isinstance(n_tasks, int) or n_tasks < 1:
@@ -121,6 +124,12 @@ class GradientWeighting(Weighting):
         weights = None if any(r.weights is None for r in rows) else torch.stack([r.weights for r in rows])
         return Aggregation(torch.stack([r.direction for r in rows]), weights)
 
+    def aggregate_batches(self, jacobians: list[torch.Tensor], losses: list[torch.Tensor]) -> Aggregation:
+        """`batches_per_step` Jacobians (T, n) and losses (T,) of independent mini-batches, the first being
+        the batch the step trains on (its losses are the ones logged). Methods with batches_per_step > 1
+        override this; the default uses the first batch only."""
+        return self.aggregate(jacobians[0], losses[0])
+
     def after_step(self, losses_before: torch.Tensor, losses_after: torch.Tensor) -> None:
         pass
 
@@ -186,9 +195,12 @@ def register(cls: type[Weighting]) -> type[Weighting]:
     if cls.needs not in NEEDS:
         raise ValueError(f"{cls.__name__}.needs must be one of {NEEDS}")
     kind = "loss" if issubclass(cls, LossWeighting) else "gradient"
+    if cls.batches_per_step < 1 or (cls.batches_per_step > 1 and kind != "gradient"):
+        raise ValueError(f"{cls.__name__}.batches_per_step must be 1, or more for a gradient method")
     WEIGHTINGS.add(Entry(
         cls.name, cls.title, cls.summary, cls, cls.params, paper=cls.paper, family=cls.family,
         extra={"needs": cls.needs, "kind": kind, "formula": cls.formula, "cost": cls.cost,
-               "stochastic": cls.stochastic, "supports_representation": cls.supports_representation},
+               "stochastic": cls.stochastic, "supports_representation": cls.supports_representation,
+               "batches_per_step": cls.batches_per_step},
     ))
     return cls
