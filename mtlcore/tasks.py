@@ -117,6 +117,8 @@ def _metric_sums(spec: TaskSpec, pred: torch.Tensor, target: torch.Tensor) -> di
 def class_counts(guess: torch.Tensor, target: torch.Tensor, n_classes: int) -> dict[str, float]:
     """Per-class counts that add up over batches: true positives, true and predicted totals, under
     private keys `finish_metrics` turns into macro recall and F1 (and then drops)."""
+    import torch
+
     tp = torch.bincount(target[guess == target], minlength=n_classes)
     true = torch.bincount(target, minlength=n_classes)
     pred = torch.bincount(guess, minlength=n_classes)
