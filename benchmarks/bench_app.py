@@ -33,9 +33,9 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dashboard import e2e, standby  # noqa: E402
-from mtlcore import launch  # noqa: E402
-from mtlcore.store import RunStore  # noqa: E402
+from dashboard import e2e  # noqa: E402
+from mtlcore.runs import executor, workers  # noqa: E402
+from mtlcore.runs.store import RunStore  # noqa: E402
 
 
 @dataclass
@@ -72,7 +72,7 @@ def warm_cache(dataset: str) -> None:
 
 
 def press_train_and_time(page, store: RunStore, db: str) -> tuple[float, str]:
-    e2e.wait_until(lambda: standby.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
+    e2e.wait_until(lambda: workers.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
     before = set(store.list_runs()["id"])
     e2e.button(page, "train_button").click()
     t0 = time.perf_counter()
@@ -101,12 +101,12 @@ def bench_case(case: Case, work: Path, extra_latency: int) -> dict[str, object]:
                 e2e.open_app(page, f"{server.url}/?{query}")  # a fresh page, as after a refresh
                 first, extra = press_train_and_time(page, store, db)
                 firsts.append(first)
-                launch.stop(store, extra, grace_s=10)
+                executor.stop(store, extra, grace_s=10)
     app_speed = steps_per_second(store, rid)
     config_path = work / f"{case.dataset}.json"
     config_path.write_text(json.dumps(app_run["config"]))
     speeds = {}
-    for label, threads in (("headless", None), ("headless_same_threads", standby.app_worker_threads())):
+    for label, threads in (("headless", None), ("headless_same_threads", workers.app_worker_threads())):
         head_db = str(work / f"{case.dataset}-{label}.sqlite")
         env = {k: v for k, v in os.environ.items() if k != "MTL_WORKER_THREADS"}
         if threads:
@@ -141,7 +141,7 @@ def main() -> int:
             print(f"benchmarking {case.label} ...", flush=True)
             results.append(bench_case(case, Path(tmp), args.latency_samples))
     print()
-    threads = standby.app_worker_threads()
+    threads = workers.app_worker_threads()
     print(f"first point: seconds from pressing Train to the loss chart's first point in Chromium "
           f"(median, all samples). Speeds: training steps/s of one run; the app's workers use "
           f"{threads} torch thread(s), headless uses the core's default (all cores) and, second, the same "

@@ -35,7 +35,7 @@ from dashboard import catalog  # noqa: E402
 from dashboard import compare_charts as cc  # noqa: E402
 from dashboard.compare_data import load_compare  # noqa: E402
 from mtlcore.config import RunConfig  # noqa: E402
-from mtlcore.store import RunStore  # noqa: E402
+from mtlcore.runs.store import RunStore  # noqa: E402
 
 RUNS = 20
 POINTS = 10_000

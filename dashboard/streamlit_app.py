@@ -17,7 +17,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import live  # noqa: E402
 from dashboard.state import RUN_PARAM, page_guard, store  # noqa: E402
-from mtlcore import launch  # noqa: E402
+from mtlcore.runs.queue import max_concurrent  # noqa: E402
 
 PAGES: list[tuple[str, str, str]] = [
     ("app_pages/train.py", "Train", ":material/model_training:"),
@@ -37,7 +37,7 @@ def sidebar(train_page: st.Page) -> None:
         st.markdown("**MTL Playground**  \nSee and tune how one network balances several tasks.")
         with page_guard("the list of active runs"):
             active = store().list_runs(status=list(live.ACTIVE))
-            st.markdown(f"**Active runs** ({len(active)}; up to {launch.max_concurrent()} train at once)")
+            st.markdown(f"**Active runs** ({len(active)}; up to {max_concurrent()} train at once)")
             if active.empty:
                 st.caption("None right now.")
             for row in active.itertuples():

@@ -2,7 +2,7 @@
 run store. Headless: usable from the CLI (`python -m mtlcore`) and from Python; never imports
 Streamlit.
 
-The light modules (config, events, store, launch, registry) import without torch; the heavy ones are
+The light modules (config, events, registry, runs.store, runs.queue, runs.executor) import without torch; the heavy ones are
 imported on first use, so `import mtlcore` stays cheap for the dashboard.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 __all__ = [
     "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RunConfig", "RunStore",
@@ -22,6 +22,6 @@ __all__ = [
 
 def train(config: RunConfig, db: str | None = None) -> str:
     """Train one run headless and store it; returns the run id (the same runs the dashboard shows)."""
-    from mtlcore.runner import execute
+    from mtlcore.runs.runner import execute
 
     return execute(config, RunStore(db))

@@ -38,7 +38,10 @@ def test_light_core_modules_import_without_torch() -> None:
         "        if name == 'torch' or name.startswith('torch.'):\n"
         "            raise ImportError('torch is blocked in this test')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import mtlcore, mtlcore.config, mtlcore.events, mtlcore.store, mtlcore.launch, mtlcore.registry\n"
+        "import mtlcore, mtlcore.config, mtlcore.events, mtlcore.registry, mtlcore.runs.store, mtlcore.runs.queue\n"
+        "import mtlcore.runs.executor, mtlcore.runs.workers, mtlcore.runs.ray, mtlcore.sweeps.config\n"
+        "import mtlcore.sweeps.plan, mtlcore.sweeps.execute, mtlcore.sweeps.results, mtlcore.sweeps.pareto\n"
+        "import mtlcore.sweeps.delta_m\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=120)

@@ -55,8 +55,8 @@ def test_train_list_export(tmp_path: Path) -> None:
 
 def test_rerun_from_stored_config_is_identical(tmp_path: Path) -> None:
     from mtlcore.config import RunConfig
-    from mtlcore.runner import execute
-    from mtlcore.store import RunStore
+    from mtlcore.runs.runner import execute
+    from mtlcore.runs.store import RunStore
 
     store = RunStore(str(tmp_path / "r.sqlite"))
     cfg = RunConfig.load(ROOT / "examples" / "multidigits_ew.json")
@@ -92,7 +92,7 @@ def test_train_command_runs_every_method(dataset: str, tmp_path: Path, capsys: p
     """`mtlcore train` (its main, in-process: one torch import) trains every registered method."""
     from mtlcore.cli import main
     from mtlcore.data import catalogue
-    from mtlcore.store import RunStore
+    from mtlcore.runs.store import RunStore
     from mtlcore.weighting import WEIGHTINGS
 
     missing = next(d for d in catalogue() if d["name"] == dataset).get("missing")

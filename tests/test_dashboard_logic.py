@@ -11,7 +11,7 @@ import pytest
 from dashboard import catalog, charts, forms, live, presets
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 
 def _methods_with_params() -> list[dict]:

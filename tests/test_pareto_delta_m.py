@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from mtlcore.config import RunConfig
-from mtlcore.delta_m import (baseline_config, comparison_key, delta_m, delta_m_for_runs, find_baselines,
+from mtlcore.sweeps.delta_m import (baseline_config, comparison_key, delta_m, delta_m_for_runs, find_baselines,
                              metric_directions)
-from mtlcore.pareto import front_path, non_dominated
+from mtlcore.sweeps.pareto import front_path, non_dominated
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 
 # -- Pareto front ---------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from dashboard import live
 from dashboard.live_chart import live_chart
 from dashboard.compare_data import CompareData, combine, load_run, run_label, run_rows
 from dashboard.state import page_guard, store
-from mtlcore import launch
+from mtlcore.runs import executor
 from mtlcore.config import RunConfig
-from mtlcore.delta_m import (AVERAGING, BASELINE_ARCHITECTURE, DEFINITION, baseline_config, comparison_key,
+from mtlcore.sweeps.delta_m import (AVERAGING, BASELINE_ARCHITECTURE, DEFINITION, baseline_config, comparison_key,
                              delta_m_for_runs, find_baselines)
 from mtlcore.registry import ConfigError
 
@@ -57,7 +57,7 @@ def train_baseline(run_id: str) -> None:
         return
     try:
         config = baseline_config(RunConfig.from_dict(run["config"]))
-        rid = launch.start(config, s, name=config.name)
+        rid = executor.start(config, s, name=config.name)
     except ConfigError as exc:
         st.session_state["_compare_error"] = str(exc)
         return

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from mtlcore.config import RunConfig
 from mtlcore.events import Evaluation, Event, Finished, Started, StepMetrics
-from mtlcore.store import RunStore, event_rows
+from mtlcore.runs.store import RunStore, event_rows
 from mtlcore.trainer import ControlState, Trainer
 
 FLUSH_EVERY_S = 0.25
