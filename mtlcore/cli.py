@@ -98,7 +98,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.close()
             result["status"], result["reason"] = event.status, event.reason
 
-    run_id = execute(config, store, on_event=on_event)
+    try:
+        run_id = execute(config, store, on_event=on_event)
+    finally:
+        if bar is not None:
+            bar.close()  # a storage fault ends the run mid-bar: the error line starts on its own line
     print(f"run {run_id}: {result.get('status')}" + (f" ({result['reason']})" if result.get("reason") else ""))
     for split in ("val", "test"):
         for task, ms in result.get(split, {}).items():

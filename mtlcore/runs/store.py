@@ -9,6 +9,7 @@ No torch import: pages use this module directly.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -97,7 +98,35 @@ CREATE TABLE IF NOT EXISTS controls (
 
 
 class StoreError(RuntimeError):
-    """The database file is unusable (wrong schema, not SQLite); the message says which file."""
+    """The database cannot be used or written (wrong schema, not SQLite, read-only, disk full);
+    the message says which file and what to do, in one line."""
+
+
+def storage_fault(path: str, exc: BaseException) -> StoreError | None:
+    """The StoreError a storage fault means (disk full, read-only, cannot open), or None when
+    `exc` is not one of those (then it is a bug or a damaged file, reported as it is)."""
+    text = str(exc).lower()
+    code = getattr(exc, "errno", None)
+    if "disk is full" in text or code == errno.ENOSPC:
+        return StoreError(f"cannot write to the run database {path}: the disk is full (free some space; "
+                          "the points written before are kept)")
+    if _on_read_only_mount(path) and ("readonly" in text or "unable to open" in text or code == errno.EROFS):
+        return StoreError(f"the run database {path} is on a read-only file system (SQLite must write "
+                          "beside it even to read it); use a writable path with --db or MTL_DB")
+    if "readonly" in text or "read-only" in text or code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StoreError(f"the run database {path} is read-only here (a read-only file or folder); "
+                          "use a writable path with --db or MTL_DB")
+    if "unable to open database file" in text:
+        return StoreError(f"cannot open or create the run database {path}: its folder must exist and be "
+                          "writable; use another path with --db or MTL_DB")
+    return None
+
+
+def _on_read_only_mount(path: str) -> bool:
+    try:
+        return bool(os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def default_db_path() -> str:
@@ -125,7 +154,11 @@ class RunStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = str(path or default_db_path())
         parent = Path(self.path).parent
-        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder {parent} for the run database {self.path}: "
+                             f"{exc.strerror or exc}; use a writable path with --db or MTL_DB") from None
         self._local = threading.local()
         self.host = socket.gethostname()
         self._init_schema()
@@ -144,14 +177,24 @@ class RunStore:
 
     @contextmanager
     def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; a storage fault (disk full, read-only) comes out as a StoreError."""
         c = self.conn
-        c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
+            c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield c
+            except BaseException:
+                if c.in_transaction:  # SQLite itself rolls back on a full disk
+                    c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            fault = storage_fault(self.path, exc)
+            if fault is None:
+                raise
+            raise fault from None
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)
@@ -176,7 +219,9 @@ class RunStore:
                         f"{self.path} has schema version {row[0]}, newer than this code's "
                         f"{SCHEMA_VERSION}: update MTL Playground or use another --db")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable run database ({exc})") from None
+            self.close()
+            raise storage_fault(self.path, exc) or StoreError(
+                f"{self.path} is not a usable run database ({exc})") from None
 
     # -- runs -----------------------------------------------------------------------------------
     def create_run(self, config: dict[str, Any], status: str = "queued", name: str = "",
