@@ -49,3 +49,14 @@ def test_the_standby_trains_the_run_it_is_handed(db_path: str) -> None:
         pool.close()
         for rid in store.list_runs(status=["queued", "running"])["id"]:
             executor.kill(store, rid)
+
+
+def test_with_a_ray_address_the_app_keeps_no_warm_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs go to the cluster then: a local standby would hold memory and CPU for nothing."""
+    from dashboard import state
+
+    monkeypatch.setenv("MTL_STANDBY", "1")
+    assert state.standby_enabled()
+    monkeypatch.setenv(executor.RAY_ENV, "127.0.0.1:6379")
+    assert not state.standby_enabled()
+    assert executor.default_executor().kind == "ray"  # chosen without connecting

@@ -93,8 +93,9 @@ class RayExecutor:
                 except (ConnectionError, RuntimeError, ValueError) as exc:
                     raise ConfigError(f"could not connect to the Ray cluster at {self.address!r}: {exc}") from None
                 self._connected_here = True
-            remote = ray.remote(num_cpus=self.cpus_per_run, max_retries=0)(_task)
-            self._remote = remote if self._connected_here else remote.options(runtime_env=runtime_env)
+            # connected by someone else (the app's own ray.init, a test): that job's environment
+            # holds, as Ray ships local folders only at the job level
+            self._remote = ray.remote(num_cpus=self.cpus_per_run, max_retries=0)(_task)
 
     def submit(self, store: RunStore, run_id: str) -> Any:
         """Hand a queued run to Ray; this process owns it until a task claims it. Returns the task."""
