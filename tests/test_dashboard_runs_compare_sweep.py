@@ -292,6 +292,49 @@ def test_sweep_page_starts_a_sweep(filled: dict[str, Any], monkeypatch: pytest.M
     assert at.query_params["sweep"].startswith("sweep-")
 
 
+@pytest.mark.slow
+def test_starting_a_sweep_trains_it_elsewhere_and_logs_no_streamlit_warning(filled: dict[str, Any]) -> None:
+    """The real start path: the page records the sweep and spawns its coordinator, which trains the
+    runs on cold workers through the machine's queue. Nothing in the page's process may call
+    Streamlit outside the script (each such call logs "missing ScriptRunContext"); the watch starts
+    after AppTest's own set-up, which logs one such warning itself."""
+    import logging
+    import time
+
+    from mtlcore.runs import workers
+
+    at = app("sweep").run()
+    at.multiselect(key="sweep_tasks").set_value(["left", "right"]).run()
+    at.multiselect(key="sweep_methods").set_value([]).run()
+    at.number_input(key="sweep_max_steps").set_value(4).run()
+    seen: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    catch = Catch(logging.WARNING)
+    watched = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    watched.addHandler(catch)
+    try:
+        at.button(key="sweep_start").click().run()
+        assert_clean(at)
+        group = at.query_params["sweep"]
+        store = RunStore()
+        deadline = time.monotonic() + 300
+        while store.list_runs(status=["queued", "running"], group_id=group).shape[0] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        runs = store.list_runs(group_id=group)
+        assert runs["status"].tolist() == ["finished"] * 5, runs["error"].tolist()  # the page's 5-point grid
+        assert (runs["step"] == 4).all()
+        while workers.live_children() and time.monotonic() < deadline:  # the coordinator exits last
+            time.sleep(0.2)
+        assert not workers.live_children()
+    finally:
+        watched.removeHandler(catch)
+    assert not [m for m in seen if "ScriptRunContext" in m], seen
+
+
 def test_sweep_page_refuses_methods_the_architecture_cannot_serve(filled: dict[str, Any]) -> None:
     at = app("sweep").run()
     at.multiselect(key="sweep_methods").set_value(["uw", "mgda"]).run()
