@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mtlcore.config import RunConfig
 from mtlcore.runs.queue import max_concurrent, running_local, take_turn
-from mtlcore.runs.store import RunStore
+from mtlcore.runs.store import RunStore, StoreError
 
 ROOT = Path(__file__).resolve().parents[2]  # the project root: workers run from here
 
@@ -120,6 +120,9 @@ def worker_main(db: str, run_id: str, poll_s: float = 0.2) -> int:
         return 2
     try:
         train_queued(db, run_id, max_concurrent(), poll_s)
+    except StoreError as exc:  # a full disk, a store gone read-only: the run says so (when it can)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # SIGTERM or Ctrl-C: a stop, not a crash; the points written stay
         store = RunStore(db)
         current = store.get_run(run_id)
