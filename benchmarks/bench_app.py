@@ -39,9 +39,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from benchmarks.bench_compare import build_store
-from dashboard import standby
-from mtlcore import launch
-from mtlcore.store import RunStore
+from mtlcore.runs import executor, workers
+from mtlcore.runs.store import RunStore
 from tests.support import browser as e2e
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +99,7 @@ def warm_cache(dataset: str) -> None:
 
 
 def press_train_and_time(page, store: RunStore, db: str) -> tuple[float, str]:
-    e2e.wait_until(lambda: standby.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
+    e2e.wait_until(lambda: workers.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
     before = set(store.list_runs()["id"])
     e2e.button(page, "train_button").click()
     t0 = time.perf_counter()
@@ -110,7 +109,7 @@ def press_train_and_time(page, store: RunStore, db: str) -> tuple[float, str]:
     return first, rid
 
 
-HEADLESS = (("headless", None), ("headless_same_threads", standby.app_worker_threads()))
+HEADLESS = (("headless", None), ("headless_same_threads", workers.app_worker_threads()))
 
 
 def headless_speed(config_path: Path, db: str, threads: int | None) -> float:
@@ -156,7 +155,7 @@ def bench_case(case: Case, work: Path, rounds: int, extra_latency: int) -> dict[
                 e2e.open_app(page, f"{server.url}/?{query}")
                 first, extra = press_train_and_time(page, store, db)
                 firsts.append(first)
-                launch.stop(store, extra, grace_s=10)
+                executor.stop(store, extra, grace_s=10)
     ratios = {label: [a / h for a, h in zip(speeds["app"], speeds[label])] for label, _ in HEADLESS}
     return {"case": case, "firsts": firsts, "speeds": speeds, "ratios": ratios,
             "steps": int(app_run["step"]), "status": app_run["status"]}
@@ -188,7 +187,7 @@ def bench_pages(work: Path, rounds: int) -> dict[str, list[float]]:
         with e2e.browser() as page:
             for _, url, control in targets:  # warm: imports, caches, the Train page's standby worker
                 time_to_interactive(page, url, control)
-            e2e.wait_until(lambda: standby.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
+            e2e.wait_until(lambda: workers.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
             for _ in range(rounds):
                 for label, url, control in targets:
                     times[label].append(time_to_interactive(page, url, control))
@@ -241,7 +240,7 @@ def main() -> int:
             print(f"benchmarking {case.label} ...", flush=True)
             results.append(bench_case(case, Path(tmp), args.rounds, args.latency_samples))
     print()
-    threads = standby.app_worker_threads()
+    threads = workers.app_worker_threads()
     print(f"first point: seconds from pressing Train to the loss chart's first point in Chromium "
           f"(median, all samples). Speeds: training steps/s of one run; the app's workers use "
           f"{threads} torch thread(s), headless uses the core's default (all cores) and, second, the same "

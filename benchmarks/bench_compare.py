@@ -31,7 +31,7 @@ from dashboard.compare import charts as cc
 from dashboard.compare.data import load_compare
 from dashboard.shared import catalog
 from mtlcore.config import RunConfig
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 RUNS = 20
 POINTS = 10_000

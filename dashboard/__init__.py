@@ -6,7 +6,7 @@ live reading used by several pages), `train/`, `compare/`, `sweep/`, `teaching/`
 from the Streamlit glue (shared/state.py, shared/widgets.py, shared/live_chart.py) these modules
 import no Streamlit, so they are unit-tested directly. The dashboard never imports torch itself: it
 reads the core's registries through `mtlcore.catalog` (told here to compute a missing metadata
-snapshot in a subprocess), writes configs, starts runs through `mtlcore.launch` and reads their
+snapshot in a subprocess), writes configs, starts runs through `mtlcore.runs.executor` and reads their
 points from the run store.
 """
 

@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard.shared import live
 from dashboard.shared.pages import page_list
 from dashboard.shared.state import RUN_PARAM, page_guard, store
-from mtlcore import launch
+from mtlcore.runs.queue import max_concurrent
 
 PAGES: list[tuple[str, str, str]] = [
     ("app_pages/train.py", "Train", ":material/model_training:"),
@@ -35,7 +35,7 @@ def sidebar(train_page: st.Page) -> None:
         st.markdown("**MTL Playground**  \nSee and tune how one network balances several tasks.")
         with page_guard("the list of active runs"):
             active = store().list_runs(status=list(live.ACTIVE))
-            st.markdown(f"**Active runs** ({len(active)}; up to {launch.max_concurrent()} train at once)")
+            st.markdown(f"**Active runs** ({len(active)}; up to {max_concurrent()} train at once)")
             if active.empty:
                 st.caption("None right now.")
             for row in active.itertuples():

@@ -2,16 +2,17 @@
 run store. Headless: usable from the CLI (`python -m mtlcore`) and from Python; never imports
 Streamlit.
 
-The light modules (config, events, store, launch, registry, catalog, tasks, data) import without
-torch; the heavy ones are imported on first use, so `import mtlcore` stays cheap for the dashboard,
-which reads the methods' and architectures' metadata through `mtlcore.catalog`.
+The light modules (config, events, registry, catalog, tasks, data, runs.store, runs.queue,
+runs.executor) import without torch; the heavy ones are imported on first use, so `import mtlcore`
+stays cheap for the dashboard, which reads the methods' and architectures' metadata through
+`mtlcore.catalog`.
 """
 
 from __future__ import annotations
 
 from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 __all__ = [
     "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RunConfig", "RunStore",
@@ -21,6 +22,6 @@ __all__ = [
 
 def train(config: RunConfig, db: str | None = None) -> str:
     """Train one run headless and store it; returns the run id (the same runs the dashboard shows)."""
-    from mtlcore.runner import execute
+    from mtlcore.runs.runner import execute
 
     return execute(config, RunStore(db))

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
+from mtlcore.runs.store import RunStore, StoreError, default_db_path
 from mtlcore.spreadsheet import metrics_csv
-from mtlcore.store import RunStore, StoreError, default_db_path
 
 
 def _apply_override(raw: dict[str, Any], assignment: str) -> None:
@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mtlcore.events import Evaluation, Finished, Started, StepMetrics
-    from mtlcore.runner import execute
+    from mtlcore.runs.runner import execute
 
     raw = json.loads(RunConfig.load(args.config).to_json())
     for assignment in args.set or []:
@@ -107,7 +107,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.close()
             result["status"], result["reason"] = event.status, event.reason
 
-    run_id = execute(config, store, on_event=on_event)
+    try:
+        run_id = execute(config, store, on_event=on_event)
+    finally:
+        if bar is not None:
+            bar.close()  # a storage fault ends the run mid-bar: the error line starts on its own line
     print(f"run {run_id}: {result.get('status')}" + (f" ({result['reason']})" if result.get("reason") else ""))
     for split in ("val", "test"):
         for task, ms in result.get(split, {}).items():
@@ -158,14 +162,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a sweep (or the queued runs of a recorded one, --group) and print its Pareto table."""
-    import os
-
-    from mtlcore.sweep import RAY_ENV, SweepConfig, group_pareto, run_group, submit
+    from mtlcore.runs.executor import ray_address as default_ray_address
+    from mtlcore.sweeps.config import SweepConfig
+    from mtlcore.sweeps.execute import run_group, submit
+    from mtlcore.sweeps.results import group_pareto
 
     store = RunStore(args.db)
-    ray_address = args.ray if args.ray is not None else (os.environ.get(RAY_ENV) or None)
+    ray_address = args.ray if args.ray is not None else default_ray_address()
     if ray_address:
-        from mtlcore.ray_backend import ray_missing
+        from mtlcore.runs.ray import ray_missing
 
         if why := ray_missing():
             raise ConfigError(why)
@@ -245,8 +250,12 @@ def cmd_import_table(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from mtlcore.launch import worker_main
+    from mtlcore.runs.workers import standby_main, worker_main
 
+    if args.standby:
+        return standby_main(args.db)
+    if not args.run:
+        raise ConfigError("worker needs --run RUN_ID or --standby")
     return worker_main(args.db, args.run)
 
 
@@ -307,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("--kinds", default="", help="task kinds, e.g. y=regression,z=classification (default: auto)")
     it.set_defaults(func=cmd_import_table)
     wk = with_db(sub.add_parser("worker", help=argparse.SUPPRESS))
-    wk.add_argument("--run", required=True)
+    wk_what = wk.add_mutually_exclusive_group(required=True)
+    wk_what.add_argument("--run", help="train this queued run")
+    wk_what.add_argument("--standby", action="store_true", help="warm up, then train the run id read from stdin")
     wk.set_defaults(func=cmd_worker)
     return p
 

@@ -1,7 +1,7 @@
 """Malformed configs are refused with a message before any run row exists (issue 12, item 6).
 
 Each config of the corpus goes through both ways a run is created: the CLI's `train --config` (in
-process, so a traceback fails the test) and `launch.start` (the pages' path). Every one must end in
+process, so a traceback fails the test) and `executor.start` (the pages' path). Every one must end in
 a ConfigError naming what is wrong, and the run database must stay empty.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from mtlcore import launch
+from mtlcore.runs import executor, workers
 from mtlcore.cli import main
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 # small and always available: a config that wrongly passed would train two quick steps
 BASE: dict[str, Any] = {
@@ -149,10 +149,10 @@ def test_launch_start_refuses_before_storing(patch: dict[str, Any], fragment: st
     def no_worker(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a worker was started for a malformed config")
 
-    monkeypatch.setattr(launch, "spawn", no_worker)
+    monkeypatch.setattr(workers, "spawn", no_worker)
     store = RunStore(db_path)
     with pytest.raises(ConfigError) as refused:
-        launch.start(RunConfig.from_dict(malformed(patch)), store)
+        executor.start(RunConfig.from_dict(malformed(patch)), store)
     assert fragment in str(refused.value)
     assert store.list_runs().empty
 

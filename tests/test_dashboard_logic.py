@@ -12,7 +12,7 @@ from dashboard.shared import catalog, charts, live
 from dashboard.train import forms, presets
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 
 def _methods_with_params() -> list[dict]:

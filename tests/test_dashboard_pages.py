@@ -1,6 +1,6 @@
 """Every page runs in AppTest without an exception; the Train page's widgets, checks and controls.
 
-Training itself is not started here: `mtlcore.launch.start` is replaced by a recorder that stores the
+Training itself is not started here: `mtlcore.runs.executor.start` is replaced by a recorder that stores the
 config (the end-to-end test trains for real). Runs that should look alive get the pid of a sleeping
 process of their own, so the store does not reap them and nothing of the test's is ever killed.
 """
@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.shared import catalog
 from dashboard.train import forms
-from mtlcore import launch
+from mtlcore.runs import executor
 from mtlcore.config import RunConfig
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
 WIDGET_KINDS = ("selectbox", "multiselect", "select_slider", "slider", "number_input", "text_input",
@@ -60,7 +60,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
         configs.append(config)
         return store.create_run(config.to_dict(), status="finished", name=name)
 
-    monkeypatch.setattr(launch, "start", fake_start)
+    monkeypatch.setattr(executor, "start", fake_start)
     return configs
 
 
@@ -214,7 +214,7 @@ def test_sliders_steer_a_running_static_run(store: RunStore, sleeper: subprocess
 def test_stop_asks_the_run_to_stop(store: RunStore, sleeper: subprocess.Popen,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     stopped: list[str] = []
-    monkeypatch.setattr(launch, "stop", lambda s, rid, grace_s=5.0: stopped.append(rid))
+    monkeypatch.setattr(executor, "stop", lambda s, rid, grace_s=5.0: stopped.append(rid))
     rid = running_run(store, sleeper.pid, ["left", "right"], method="ew")
     at = app()
     at.query_params["run"] = rid
@@ -271,7 +271,7 @@ def test_a_run_that_cannot_start_is_explained_under_train(monkeypatch: pytest.Mo
     def no_room(config: RunConfig, store: RunStore, group_id: str = "", name: str = "") -> str:
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(launch, "start", no_room)
+    monkeypatch.setattr(executor, "start", no_room)
     at = app().run()
     at.button(key="train_button").click().run()
     assert_clean(at)

@@ -1,7 +1,7 @@
 """The Runs, Compare and Sweep pages in AppTest, on a store filled with known runs, and the pure
 helpers behind them (curves, smoothing, thinning, config differences, Pareto clicks).
 
-Nothing trains here: `launch.start` and `start_sweep` are replaced by recorders where a page would
+Nothing trains here: `executor.start` and `start_sweep` are replaced by recorders where a page would
 start work (the sweep and Ray tests train for real). The pages are registered in a navigation of
 their own (absolute paths), so switching between them works as in the app.
 """
@@ -24,12 +24,14 @@ from dashboard.compare import charts as cc
 from dashboard.compare.data import load_compare
 from dashboard.runs import table as runs_table
 from dashboard.sweep.charts import selected_run_ids
-from mtlcore import launch
-from mtlcore import sweep as sweep_mod
+from mtlcore.runs import executor
+from mtlcore.sweeps import execute as sweep_execute
+from mtlcore.sweeps import results as sweep_results
 from mtlcore.config import RunConfig
-from mtlcore.delta_m import delta_m_for_runs
-from mtlcore.store import RunStore
-from mtlcore.sweep import SweepConfig, submit
+from mtlcore.sweeps.delta_m import delta_m_for_runs
+from mtlcore.runs.store import RunStore
+from mtlcore.sweeps.config import SweepConfig
+from mtlcore.sweeps.execute import submit
 
 PAGES = Path(__file__).resolve().parent.parent / "dashboard" / "app_pages"
 TASKS = ["left", "right"]
@@ -89,7 +91,7 @@ def filled() -> dict[str, Any]:
     finals = {"static (0, 1)": (0.10, 0.95), "static (0.5, 0.5)": (0.90, 0.90), "static (1, 0)": (0.96, 0.10),
               "uw": (0.85, 0.85)}
     for row in store.list_runs(group_id=group).itertuples():
-        label = sweep_mod.run_setting(row.config)[1]
+        label = sweep_results.run_setting(row.config)[1]
         left, right = finals[label]
         final = {"left": {"accuracy": left}, "right": {"accuracy": right}}
         store.set_status(row.id, "finished", summary={"val": final, "test": final}, step=10, total_steps=10)
@@ -228,7 +230,7 @@ def test_compare_offers_to_train_a_missing_baseline(filled: dict[str, Any], monk
         started.append(config)
         return store.create_run(config.to_dict(), status="queued", name=name)
 
-    monkeypatch.setattr(launch, "start", record)
+    monkeypatch.setattr(executor, "start", record)
     at = app("compare", {"runs": f"{ids['long']},{ids['seed1']}"}).run()
     assert_clean(at)
     (button,) = [b for b in at.button if b.key == f"baseline_{ids['seed1']}"]
@@ -275,7 +277,7 @@ def test_sweep_page_starts_a_sweep(filled: dict[str, Any], monkeypatch: pytest.M
         started.append((sweep, workers or 0, ray_address))
         return submit(sweep, store)
 
-    monkeypatch.setattr(sweep_mod, "start_sweep", record)
+    monkeypatch.setattr(sweep_execute, "start_sweep", record)
     at = app("sweep").run()
     at.multiselect(key="sweep_tasks").set_value(["left", "right"]).run()
     at.slider(key="sweep_points2").set_value(5).run()
@@ -288,6 +290,49 @@ def test_sweep_page_starts_a_sweep(filled: dict[str, Any], monkeypatch: pytest.M
     assert sweep.grid_points == 5 and sweep.methods == ["uw", "dwa"] and sweep.base.optim.max_steps == 40
     assert workers >= 1 and ray_address is None
     assert at.query_params["sweep"].startswith("sweep-")
+
+
+@pytest.mark.slow
+def test_starting_a_sweep_trains_it_elsewhere_and_logs_no_streamlit_warning(filled: dict[str, Any]) -> None:
+    """The real start path: the page records the sweep and spawns its coordinator, which trains the
+    runs on cold workers through the machine's queue. Nothing in the page's process may call
+    Streamlit outside the script (each such call logs "missing ScriptRunContext"); the watch starts
+    after AppTest's own set-up, which logs one such warning itself."""
+    import logging
+    import time
+
+    from mtlcore.runs import workers
+
+    at = app("sweep").run()
+    at.multiselect(key="sweep_tasks").set_value(["left", "right"]).run()
+    at.multiselect(key="sweep_methods").set_value([]).run()
+    at.number_input(key="sweep_max_steps").set_value(4).run()
+    seen: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    catch = Catch(logging.WARNING)
+    watched = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    watched.addHandler(catch)
+    try:
+        at.button(key="sweep_start").click().run()
+        assert_clean(at)
+        group = at.query_params["sweep"]
+        store = RunStore()
+        deadline = time.monotonic() + 300
+        while store.list_runs(status=["queued", "running"], group_id=group).shape[0] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        runs = store.list_runs(group_id=group)
+        assert runs["status"].tolist() == ["finished"] * 5, runs["error"].tolist()  # the page's 5-point grid
+        assert (runs["step"] == 4).all()
+        while workers.live_children() and time.monotonic() < deadline:  # the coordinator exits last
+            time.sleep(0.2)
+        assert not workers.live_children()
+    finally:
+        watched.removeHandler(catch)
+    assert not [m for m in seen if "ScriptRunContext" in m], seen
 
 
 def test_sweep_page_refuses_methods_the_architecture_cannot_serve(filled: dict[str, Any]) -> None:
@@ -361,7 +406,7 @@ def test_runs_page_shows_live_progress_of_training_runs(filled: dict[str, Any]) 
 
 def test_pareto_figure_of_three_tasks_has_a_panel_per_pair() -> None:
     from dashboard.sweep.charts import pareto_figure
-    from mtlcore.sweep import pareto_table
+    from mtlcore.sweeps.pareto import pareto_table
 
     rows = [{"run_id": f"r{i}", "status": "finished", "kind": "grid", "label": f"p{i}", "point": p, "seed": 0,
              "a/accuracy": a, "b/accuracy": b, "c/mae": c}

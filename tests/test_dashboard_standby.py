@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from dashboard.standby import StandbyPool
-from mtlcore import launch
+from mtlcore.runs import executor, workers
+from mtlcore.runs.workers import StandbyPool
 from mtlcore.config import RunConfig
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 
 def tiny_config() -> RunConfig:
@@ -24,7 +24,7 @@ def tiny_config() -> RunConfig:
 
 def test_without_a_standby_the_pool_starts_a_cold_worker(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(launch, "start", lambda config, store, group_id="", name="": calls.append(name) or "cold")
+    monkeypatch.setattr(workers, "start_cold", lambda config, store, name="", group_id="": calls.append(name) or "cold")
     pool = StandbyPool(db_path)
     assert pool.start(tiny_config(), RunStore(db_path), name="n") == "cold"
     assert calls == ["n"]
@@ -48,4 +48,15 @@ def test_the_standby_trains_the_run_it_is_handed(db_path: str) -> None:
     finally:
         pool.close()
         for rid in store.list_runs(status=["queued", "running"])["id"]:
-            launch.kill(store, rid)
+            executor.kill(store, rid)
+
+
+def test_with_a_ray_address_the_app_keeps_no_warm_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs go to the cluster then: a local standby would hold memory and CPU for nothing."""
+    from dashboard.shared import state
+
+    monkeypatch.setenv("MTL_STANDBY", "1")
+    assert state.standby_enabled()
+    monkeypatch.setenv(executor.RAY_ENV, "127.0.0.1:6379")
+    assert not state.standby_enabled()
+    assert executor.default_executor().kind == "ray"  # chosen without connecting

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import standby
-from mtlcore.store import RunStore
+from mtlcore.runs import workers
+from mtlcore.runs.store import RunStore
 from tests.support import browser as e2e
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -46,7 +46,7 @@ def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
         e2e.wait_until(lambda: "w_sum=2" in page.url, 10, "the slider's value reaching the URL")
         assert e2e.loss_points(page) == 0
         # like a user who takes a few seconds: the page's warm worker has finished loading PyTorch
-        e2e.wait_until(lambda: standby.waiting(server.db), 180, "the warm worker getting ready", poll_s=0.5)
+        e2e.wait_until(lambda: workers.waiting(server.db), 180, "the warm worker getting ready", poll_s=0.5)
 
         e2e.button(page, "train_button").click()
         clicked = time.monotonic()

@@ -8,8 +8,8 @@ from mtlcore.config import RunConfig
 from mtlcore.events import Alert, Evaluation, Finished, Started, StepMetrics
 from mtlcore.health import WINDOW, HealthWatch, TrainingDiverged
 from mtlcore.registry import ConfigError
-from mtlcore.runner import execute
-from mtlcore.store import RunStore
+from mtlcore.runs.runner import execute
+from mtlcore.runs.store import RunStore
 from mtlcore.trainer import LocalControl, Trainer, train
 from tests.test_trainer import digits_config
 

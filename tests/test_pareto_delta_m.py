@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mtlcore.config import RunConfig
-from mtlcore.delta_m import (
+from mtlcore.sweeps.delta_m import (
     baseline_config,
     comparison_key,
     delta_m,
@@ -17,9 +17,9 @@ from mtlcore.delta_m import (
     find_baselines,
     metric_directions,
 )
-from mtlcore.pareto import front_path, non_dominated
+from mtlcore.sweeps.pareto import front_path, non_dominated
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 
 # -- Pareto front ---------------------------------------------------------------------------------

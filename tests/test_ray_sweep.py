@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mtlcore.store import RunStore
-from mtlcore.sweep import SweepConfig, list_sweeps, sweep_table
+from mtlcore.runs.store import RunStore
+from mtlcore.sweeps.config import SweepConfig
+from mtlcore.sweeps.results import list_sweeps, sweep_table
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -r requirements-ray.txt")
 

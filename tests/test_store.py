@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mtlcore.events import Evaluation, Finished, GradientStats, StepMetrics, WeightsChanged
-from mtlcore.store import RunStore, StoreError, event_rows
+from mtlcore.runs.store import RunStore, StoreError, event_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = {"name": "demo", "seed": 1, "data": {"name": "multi_digits", "tasks": ["left", "right"]},
@@ -80,7 +80,7 @@ def test_garbage_file_gives_clear_error(tmp_path: Path) -> None:
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from mtlcore.store import RunStore
+    from mtlcore.runs.store import RunStore
     store = RunStore(sys.argv[1])
     rid = sys.argv[2]
     store.set_status(rid, "running", pid=__import__("os").getpid(), host=store.host)
@@ -138,16 +138,52 @@ def test_stale_heartbeat_from_another_host_is_interrupted(db_path: str) -> None:
     assert store.get_run(rid)["status"] == "interrupted"
 
 
-def test_claim_slot_respects_limit_and_order(db_path: str) -> None:
+def test_claim_queued_respects_limit_and_order(db_path: str) -> None:
     store = RunStore(db_path)
     a = store.create_run(CONFIG)
     b = store.create_run(CONFIG)
     me = os.getpid()
-    assert not store.claim_slot(b, 1, me)  # a is older
-    assert store.claim_slot(a, 1, me)
-    assert not store.claim_slot(b, 1, me)  # the limit is reached
+    assert not store.claim_queued(b, me, limit=1)  # a is older
+    assert store.claim_queued(a, me, limit=1)
+    assert not store.claim_queued(b, me, limit=1)  # the limit is reached
     store.set_status(a, "finished")
-    assert store.claim_slot(b, 1, me)
+    assert store.claim_queued(b, me, limit=1)
+    assert not store.claim_queued(b, me, limit=1) and not store.claim_queued(b, me)  # taken once only
+
+
+def test_ray_runs_neither_block_nor_fill_the_local_queue(db_path: str) -> None:
+    """Ray's scheduler queues its own runs: they claim without a limit, and local runs neither wait
+    behind a queued Ray run nor count a running one against MTL_MAX_CONCURRENT."""
+    store = RunStore(db_path)
+    me = os.getpid()
+    on_ray = [store.create_run(CONFIG, executor="ray", pid=me) for _ in range(3)]
+    local = store.create_run(CONFIG, pid=me)
+    assert store.claim_queued(on_ray[0], me)
+    assert store.claim_queued(local, me, limit=1)
+    assert store.claim_queued(on_ray[2], me)  # out of order and over the local limit: Ray decides
+    assert store.get_run(local)["executor"] == "local" and store.get_run(on_ray[1])["executor"] == "ray"
+
+
+def test_stop_queued_and_owner(db_path: str) -> None:
+    store = RunStore(db_path)
+    a, b = store.create_run(CONFIG, group_id="g"), store.create_run(CONFIG, group_id="g")
+    assert store.queued_ids("g") == [a, b]
+    store.set_owner([a, b], os.getppid())  # a live process that is not this one
+    assert store.get_run(a)["pid"] == os.getppid()
+    assert store.claim_queued(a, os.getpid())
+    assert not store.stop_queued(a) and store.stop_queued(b)
+    assert store.get_run(b)["status"] == "stopped" and store.queued_ids("g") == []
+
+
+def test_a_version_one_store_without_the_executor_column_gains_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    RunStore(path).close()
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE runs DROP COLUMN executor")
+    con.execute("INSERT INTO runs (id, created, status, config) VALUES ('old', 1.0, 'finished', '{}')")
+    con.commit()
+    con.close()
+    assert RunStore(path).get_run("old")["executor"] == "local"
 
 
 def test_finished_event_rows_are_events_not_metrics() -> None:

@@ -12,19 +12,12 @@ import pytest
 from mtlcore import cli
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
-from mtlcore.sweep import (
-    SweepConfig,
-    execute_queued,
-    group_pareto,
-    list_sweeps,
-    plan,
-    simplex_grid,
-    status_counts,
-    stop_sweep,
-    submit,
-    sweep_table,
-)
+from mtlcore.runs.store import RunStore
+from mtlcore.runs.workers import train_queued
+from mtlcore.sweeps.config import SweepConfig
+from mtlcore.sweeps.execute import stop_sweep, submit
+from mtlcore.sweeps.plan import plan, simplex_grid
+from mtlcore.sweeps.results import group_pareto, list_sweeps, status_counts, sweep_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_DATA = {"n_train": 256, "n_val": 128, "n_test": 128}
@@ -136,7 +129,7 @@ def test_stopped_sweep_never_trains_its_queued_runs(db_path: str) -> None:
     store = RunStore(db_path)
     group = submit(tiny_sweep(), store)
     assert stop_sweep(store, group) == 3
-    assert [execute_queued(db_path, rid) for rid in store.list_runs(group_id=group)["id"]] == ["stopped"] * 3
+    assert [train_queued(db_path, rid) for rid in store.list_runs(group_id=group)["id"]] == ["stopped"] * 3
     assert status_counts(store, group) == {"stopped": 3}
 
 
@@ -145,7 +138,7 @@ def test_a_run_taken_by_another_executor_is_left_alone(db_path: str) -> None:
     group = submit(tiny_sweep(), store)
     rid = store.list_runs(group_id=group)["id"].iloc[0]
     store.set_status(rid, "finished")
-    assert execute_queued(db_path, rid) == "finished"
+    assert train_queued(db_path, rid) == "finished"
     assert store.metrics(rid).empty
 
 

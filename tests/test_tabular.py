@@ -581,7 +581,7 @@ def test_a_file_named_by_path_never_has_its_contents_in_the_message(tmp_path: Pa
 def test_the_cli_stores_no_line_of_a_file_named_by_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`train` with a table path of /etc/passwd: the run fails, and its stored error quotes nothing."""
     from mtlcore.cli import main
-    from mtlcore.store import RunStore
+    from mtlcore.runs.store import RunStore
 
     secret = tmp_path / "passwd"
     secret.write_text(SECRET_LINE + "\nroot:x:0:0:root:/root:/bin/bash\n")

@@ -17,9 +17,9 @@ from dashboard.compare.data import CompareData, combine, load_run, run_label, ru
 from dashboard.shared import live
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, store
-from mtlcore import launch
 from mtlcore.config import RunConfig
-from mtlcore.delta_m import (
+from mtlcore.runs import executor
+from mtlcore.sweeps.delta_m import (
     AVERAGING,
     BASELINE_ARCHITECTURE,
     CLASSIFICATION_METRICS,
@@ -65,7 +65,7 @@ def train_baseline(run_id: str) -> None:
         return
     try:
         config = baseline_config(RunConfig.from_dict(run["config"]))
-        rid = launch.start(config, s, name=config.name)
+        rid = executor.start(config, s, name=config.name)
     except ConfigError as exc:
         st.session_state["_compare_error"] = str(exc)
         return

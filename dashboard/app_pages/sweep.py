@@ -1,7 +1,7 @@
 """Sweep: static weights over a grid on the simplex plus dynamic methods, times seeds; one progress
 view; the Pareto plot of the results with the single-task baselines.
 
-The sweep runs in a coordinator process (mtlcore.sweep.start_sweep), on local worker processes or
+The sweep runs in a coordinator process (mtlcore.sweeps.execute.start_sweep), on local worker processes or
 on a Ray cluster, and writes ordinary runs into the store under one group id; this page only reads
 them. A click (or a box selection) on the Pareto plot opens those runs on the Compare page.
 """
@@ -19,25 +19,17 @@ import streamlit as st
 from dashboard.shared import catalog, live
 from dashboard.shared.state import page_guard, store
 from dashboard.sweep.charts import pareto_figure, selected_run_ids
-from mtlcore import launch
+from mtlcore.device import usable_cores
+from mtlcore.runs import executor
 from mtlcore.config import RunConfig, gradient_problem
-from mtlcore.delta_m import baseline_config, find_baselines
-from mtlcore.ray_backend import ray_missing
+from mtlcore.sweeps.delta_m import baseline_config, find_baselines
+from mtlcore.runs.executor import RAY_ENV
+from mtlcore.runs.ray import ray_missing
 from mtlcore.registry import ConfigError
-from mtlcore.sweep import (
-    RAY_ENV,
-    STATIC,
-    SweepConfig,
-    baseline_values,
-    group_pareto,
-    list_sweeps,
-    main_objectives,
-    simplex_grid,
-    start_sweep,
-    stop_sweep,
-    sweep_table,
-    usable_cores,
-)
+from mtlcore.sweeps.config import STATIC, SweepConfig
+from mtlcore.sweeps.execute import start_sweep, stop_sweep
+from mtlcore.sweeps.plan import simplex_grid
+from mtlcore.sweeps.results import baseline_values, group_pareto, list_sweeps, main_objectives, sweep_table
 
 COMPARE_PAGE = Path(__file__).resolve().parent / "compare.py"
 SWEEP_PARAM = "sweep"
@@ -206,7 +198,7 @@ def train_baselines(run_ids: list[str]) -> None:
         run = s.get_run(rid)
         if run is not None:
             config = baseline_config(RunConfig.from_dict(run["config"]))
-            launch.start(config, s, name=config.name)
+            executor.start(config, s, name=config.name)
     st.toast(f"Training {len(run_ids)} single-task baseline(s); their lines appear when they finish")
 
 

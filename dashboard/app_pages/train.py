@@ -2,7 +2,7 @@
 
 Thin by design: what the widgets mean is in dashboard.train.forms, the presets in dashboard.train.presets, the
 figures in dashboard.shared.charts and the live reading in dashboard.shared.live. Training happens in a worker
-process started by mtlcore.launch; this page only reads the run store.
+process started by mtlcore.runs.executor; this page only reads the run store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dashboard.shared import catalog, charts, live, widgets
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.train import forms, presets
-from mtlcore import launch
+from mtlcore.runs import executor
+from mtlcore.runs.queue import max_concurrent
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 
 LIVE_REFRESH_S = 1.0  # the issue asks for at least one redraw a second; each costs the browser ~0.5 s of CPU
@@ -84,7 +85,7 @@ def start_training() -> None:
 def stop_run(rid: str) -> None:
     s = store()
     s.request_stop(rid)  # the trainer sees this within 0.1 s
-    threading.Thread(target=launch.stop, args=(s, rid, STOP_GRACE_S), daemon=True,
+    threading.Thread(target=executor.stop, args=(s, rid, STOP_GRACE_S), daemon=True,
                      name=f"stop-{rid}").start()
 
 
@@ -297,7 +298,6 @@ def buffer_for(rid: str) -> live.MetricsBuffer:
 def live_panel(interval: float | None) -> None:
     with page_guard("the live charts"):
         s = store()
-        launch.reap_children()
         active = s.list_runs(status=list(live.ACTIVE))
         now_active = not active.empty
         if (interval is not None) != now_active:
@@ -347,7 +347,7 @@ def header(run: dict[str, Any], active: Any) -> None:
         stopping = stop_requested(rid)
         c2.button("Stopping..." if stopping else "Stop", key="stop_button", icon=":material/stop_circle:",
                   on_click=stop_run, args=(rid,), disabled=stopping, width="stretch")
-    level, text = live.status_message(run, live.queue_position(queued, rid), running, launch.max_concurrent())
+    level, text = live.status_message(run, live.queue_position(queued, rid), running, max_concurrent())
     getattr(st, level)(text)
     if run["status"] == "running" and run["method"] == forms.STATIC:
         if sliders_drive(run):
@@ -365,7 +365,7 @@ def stop_requested(rid: str) -> bool:
 def others(active: Any, shown: str) -> None:
     rest = active[active["id"] != shown]
     running = int((active["status"] == "running").sum())
-    limit = launch.max_concurrent()
+    limit = max_concurrent()
     st.caption(f"{running} of {limit} training slots busy, {int((active['status'] == 'queued').sum())} queued "
                "(set MTL_MAX_CONCURRENT to change the limit).")
     for row in rest.itertuples():

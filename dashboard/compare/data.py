@@ -19,21 +19,15 @@ from dashboard.shared import catalog
 from dashboard.shared.charts import PALETTE
 from dashboard.shared.live import run_view
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 Curve = tuple[np.ndarray, np.ndarray]  # (steps, values), float64 steps and float32 values
 CurveKey = tuple[str, str, str, str]  # (run id, split, name, task)
 
-_TRACE_SQL = ("SELECT step, value FROM metrics WHERE run_id=? AND split=? AND name=? AND task=? "
-              "AND value IS NOT NULL ORDER BY step")
-_CLOCK_SQL = ("SELECT step, time FROM metrics WHERE run_id=? AND split='train' AND name='loss' AND task=? "
-              "ORDER BY step")
-
 
 def read_curve(store: RunStore, run_id: str, split: str, name: str, task: str) -> Curve:
     """One curve's (steps, values); empty arrays when the run has no such curve."""
-    rows = store.conn.execute(_TRACE_SQL, (run_id, split, name, task)).fetchall()
-    a = _pairs(rows)
+    a = _pairs(store.curve_rows(run_id, split, name, task))
     return a[:, 0], a[:, 1].astype(np.float32)
 
 
@@ -122,7 +116,7 @@ def load_run(store: RunStore, row: dict[str, Any], with_clock: bool = False) -> 
     for split, name, task in wanted:
         data.curves[(rid, split, name, task)] = read_curve(store, rid, split, name, task)
     if with_clock and run.tasks:
-        a = _pairs(store.conn.execute(_CLOCK_SQL, (rid, run.tasks[0])).fetchall())
+        a = _pairs(store.clock_rows(rid, run.tasks[0]))
         data.clocks[rid] = (a[:, 0], a[:, 1])
     return data
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from mtlcore import spreadsheet
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 BASE_COLUMNS = ["name", "dataset", "tasks", "method", "architecture", "status", "progress", "duration_s",
                 "created", "tags", "group_id", "id"]

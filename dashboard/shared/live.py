@@ -15,7 +15,7 @@ import pandas as pd
 
 from dashboard.shared import catalog
 from dashboard.shared.charts import RunView, split_series
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 ACTIVE = ("queued", "running")
 RATE_WINDOW_S = 10.0  # steps/s is measured over the last seconds, so a slow start does not linger

@@ -15,11 +15,11 @@ from typing import Iterator
 
 import streamlit as st
 
-from dashboard.standby import StandbyPool
-from mtlcore import launch
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore, StoreError, default_db_path
+from mtlcore.runs import executor
+from mtlcore.runs.store import RunStore, StoreError, default_db_path
+from mtlcore.runs.workers import StandbyPool
 
 RUN_PARAM = "run"
 log = logging.getLogger("mtl.dashboard")
@@ -41,8 +41,11 @@ def _standby(path: str) -> StandbyPool:
 
 
 def standby_enabled() -> bool:
-    """Keep a warm worker, unless MTL_STANDBY=0 (to save its memory) or the page runs inside
-    AppTest (in-process page tests never train; MTL_STANDBY=1 forces it there)."""
+    """Keep a warm worker, unless runs go to Ray (MTL_RAY_ADDRESS), MTL_STANDBY=0 (to save its
+    memory) or the page runs inside AppTest (in-process page tests never train; MTL_STANDBY=1
+    forces it there)."""
+    if executor.ray_address():
+        return False
     flag = os.environ.get("MTL_STANDBY", "")
     if flag:
         return flag != "0"
@@ -61,10 +64,11 @@ def worker_ready() -> bool | None:
 
 
 def start_run(config: RunConfig) -> str:
-    """Start training `config` in a worker process (warm when one waits); returns the run id."""
+    """Start training `config` on the default executor (a warm local worker when one waits, Ray
+    when MTL_RAY_ADDRESS is set); returns the run id."""
     if standby_enabled():
         return _standby(default_db_path()).start(config, store(), name=config.name)
-    return launch.start(config, store(), name=config.name)
+    return executor.start(config, store(), name=config.name)
 
 
 def watched_run() -> str | None:

@@ -1,6 +1,6 @@
 """The Pareto plot of a sweep and the reading of clicks on it: pure functions, no Streamlit.
 
-Input is `mtlcore.sweep.pareto_table`'s frame: one point per setting (a grid weighting or a
+Input is `mtlcore.sweeps.pareto.pareto_table`'s frame: one point per setting (a grid weighting or a
 dynamic method) with its objectives, its run ids and whether it is on the non-dominated front.
 Grid points are coloured by the first task's share of the weight, so the front reads as a path
 along the simplex; dynamic methods are labelled points; the single-task baselines are reference
@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.compare.charts import Panels
-from mtlcore.pareto import front_path
+from mtlcore.sweeps.pareto import front_path
 
 GRID_SCALE = "Viridis"
 METHOD_COLOUR = "#e15759"

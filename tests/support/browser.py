@@ -107,12 +107,12 @@ class AppServer:
                 self.proc.wait(timeout=10)
         self._log.close()
         if os.path.exists(self.db):
-            from mtlcore import launch
-            from mtlcore.store import RunStore
+            from mtlcore.runs import executor
+            from mtlcore.runs.store import RunStore
 
             store = RunStore(self.db)
             for rid in store.list_runs(status=["queued", "running"])["id"]:
-                launch.kill(store, rid)
+                executor.kill(store, rid)
 
     def __enter__(self) -> "AppServer":
         return self

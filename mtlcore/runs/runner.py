@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from mtlcore.config import RunConfig
 from mtlcore.events import Alert, Evaluation, Event, Finished, Started, StepMetrics
-from mtlcore.store import RunStore, event_rows
+from mtlcore.runs.store import RunStore, StoreError, event_rows
 from mtlcore.trainer import ControlState, Trainer
 
 FLUSH_EVERY_S = 0.25
@@ -69,6 +69,28 @@ def _summary(last_val: Evaluation | None, finished: Finished, alerts: list[Alert
     return out
 
 
+def _end_abruptly(store: RunStore, run_id: str, writer: StoreWriter, exc: BaseException) -> None:
+    """Keep what can still be written and mark the run stopped (an interrupt) or failed.
+
+    On a storage fault (a full disk) the buffered points may not fit: they are dropped, and the
+    small status update is still tried, so the run does not stay 'running'. The StoreError is
+    re-raised with the run's fate appended, for the CLI's one-line message.
+    """
+    try:
+        writer.flush()
+    except StoreError:
+        pass  # the points since the last flush do not fit; the earlier ones are kept
+    stopped = isinstance(exc, KeyboardInterrupt)
+    reason = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+    try:
+        store.set_status(run_id, "stopped" if stopped else "failed", error="" if stopped else reason)
+        fate = f"run {run_id} was marked {'stopped' if stopped else 'failed'}"
+    except StoreError:
+        fate = f"run {run_id} could not be marked failed (it shows as interrupted once this process ends)"
+    if isinstance(exc, StoreError):
+        raise StoreError(f"{exc}; {fate}") from None
+
+
 def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
             on_event: Callable[[Event], None] | None = None) -> str:
     """Train one run to its end, persisting everything; returns the run id.
@@ -100,11 +122,7 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
             if on_event is not None:
                 on_event(event)
     except BaseException as exc:  # KeyboardInterrupt or a store fault: keep what was written
-        writer.flush()
-        if isinstance(exc, KeyboardInterrupt):
-            store.set_status(run_id, "stopped")
-        else:
-            store.set_status(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        _end_abruptly(store, run_id, writer, exc)
         raise
     writer.flush()
     assert finished is not None

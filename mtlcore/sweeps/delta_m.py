@@ -25,7 +25,7 @@ import pandas as pd
 
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.runs.store import RunStore
 
 AVERAGING = ("tasks", "metrics")
 # which metric stands for a classification task (regression and reconstruction keep all theirs);

@@ -9,6 +9,7 @@ No torch import: pages use this module directly.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -30,6 +31,10 @@ DEFAULT_DB = os.path.join("runs", "mtl.sqlite")
 ACTIVE = ("queued", "running")
 TERMINAL = ("finished", "stopped", "failed", "diverged", "interrupted")
 STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this (on another host) is dead
+LOCAL = "local"  # executors: local worker processes queue under a limit; Ray's scheduler queues its own
+EXECUTORS = (LOCAL, "ray")
+# columns added after schema version 1 shipped: added in place (old code reads and writes them fine)
+_ADDED_COLUMNS = {"executor": "TEXT NOT NULL DEFAULT 'local'"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,7 +60,8 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT NOT NULL DEFAULT '',
     heartbeat REAL,
     step INTEGER NOT NULL DEFAULT 0,
-    total_steps INTEGER NOT NULL DEFAULT 0
+    total_steps INTEGER NOT NULL DEFAULT 0,
+    executor TEXT NOT NULL DEFAULT 'local'
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 CREATE INDEX IF NOT EXISTS runs_group ON runs(group_id);
@@ -92,7 +98,35 @@ CREATE TABLE IF NOT EXISTS controls (
 
 
 class StoreError(RuntimeError):
-    """The database file is unusable (wrong schema, not SQLite); the message says which file."""
+    """The database cannot be used or written (wrong schema, not SQLite, read-only, disk full);
+    the message says which file and what to do, in one line."""
+
+
+def storage_fault(path: str, exc: BaseException) -> StoreError | None:
+    """The StoreError a storage fault means (disk full, read-only, cannot open), or None when
+    `exc` is not one of those (then it is a bug or a damaged file, reported as it is)."""
+    text = str(exc).lower()
+    code = getattr(exc, "errno", None)
+    if "disk is full" in text or code == errno.ENOSPC:
+        return StoreError(f"cannot write to the run database {path}: the disk is full (free some space; "
+                          "the points written before are kept)")
+    if _on_read_only_mount(path) and ("readonly" in text or "unable to open" in text or code == errno.EROFS):
+        return StoreError(f"the run database {path} is on a read-only file system (SQLite must write "
+                          "beside it even to read it); use a writable path with --db or MTL_DB")
+    if "readonly" in text or "read-only" in text or code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StoreError(f"the run database {path} is read-only here (a read-only file or folder); "
+                          "use a writable path with --db or MTL_DB")
+    if "unable to open database file" in text:
+        return StoreError(f"cannot open or create the run database {path}: its folder must exist and be "
+                          "writable; use another path with --db or MTL_DB")
+    return None
+
+
+def _on_read_only_mount(path: str) -> bool:
+    try:
+        return bool(os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def default_db_path() -> str:
@@ -120,7 +154,11 @@ class RunStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = str(path or default_db_path())
         parent = Path(self.path).parent
-        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder {parent} for the run database {self.path}: "
+                             f"{exc.strerror or exc}; use a writable path with --db or MTL_DB") from None
         self._local = threading.local()
         self.host = socket.gethostname()
         self._init_schema()
@@ -139,14 +177,24 @@ class RunStore:
 
     @contextmanager
     def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; a storage fault (disk full, read-only) comes out as a StoreError."""
         c = self.conn
-        c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
+            c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield c
+            except BaseException:
+                if c.in_transaction:  # SQLite itself rolls back on a full disk
+                    c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            fault = storage_fault(self.path, exc)
+            if fault is None:
+                raise
+            raise fault from None
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)
@@ -159,6 +207,10 @@ class RunStore:
             with self.transaction(immediate=True) as c:
                 for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     c.execute(stmt)
+                have = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
+                for col, decl in _ADDED_COLUMNS.items():
+                    if col not in have:
+                        c.execute(f"ALTER TABLE runs ADD COLUMN {col} {decl}")
                 row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
                 if row is None:
                     c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -167,22 +219,29 @@ class RunStore:
                         f"{self.path} has schema version {row[0]}, newer than this code's "
                         f"{SCHEMA_VERSION}: update MTL Playground or use another --db")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable run database ({exc})") from None
+            self.close()
+            raise storage_fault(self.path, exc) or StoreError(
+                f"{self.path} is not a usable run database ({exc})") from None
 
     # -- runs -----------------------------------------------------------------------------------
     def create_run(self, config: dict[str, Any], status: str = "queued", name: str = "",
-                   group_id: str = "", run_id: str | None = None) -> str:
+                   group_id: str = "", run_id: str | None = None, executor: str = LOCAL,
+                   pid: int | None = None) -> str:
+        """Record a run; `pid` is the process that owns it while it waits (see `reap`)."""
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
         rid = run_id or uuid.uuid4().hex[:12]
         data = config.get("data", {})
         with self.transaction() as c:
             c.execute(
                 "INSERT INTO runs (id, name, created, status, config, dataset, tasks, method, "
-                "architecture, seed, device, group_id, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "architecture, seed, device, group_id, host, executor, pid) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rid, name or config.get("name", "") or "", time.time(), status,
                  json.dumps(config, sort_keys=True), data.get("name", ""),
                  json.dumps(data.get("tasks", [])), config.get("weighting", {}).get("method", ""),
                  config.get("model", {}).get("architecture", ""), int(config.get("seed", 0)),
-                 config.get("device", ""), group_id, self.host))
+                 config.get("device", ""), group_id, self.host, executor, pid))
             c.execute("INSERT INTO controls (run_id, updated) VALUES (?, ?)", (rid, time.time()))
         return rid
 
@@ -202,17 +261,51 @@ class RunStore:
         with self.transaction() as c:
             c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", vals)
 
-    def claim_slot(self, run_id: str, limit: int, pid: int) -> bool:
-        """Atomically move a queued run to running if fewer than `limit` run and it is next in line."""
-        self.reap()
+    def claim_queued(self, run_id: str, pid: int, limit: int | None = None) -> bool:
+        """The one claim protocol: atomically move a queued run to running, owned by `pid`.
+
+        With `limit` (local workers): only while fewer than `limit` local runs are running and this
+        run is the oldest queued local run, so the queue is first come, first served. Without (Ray,
+        whose own scheduler queues tasks): whenever the run is still queued. False when it may not
+        start yet, or someone else took it, or it is no longer queued.
+        """
+        if limit is not None:
+            self.reap()
         with self.transaction(immediate=True) as c:
-            running = c.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()[0]
-            first = c.execute("SELECT id FROM runs WHERE status='queued' ORDER BY created, id LIMIT 1").fetchone()
-            if running >= limit or first is None or first[0] != run_id:
-                return False
-            c.execute("UPDATE runs SET status='running', started=?, pid=?, host=?, heartbeat=? WHERE id=?",
-                      (time.time(), pid, self.host, time.time(), run_id))
-            return True
+            if limit is not None:
+                running = c.execute("SELECT COUNT(*) FROM runs WHERE status='running' AND executor=?",
+                                    (LOCAL,)).fetchone()[0]
+                first = c.execute("SELECT id FROM runs WHERE status='queued' AND executor=? "
+                                  "ORDER BY created, id LIMIT 1", (LOCAL,)).fetchone()
+                if running >= limit or first is None or first[0] != run_id:
+                    return False
+            now = time.time()
+            cur = c.execute("UPDATE runs SET status='running', started=?, pid=?, host=?, heartbeat=? "
+                            "WHERE id=? AND status='queued'", (now, pid, self.host, now, run_id))
+            return cur.rowcount == 1
+
+    def stop_queued(self, run_id: str) -> bool:
+        """Mark a run stopped if it is still queued (it never trained); True if it was."""
+        with self.transaction() as c:
+            cur = c.execute("UPDATE runs SET status='stopped', ended=? WHERE id=? AND status='queued'",
+                            (time.time(), run_id))
+            return cur.rowcount == 1
+
+    def queued_ids(self, group_id: str) -> list[str]:
+        """The queued runs of a group, oldest first (the order they were planned in)."""
+        rows = self.conn.execute("SELECT id FROM runs WHERE status='queued' AND group_id=? ORDER BY created, id",
+                                 (group_id,)).fetchall()
+        return [r[0] for r in rows]
+
+    def set_owner(self, run_ids: Sequence[str], pid: int, executor: str | None = None) -> None:
+        """The process `pid` on this host now owns these queued runs (they die with it); with
+        `executor`, they are also moved to that executor's queue."""
+        if executor is not None and executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+        with self.transaction() as c:
+            c.executemany("UPDATE runs SET pid=?, host=?, executor=COALESCE(?, executor) "
+                          "WHERE id=? AND status='queued'",
+                          [(pid, self.host, executor, rid) for rid in run_ids])
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         self.reap()
@@ -328,6 +421,21 @@ class RunStore:
             q += " AND step > ?"
             args.append(since_step)
         return pd.read_sql_query(q + " ORDER BY run_id, step", self.conn, params=args)
+
+    def curve_rows(self, run_id: str, split: str, name: str, task: str) -> list[tuple[float, float]]:
+        """(step, value) of one curve in step order, read from the `metrics_trace` index alone.
+
+        The Compare page reads a few hundred thousand points per view: plain tuples per curve cost
+        a third of a long-format DataFrame."""
+        return self.conn.execute(
+            "SELECT step, value FROM metrics WHERE run_id=? AND split=? AND name=? AND task=? "
+            "AND value IS NOT NULL ORDER BY step", (run_id, split, name, task)).fetchall()
+
+    def clock_rows(self, run_id: str, task: str) -> list[tuple[float, float]]:
+        """(step, wall time) of the run's training steps, from `task`'s training loss rows."""
+        return self.conn.execute(
+            "SELECT step, time FROM metrics WHERE run_id=? AND split='train' AND name='loss' AND task=? "
+            "ORDER BY step", (run_id, task)).fetchall()
 
     def events(self, run_id: str, kind: str | None = None) -> pd.DataFrame:
         q, args = "SELECT * FROM events WHERE run_id=?", [run_id]
