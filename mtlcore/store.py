@@ -206,7 +206,9 @@ class RunStore:
         """Atomically move a queued run to running if fewer than `limit` run and it is next in line."""
         self.reap()
         with self.transaction(immediate=True) as c:
-            running = c.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()[0]
+            # external runs (users' own loops, mtlcore.tracking) use their own machines' slots, not ours
+            running = c.execute("SELECT COUNT(*) FROM runs WHERE status='running' "
+                                "AND json_extract(config, '$.external') IS NULL").fetchone()[0]
             first = c.execute("SELECT id FROM runs WHERE status='queued' ORDER BY created, id LIMIT 1").fetchone()
             if running >= limit or first is None or first[0] != run_id:
                 return False
