@@ -98,6 +98,7 @@ class Session:
         self._stop = False
         self._stop_seen_at: int | None = None
         self._control_version = 0
+        self._applied: list[float] | None = None  # the live weights last taken from the store
         self._last_poll = -1.0
         self._last: combining.Combined | None = None
         self._last_losses: torch.Tensor | None = None
@@ -119,7 +120,7 @@ class Session:
                                  hyperparameters=hyperparameters)
         self.store = RunStore(db)
         self.run_id = self.store.create_run(config, status="running", name=name)
-        now = time.time()
+        now, self._t0 = time.time(), time.perf_counter()  # a point's wall time is started + its time
         self.store.set_status(self.run_id, "running", pid=origin.pid, host=self.store.host, started=now,
                               heartbeat=now, total_steps=self.total_steps)
         self._recorder = Recorder(self.store, self.run_id)
@@ -305,7 +306,9 @@ class Session:
             self._stop_seen_at = self._last_logged
         if version != self._control_version:
             self._control_version = version
-            if weights is not None and len(weights) == len(self.tasks):
+            # the version also moves on Stop: only a new set of weights is a change
+            if weights is not None and len(weights) == len(self.tasks) and weights != self._applied:
+                self._applied = list(weights)
                 changed: WeightsChanged | None = apply_live_weights(self.method, self.tasks, weights,
                                                                     self._last_logged)
                 if changed is not None and self._recorder is not None:
