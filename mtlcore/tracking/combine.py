@@ -89,7 +89,7 @@ def apply(method: Weighting, losses: torch.Tensor, shared: list[torch.Tensor], r
         if want_stats and shared:
             jac = grads.jacobian(losses, shared, retain_graph=True)
             stats = grads.gradient_statistics(jac, weights.detach().to(jac.dtype) @ jac)
-        return Combined(total, weights.detach(), stats)
+        return Combined(total, weights.detach() if weights.requires_grad else weights, stats)
     assert isinstance(method, GradientWeighting)
     check_pairing(method, representation, bool(shared))
     jac = grads.jacobian(losses, shared, retain_graph=True)

@@ -2,13 +2,15 @@
 
 A step's losses stay on the user's device as detached tensors until a flush (at most every
 FLUSH_EVERY_S, like our runner's), where every pending value goes to the host in one transfer per
-device and becomes the trainer's own events (StepMetrics, Evaluation, ...) and rows (`event_rows`).
-A daemon thread keeps the run's heartbeat fresh while the loop is busy elsewhere (a long
-evaluation), so pages on other hosts do not take a live run for a dead one.
+device. A writer thread turns them into the trainer's own events (StepMetrics, Evaluation, ...) and
+rows (`event_rows`) and writes them, so the loop never waits for SQLite; it also keeps the run's
+heartbeat fresh while the loop is busy elsewhere (a long evaluation), so pages on other hosts do
+not take a live run for a dead one.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ FLUSH_EVERY_S = 0.25  # the runner's rate: pages see points within a second
 HEARTBEAT_EVERY_S = 10.0
 
 Scalar = Union[torch.Tensor, float, int]
+_EMPTY = torch.zeros(0)
 
 
 @dataclass
@@ -40,32 +43,46 @@ class PendingStep:
 
 
 def host_values(values: list[Scalar]) -> list[list[float]]:
-    """Each value as a list of floats, with one device-to-host copy per device (not one per value)."""
+    """Each value as a list of floats, with one device-to-host copy per device (not one per value).
+
+    Values of one device, shape and dtype (every step's loss vector, say) are stacked in one call;
+    the few stacks of a device are joined and copied together.
+    """
     out: list[list[float] | None] = [None] * len(values)
-    groups: dict[torch.device, list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     for i, v in enumerate(values):
         if isinstance(v, torch.Tensor):
-            groups.setdefault(v.device, []).append(i)
+            groups.setdefault((v.device, tuple(v.shape), v.dtype), []).append(i)
         else:
             out[i] = [float(v)]
-    for idx in groups.values():
-        parts = [values[i].detach().reshape(-1).float() for i in idx]  # type: ignore[union-attr]
-        flat = torch.cat(parts).tolist()
+    by_device: dict[torch.device, list[tuple[list[int], torch.Tensor]]] = {}
+    for (device, shape, _), idx in groups.items():
+        stacked = torch.stack([values[i] for i in idx]).detach().float().reshape(len(idx), -1)  # type: ignore[misc]
+        by_device.setdefault(device, []).append((idx, stacked))
+    for parts in by_device.values():
+        flat = torch.cat([t.reshape(-1) for _, t in parts]).tolist()  # the one sync of this device
         pos = 0
-        for i, p in zip(idx, parts):
-            out[i] = flat[pos:pos + p.numel()]
-            pos += p.numel()
+        for idx, t in parts:
+            width = t.shape[1]
+            for i in idx:
+                out[i] = flat[pos:pos + width]
+                pos += width
     return out  # type: ignore[return-value]
 
 
-def to_events(pending: list[PendingStep]) -> list[Event]:
-    """The trainer's events for these steps: StepMetrics for training losses and weights, Evaluation
-    for other splits and for named metrics (rows split / task / metric, as the trainer's)."""
-    values: list[Scalar] = []
+def host_copy(pending: list[PendingStep]) -> list[list[float]]:
+    """Every value of these steps on the host, in `to_events`' order: the flush's one device sync."""
+    values: list[Any] = []
     for p in pending:
-        values += [p.losses if p.losses is not None else [], p.weights if p.weights is not None else []]
+        values += [p.losses if p.losses is not None else _EMPTY, p.weights if p.weights is not None else _EMPTY]
         values += list(p.metrics.values())
-    flat = host_values([torch.tensor(v) if isinstance(v, list) else v for v in values])
+    return host_values([torch.tensor(v) if isinstance(v, list) else v for v in values])
+
+
+def to_events(pending: list[PendingStep], flat: list[list[float]]) -> list[Event]:
+    """The trainer's events for these steps (values from `host_copy`): StepMetrics for training
+    losses and weights, Evaluation for other splits and for named metrics, so the rows (split /
+    task / metric) are the trainer's."""
     events: list[Event] = []
     k = 0
     for p in pending:
@@ -89,56 +106,67 @@ def to_events(pending: list[PendingStep]) -> list[Event]:
 
 
 class Recorder:
-    """Owns the pending steps and events of one run and writes them in one transaction per flush."""
+    """Owns the pending steps of one run. A flush copies their values to the host (in the loop's
+    thread, so the copy is ordered after the step that made them) and hands them to a writer thread,
+    which turns them into rows and writes one transaction; the loop does not wait for SQLite."""
 
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
         self.pending: list[PendingStep] = []
         self.events: list[Event] = []  # already on the host (gradient stats, weight changes, ...)
-        self.step = 0
+        self.step = 0  # the newest step written
         self.last_flush = time.monotonic()
         self.last_evaluations: dict[str, Evaluation] = {}  # split -> newest, for the run's summary
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._beat = threading.Thread(target=self._heartbeat, daemon=True, name=f"mtl-heartbeat-{run_id}")
-        self._beat.start()
+        self.error: BaseException | None = None  # the writer's last failure, reported at close
+        self._queue: queue.Queue[tuple[list[PendingStep], list[list[float]], list[Event]] | None] = queue.Queue()
+        self._last_write = time.monotonic()
+        self._writer = threading.Thread(target=self._write_loop, daemon=True, name=f"mtl-writer-{run_id}")
+        self._writer.start()
 
     def due(self) -> bool:
         return time.monotonic() - self.last_flush >= FLUSH_EVERY_S
 
     def flush(self) -> None:
-        with self._lock:
-            pending, self.pending = self.pending, []
-            events, self.events = self.events, []
-            events = to_events(pending) + events
-            rows: list[tuple] = []
-            evs: list[tuple] = []
-            for event in events:
-                r, e = event_rows(event)
-                rows += r
-                evs += e
-                if isinstance(event, Evaluation) and event.split != "train":
-                    self.last_evaluations[event.split] = event
-            if pending:
-                self.step = max(self.step, max(p.step for p in pending))
-            self.store.write_rows(self.run_id, rows, evs, self.step)
-            self.last_flush = time.monotonic()
+        pending, self.pending = self.pending, []
+        events, self.events = self.events, []
+        self.last_flush = time.monotonic()
+        if pending or events:
+            self._queue.put((pending, host_copy(pending), events))
 
     def close(self) -> None:
-        self._stopped.set()
-        self._beat.join(timeout=2.0)
+        """Flush, then wait until everything is written."""
         self.flush()
+        self._queue.put(None)
+        self._writer.join()
 
-    def _heartbeat(self) -> None:
-        while not self._stopped.wait(HEARTBEAT_EVERY_S / 2):
-            if time.monotonic() - self.last_flush < HEARTBEAT_EVERY_S / 2:
-                continue
+    def _write(self, pending: list[PendingStep], flat: list[list[float]], events: list[Event]) -> None:
+        rows: list[tuple] = []
+        evs: list[tuple] = []
+        for event in to_events(pending, flat) + events:
+            r, e = event_rows(event)
+            rows += r
+            evs += e
+            if isinstance(event, Evaluation) and event.split != "train":
+                self.last_evaluations[event.split] = event
+        if pending:
+            self.step = max(self.step, max(p.step for p in pending))
+        self.store.write_rows(self.run_id, rows, evs, self.step)
+
+    def _write_loop(self) -> None:
+        """The writer thread: batches as they come; a heartbeat when the loop is quiet for long
+        (a long evaluation), so pages on other hosts do not take the run for dead."""
+        while True:
             try:
-                with self._lock:
-                    self.store.write_rows(self.run_id, [], None)
-            except Exception:  # noqa: BLE001  a busy or vanished database must not kill the user's loop
-                continue
+                item = self._queue.get(timeout=HEARTBEAT_EVERY_S)
+            except queue.Empty:
+                item = ([], [], [])
+            if item is None:
+                return
+            try:
+                self._write(*item)
+            except Exception as exc:  # noqa: BLE001  a busy or vanished database must not kill the loop
+                self.error = exc
 
 
 def summary(steps: int, evaluations: dict[str, Evaluation]) -> dict[str, Any]:

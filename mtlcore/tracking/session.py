@@ -29,8 +29,10 @@ from __future__ import annotations
 import atexit
 import os
 import time
+import warnings
 import weakref
-from typing import Any, Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
 
 import torch
 
@@ -101,6 +103,7 @@ class Session:
         self._applied: list[float] | None = None  # the live weights last taken from the store
         self._last_poll = -1.0
         self._last: combining.Combined | None = None
+        self._given: tuple[Any, torch.Tensor] | None = None
         self._last_losses: torch.Tensor | None = None
         self._losses_after: torch.Tensor | None = None
         self._stats: dict[str, object] | None = None
@@ -136,6 +139,7 @@ class Session:
         """
         vec = self._stack(losses)
         self._poll()
+        self._given = (losses, vec)  # log() of the same losses reuses the stacked vector
         tensors, representation = combining.shared_tensors(shared)
         if not self._started:
             self._start(vec, tensors, representation)
@@ -149,7 +153,8 @@ class Session:
         out = combining.apply(method, vec, tensors, representation, want_stats)
         self._combines += 1
         self._last = out
-        self._last_losses = vec.detach()
+        if method.wants_losses_after_step:
+            self._last_losses = vec.detach()
         if out.stats is not None:
             self._stats = out.stats
         if self._wants_epochs:
@@ -164,12 +169,13 @@ class Session:
         """Record a step: per-task losses (tensors stay on the device until the flush) and metrics
         named "task/metric" (or "metric" for the run as a whole). split "val" / "test" records an
         evaluation; the last one of each becomes the run's final metrics on the Runs page."""
+        given, self._given = self._given, None  # hold no graph past the step
         if self._recorder is None:
             return
         step = self._combines if step is None else int(step)
         vec = None
         if losses is not None:
-            vec = self._stack(losses).detach()
+            vec = (given[1] if given is not None and given[0] is losses else self._stack(losses)).detach()
             if not self._started:
                 self._start(vec, [], False)
         weights = self._last.weights if (split == "train" and self._last is not None) else None
@@ -234,6 +240,9 @@ class Session:
         if self._recorder is None or self.store is None or self.run_id is None:
             return
         self._recorder.close()
+        if self._recorder.error is not None:
+            warnings.warn(f"some points of run {self.run_id} could not be written to {self.store.path}: "
+                          f"{self._recorder.error}", RuntimeWarning, stacklevel=2)
         if status is None:
             status = "stopped" if self._stop else "finished"
         if status == "stopped" and not reason and self._stop_seen_at is not None:
