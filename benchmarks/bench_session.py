@@ -3,7 +3,9 @@
 The same model, data and optimiser step twice per round: a plain loop (`w1 * L1 + w2 * L2`, no
 logging at all) and the same loop through a Session (`combine`, `log` of both losses every step,
 `stop_requested`, flushes to a temporary store, live-weight polls). Bursts alternate so drift on a
-shared machine hits both alike; the ratio is the median over rounds of session time / plain time.
+shared machine hits both alike; the ratio is the median over rounds of session time / plain time,
+in wall-clock time and in this process's CPU time (all its threads, the Session's writer included;
+steadier than wall time when other processes load the machine).
 
     .venv/bin/python benchmarks/bench_session.py [--rounds 15] [--steps 200] [--hidden 128 512]
 """
@@ -45,21 +47,22 @@ def losses_of(model: TwoTaskNet, b: tuple[torch.Tensor, ...]) -> tuple[torch.Ten
     return nn.functional.cross_entropy(logits, b[1]), nn.functional.mse_loss(pred, b[2])
 
 
-def plain_burst(model: TwoTaskNet, opt: torch.optim.Optimizer, batches: list, steps: int, start: int) -> float:
+def plain_burst(model: TwoTaskNet, opt: torch.optim.Optimizer, batches: list, steps: int,
+                start: int) -> tuple[float, float]:
     w = (1.0, 1.0)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for i in range(start, start + steps):
         la, lb = losses_of(model, batches[i % len(batches)])
         total = w[0] * la + w[1] * lb
         opt.zero_grad()
         total.backward()
         opt.step()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def session_burst(s: Session, model: TwoTaskNet, opt: torch.optim.Optimizer, batches: list, steps: int,
-                  start: int) -> float:
-    t = time.perf_counter()
+                  start: int) -> tuple[float, float]:
+    t, c = time.perf_counter(), time.process_time()
     for i in range(start, start + steps):
         la, lb = losses_of(model, batches[i % len(batches)])
         losses = {"cls": la, "reg": lb}
@@ -70,13 +73,13 @@ def session_burst(s: Session, model: TwoTaskNet, opt: torch.optim.Optimizer, bat
         s.log(i, losses)
         if s.stop_requested:
             break
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
-def measure(hidden: int, batch: int, rounds: int, steps: int, db: str) -> tuple[float, float, float]:
-    """(plain ms/step, session ms/step, median ratio)."""
+def measure(hidden: int, batch: int, rounds: int, steps: int, db: str) -> tuple[float, float, float, float]:
+    """(plain ms/step, Session ms/step, median wall-time ratio, median CPU-time ratio)."""
     model, opt, batches = setup(hidden, batch)
-    plain_t, sess_t, ratios = [], [], []
+    plain_t, sess_t, wall, cpu = [], [], [], []
     with Session(f"bench hidden {hidden}", {"cls": "classification", "reg": "regression"}, "static",
                  {"cls": 1.0, "reg": 1.0}, db=db) as s:
         plain_burst(model, opt, batches, 20, 0)  # warm-up both paths
@@ -89,10 +92,12 @@ def measure(hidden: int, batch: int, rounds: int, steps: int, db: str) -> tuple[
             if a is None:
                 a = plain_burst(model, opt, batches, steps, step)
             step += steps
-            plain_t.append(a / steps * 1e3)
-            sess_t.append(b / steps * 1e3)
-            ratios.append(b / a)
-    return statistics.median(plain_t), statistics.median(sess_t), statistics.median(ratios)
+            plain_t.append(a[0] / steps * 1e3)
+            sess_t.append(b[0] / steps * 1e3)
+            wall.append(b[0] / a[0])
+            cpu.append(b[1] / a[1])
+    return (statistics.median(plain_t), statistics.median(sess_t), statistics.median(wall),
+            statistics.median(cpu))
 
 
 def main() -> None:
@@ -106,11 +111,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch}, "
           f"{args.rounds} rounds x {args.steps} steps per contender")
-    print(f"{'hidden':>7} {'plain ms/step':>14} {'Session ms/step':>16} {'overhead ratio':>15}")
+    print(f"{'hidden':>7} {'plain ms/step':>14} {'Session ms/step':>16} {'ratio (wall)':>13} {'ratio (CPU)':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         for hidden in args.hidden:
-            p, s, ratio = measure(hidden, args.batch, args.rounds, args.steps, str(Path(tmp) / "bench.sqlite"))
-            print(f"{hidden:>7} {p:>14.3f} {s:>16.3f} {ratio:>15.3f}")
+            p, s, wall, cpu = measure(hidden, args.batch, args.rounds, args.steps, str(Path(tmp) / "bench.sqlite"))
+            print(f"{hidden:>7} {p:>14.3f} {s:>16.3f} {wall:>13.3f} {cpu:>12.3f}")
 
 
 if __name__ == "__main__":
