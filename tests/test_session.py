@@ -240,6 +240,8 @@ def test_example_streams_follows_the_sliders_and_stops(db_path: str) -> None:
     assert "stopped from the dashboard" in out
     run = store.get_run(rid)
     assert run["status"] == "stopped" and run["ended"] - stopped_at < 1.0
+    finished = store.events(rid, "finished")["payload"].iloc[0]
+    assert finished["status"] == "stopped" and finished["reason"].startswith("stopped by request at step")
     assert run["config"]["external"]["script"] == "own_loop.py"
     loss = store.metrics(rid, split="train", name="loss").pivot(index="step", columns="task", values="value")
     assert list(loss.columns) == ["cls", "reg"] and loss.index.tolist() == list(range(1, len(loss) + 1))

@@ -36,9 +36,9 @@ from typing import Any, Union
 
 import torch
 
-from mtlcore.events import GradientStats, Started, WeightsChanged
+from mtlcore.events import Finished, GradientStats, Started, WeightsChanged
 from mtlcore.registry import ConfigError
-from mtlcore.store import RunStore
+from mtlcore.store import RunStore, event_rows
 from mtlcore.tracking import combine as combining
 from mtlcore.tracking.origin import current_origin, env_rank, external_config
 from mtlcore.tracking.recorder import PendingStep, Recorder, summary
@@ -247,9 +247,10 @@ class Session:
             status = "stopped" if self._stop else "finished"
         if status == "stopped" and not reason and self._stop_seen_at is not None:
             reason = f"stopped by request at step {self._stop_seen_at}"
-        evaluations = self._recorder.last_evaluations
-        self.store.set_status(self.run_id, status, error=reason if status in ("failed", "stopped") else "",
-                              summary=summary(self._recorder.step, evaluations))
+        done = summary(self._recorder.step, self._recorder.last_evaluations)
+        _, finished = event_rows(Finished(status, reason, time.time(), done))  # the trainer's last event
+        self.store.write_rows(self.run_id, [], finished)
+        self.store.set_status(self.run_id, status, error=reason if status == "failed" else "", summary=done)
 
     def __enter__(self) -> "Session":
         return self
