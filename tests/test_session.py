@@ -87,6 +87,26 @@ def test_loss_methods_match_the_methods_own_combine(db_path: str, method: str) -
             assert s.parameters() and s.parameters()[0].shape == (2,)
 
 
+def test_methods_with_after_step_and_epoch_hooks_get_them(db_path: str) -> None:
+    """FAMO sees the losses after each optimiser step (given, or the next batch's); DWA sees the
+    mean loss of each epoch when the session knows the epoch length."""
+    net = Net()
+    famo, dwa = create("famo", 2), create("dwa", 2)
+    seq = [net(batch())[1] * f for f in (1.0, 0.8, 0.6, 0.5, 0.45)]
+    with Session("u", TASKS, "famo", db=db_path) as s, Session("v", TASKS, "dwa", db=db_path, steps_per_epoch=2) as t:
+        for i, losses in enumerate(seq):
+            assert torch.allclose(s.combine(losses), famo.combine(losses)[0])
+            assert torch.allclose(t.combine(losses), dwa.combine(losses)[0])
+            if i % 2 == 1:
+                dwa.end_of_epoch(((seq[i - 1] + seq[i]) / 2).detach())
+            after = seq[i + 1] if i % 2 == 0 and i + 1 < len(seq) else losses * 0.9
+            if i % 2 == 1:
+                s.after_step(after)  # given exactly on odd steps; the next batch's losses otherwise
+            famo.after_step(losses.detach(), after.detach())
+        assert s.weights == pytest.approx(dict(zip(TASKS, famo.current_weights())))
+        assert t.weights == pytest.approx(dict(zip(TASKS, dwa.current_weights())))
+
+
 @pytest.mark.parametrize("method", ["mgda", "pcgrad", "upgrad", "cagrad", "nash_mtl"])
 def test_gradient_methods_put_the_aggregated_direction_on_the_shared_parameters(db_path: str, method: str) -> None:
     net = Net()
