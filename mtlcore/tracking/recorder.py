@@ -71,12 +71,39 @@ def host_values(values: list[Scalar]) -> list[list[float]]:
 
 
 def host_copy(pending: list[PendingStep]) -> list[list[float]]:
-    """Every value of these steps on the host, in `to_events`' order: the flush's one device sync."""
-    values: list[Any] = []
+    """Every value of these steps on the host, in `to_events`' order: the flush's one device sync.
+
+    Every step's loss vector (and weight vector) has the same shape on the same device, so each kind
+    is stacked in one call; `host_values`, value by value, is the fallback for anything mixed.
+    """
+    losses = [p.losses for p in pending if p.losses is not None]
+    weights = [p.weights for p in pending if p.weights is not None]
+    metrics = [v for p in pending for v in p.metrics.values()]
+    try:
+        parts = [torch.stack(x).detach().float().reshape(-1) for x in (losses, weights) if x]  # type: ignore[arg-type]
+        parts += [torch.stack([torch.as_tensor(v).detach().float().reshape(()) for v in metrics])] if metrics else []
+        flat = torch.cat(parts).tolist() if parts else []
+    except (RuntimeError, TypeError):  # tensors on several devices, or of several shapes
+        values: list[Any] = []
+        for p in pending:
+            values += [p.losses if p.losses is not None else _EMPTY, p.weights if p.weights is not None else _EMPTY]
+            values += list(p.metrics.values())
+        return host_values(values)
+    n_loss = sum(len(p.tasks) for p in pending if p.losses is not None)  # (T,) each: no tensor len()
+    n_weight = sum(len(p.tasks) for p in pending if p.weights is not None)
+    at = {"l": 0, "w": n_loss, "m": n_loss + n_weight}
+    out: list[list[float]] = []
+
+    def take(kind: str, n: int) -> list[float]:
+        chunk = flat[at[kind]:at[kind] + n]
+        at[kind] += n
+        return chunk
+
     for p in pending:
-        values += [p.losses if p.losses is not None else _EMPTY, p.weights if p.weights is not None else _EMPTY]
-        values += list(p.metrics.values())
-    return host_values([torch.tensor(v) if isinstance(v, list) else v for v in values])
+        out.append(take("l", len(p.tasks)) if p.losses is not None else [])
+        out.append(take("w", len(p.tasks)) if p.weights is not None else [])
+        out += [take("m", 1) for _ in p.metrics]
+    return out
 
 
 def to_events(pending: list[PendingStep], flat: list[list[float]]) -> list[Event]:
