@@ -272,7 +272,8 @@ def test_example_streams_follows_the_sliders_and_stops(db_path: str) -> None:
     assert (w.loc[:first_new - 1] == 1.0).all().all() and len(new) == len(w) - first_new + 1
     change = store.events(rid, "weights_changed")
     assert change["step"].tolist() == [first_new - 1]  # the last step with the old weights, as the trainer
-    t_new = run["started"] + store.metrics(rid, split="train", name="weight")[lambda d: d["step"] == first_new]["time"].iloc[0]
+    weight_rows = store.metrics(rid, split="train", name="weight")
+    t_new = run["started"] + weight_rows.loc[weight_rows["step"] == first_new, "time"].iloc[0]
     assert t_new - moved_at < 1.0  # the script picked the sliders up within a second
     val = store.metrics(rid, split="val")
     assert {"accuracy", "mae", "loss"} <= set(val["name"]) and set(run["summary"]["val"]) == {"cls", "reg"}

@@ -189,10 +189,9 @@ class Session:
         rec = self._recorder
         rec.pending.append(PendingStep(step, float(epoch), t, split, self.tasks, vec, weights, named))
         if self._stats is not None:
-            s = self._stats
-            rec.events.append(GradientStats(step, float(epoch), t, dict(zip(self.tasks, s["norms"])),  # type: ignore[arg-type]
-                                            s["cosine"], s["conflict"],  # type: ignore[arg-type]
-                                            dict(zip(self.tasks, s.get("direction_cosine", []))),  # type: ignore[arg-type]
+            s: dict[str, Any] = self._stats
+            rec.events.append(GradientStats(step, float(epoch), t, dict(zip(self.tasks, s["norms"])), s["cosine"],
+                                            s["conflict"], dict(zip(self.tasks, s.get("direction_cosine", []))),
                                             self.tasks))
             self._stats = None
         if split == "train":
