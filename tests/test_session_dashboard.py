@@ -84,3 +84,34 @@ def test_train_page_shows_steers_and_stops_an_external_run(sleeper: subprocess.P
     assert not at.exception
     assert store.read_control(rid)[0] is True and killed == []  # asked, never killed: it is the user's script
     assert sleeper.poll() is None
+
+
+def test_compare_page_sets_external_runs_side_by_side() -> None:
+    import torch
+
+    from mtlcore import Session
+
+    store = RunStore()
+    ids = []
+    for method, lr in (("static", 1e-3), ("ew", 1e-2)):
+        with Session(f"own {method}", {"seg": "classification", "depth": "regression"}, method, db=store.path,
+                     goals={"seg/miou": "max", "depth/abs_err": "min"}, hyperparameters={"lr": lr}) as s:
+            for step in range(1, 21):
+                losses = {"seg": torch.tensor(1.0 / step), "depth": torch.tensor(2.0 / step)}
+                s.combine(losses)
+                s.log(step, losses)
+                if step % 10 == 0:
+                    s.log(step, losses, split="val", metrics={"seg/miou": 0.03 * step, "depth/abs_err": 1.0 / step})
+            ids.append(s.run_id)
+    entry = "\n".join([
+        "import streamlit as st",
+        f"st.navigation([st.Page(r'{Path(APP).parent / 'app_pages' / 'compare.py'}', title='compare')]).run()",
+    ])
+    at = AppTest.from_string(entry, default_timeout=120)
+    at.query_params["runs"] = ",".join(ids)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.radio(key="compare_split").set_value("val").run()  # a loop that logs no test split has val results
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    assert "miou" in shown and "hyperparameters.lr" in shown  # final metrics and the config difference
