@@ -213,6 +213,31 @@ def test_a_failing_loop_marks_the_run_failed_with_its_points(db_path: str) -> No
     assert len(RunStore(db_path).metrics(rid, split="train", name="loss")) == 2
 
 
+def test_the_heartbeat_stays_fresh_while_the_loop_is_busy_elsewhere(db_path: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtlcore.tracking import recorder
+
+    monkeypatch.setattr(recorder, "HEARTBEAT_EVERY_S", 0.1)
+    with Session("u", TASKS, "ew", db=db_path) as s:
+        first = s.store.get_run(s.run_id)["heartbeat"]
+        time.sleep(0.5)  # a long evaluation: no log, no combine
+        assert s.store.get_run(s.run_id)["heartbeat"] > first + 0.2
+
+
+@pytest.mark.slow
+def test_a_script_that_never_closes_keeps_its_points_and_ends_interrupted(db_path: str) -> None:
+    code = ("import torch\nfrom mtlcore import Session\n"
+            f"s = Session('no close', ['a', 'b'], 'ew', db={db_path!r})\n"
+            "for i in range(1, 6):\n    s.log(i, [torch.tensor(1.0), torch.tensor(2.0)])\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    store = RunStore(db_path)
+    rid = store.list_runs()["id"].iloc[0]
+    assert store.get_run(rid)["status"] == "interrupted"  # an end without close() looks like a crash
+    assert len(store.metrics(rid, split="train", name="loss")) == 10  # but the atexit flush kept every point
+
+
 @pytest.mark.slow
 def test_session_imports_lazily() -> None:
     code = ("import sys\nimport mtlcore, mtlcore.tracking\nassert 'torch' not in sys.modules\n"
