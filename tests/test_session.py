@@ -188,6 +188,46 @@ def test_other_ranks_write_nothing_but_still_combine(tmp_path: Path, monkeypatch
     assert not db.exists()
 
 
+RANK_SCRIPT = """
+import sys, time, torch, torch.distributed as dist
+from mtlcore import Session
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+s = Session("ddp", ["a", "b"], "static", {"a": 1, "b": 1}, db=sys.argv[1])
+assert (s.run_id is None) == (rank != 0)
+if rank == 0:  # what the page does: a slider move and Stop
+    s.store.set_live_weights(s.run_id, [0.5, 2.0])
+    s.store.request_stop(s.run_id)
+    time.sleep(0.2)
+s.sync_ranks()
+assert s.weights == {"a": 0.5, "b": 2.0} and s.stop_requested, (rank, s.weights)
+out = s.combine([torch.tensor(1.0), torch.tensor(1.0)])
+assert out.item() == 2.5
+s.close()
+dist.destroy_process_group()
+print("rank", rank, "ok")
+"""
+
+
+@pytest.mark.slow
+def test_sync_ranks_hands_rank_0s_controls_to_every_rank(db_path: str) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "RANK": str(rank), "WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen([sys.executable, "-c", RANK_SCRIPT, db_path], cwd=str(ROOT), env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    runs = RunStore(db_path).list_runs()
+    assert len(runs) == 1 and runs["status"].iloc[0] == "stopped"  # rank 1 wrote nothing
+
+
 def test_external_run_is_marked_and_takes_no_training_slot(db_path: str) -> None:
     with Session("mine", TASKS, "ew", db=db_path) as s:
         store = s.store

@@ -18,8 +18,8 @@ with the script and host that write it. Contract:
   (see mtlcore.tracking.combine). Static weights follow the dashboard's sliders within 0.1 s.
 - `log` keeps values on the device; they reach the store in one transfer per flush (<= 0.25 s).
 - Stop on the page sets `stop_requested`; the loop decides when to break.
-- Only rank 0 (torch.distributed, else RANK) writes; other ranks combine with the weights they were
-  given and never see live weights or Stop (broadcast them yourself; see the README).
+- Only rank 0 (torch.distributed, else RANK) writes and reads the page's controls; other ranks
+  combine with the weights they were given until `sync_ranks()` (collective) hands them rank 0's.
 - If the process dies, the run is marked interrupted with every flushed point (the store reaps
   dead pids on this host and stale heartbeats elsewhere).
 """
@@ -226,6 +226,26 @@ class Session:
         if self._epoch_sum is not None and self._epoch_n:
             self.method.end_of_epoch((self._epoch_sum / self._epoch_n).float())
         self._epoch_sum, self._epoch_n = None, 0
+
+    def sync_ranks(self) -> None:
+        """Give every rank rank 0's Stop and live weights. Collective (torch.distributed): call it on
+        every rank at the same step, e.g. every 50 steps, then break together on `stop_requested`.
+        A no-op when torch.distributed is not initialised."""
+        dist = torch.distributed
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        self._poll()
+        current = self.method.current_weights() if hasattr(self.method, "set_weights") else None
+        state = [float(self._stop), *(current or [0.0] * len(self.tasks))]
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+        shared = torch.tensor(state, dtype=torch.float64, device=device)
+        dist.broadcast(shared, src=0)
+        if self.rank == 0:
+            return
+        values = shared.tolist()
+        self._stop = self._stop or bool(values[0])
+        if current is not None and values[1:] != current:
+            apply_live_weights(self.method, self.tasks, values[1:], self._last_logged)
 
     def flush(self) -> None:
         if self._recorder is not None:
