@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from mtlcore.registry import ConfigError
+
 EXTERNAL_KEY = "external"
 
 # The metrics a task kind reports by default (mirrors mtlcore.tasks.DEFAULT_METRICS without torch):
@@ -82,9 +84,9 @@ def task_metrics(kinds: Mapping[str, str], goals: Mapping[str, str]) -> dict[str
     for key, goal in goals.items():
         task, _, metric = key.partition("/")
         if not metric or task not in kinds:
-            raise ValueError(f"goal {key!r} must be 'task/metric' with a task of this session ({list(kinds)})")
+            raise ConfigError(f"goal {key!r} must be 'task/metric' with a task of this session ({list(kinds)})")
         if goal not in GOALS:
-            raise ValueError(f"goal of {key!r} must be 'max' or 'min', got {goal!r}")
+            raise ConfigError(f"goal of {key!r} must be 'max' or 'min', got {goal!r}")
         out.setdefault(task, []).append({"name": metric, "higher_is_better": GOALS[goal]})
     for task, kind in kinds.items():
         if task not in out and kind in KIND_METRICS:

@@ -63,7 +63,17 @@ def _overrides(method: Weighting, name: str) -> bool:
 
 
 class Session:
-    """One run of the user's own loop: combine losses with a method, log, obey the dashboard."""
+    """One run of the user's own loop: combine losses with a method, log, obey the dashboard.
+
+    name, tasks (names, or name -> kind: classification / regression / reconstruction), method (any
+    registered weighting method) with `weights` (static) or `params` (its hyperparameters), db (the
+    run store; MTL_DB or runs/mtl.sqlite by default). Optional: grad_stats_every (gradient
+    diagnostics every N combines, 0 = never), total_steps (for the progress bar), steps_per_epoch
+    (epoch-based methods, the epoch axis), seed (stochastic methods), dataset / model (labels for the
+    Runs table), goals ("task/metric" -> "max" | "min": the metric each task plots, main one first),
+    hyperparameters (shown in Compare's config diff), device (where learned method weights live),
+    rank (else torch.distributed's, else RANK).
+    """
 
     def __init__(self, name: str = "", tasks: Sequence[str] | Mapping[str, str] = (), method: str = "static",
                  weights: Mapping[str, float] | Sequence[float] | None = None,
