@@ -15,9 +15,18 @@ from mtlcore.registry import ConfigError
 from mtlcore.runs.store import RunStore
 
 __all__ = [
-    "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RunConfig", "RunStore",
+    "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RunConfig", "RunStore", "Session",
     "WeightingConfig", "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`Session` (your own training loop, mtlcore.tracking) imports torch: loaded on first use."""
+    if name == "Session":
+        from mtlcore.tracking.session import Session
+
+        return Session
+    raise AttributeError(f"module 'mtlcore' has no attribute {name!r}")
 
 
 def train(config: RunConfig, db: str | None = None) -> str:

@@ -60,6 +60,22 @@ class LocalControl:
         return self.state
 
 
+def apply_live_weights(method: Weighting, tasks: list[str], weights: list[float],
+                       step: int) -> WeightsChanged | None:
+    """Give a method the dashboard's live weights; the event to record, or None when nothing changed.
+
+    Shared by this trainer and `mtlcore.tracking.Session`, so a slider steers both alike.
+    """
+    setter = getattr(method, "set_weights", None)
+    if setter is None:
+        return None  # live weights only apply to static weighting
+    try:
+        setter(list(weights))
+    except ConfigError:
+        return None  # an invalid live value keeps the old weights; the page validates first
+    return WeightsChanged(step, dict(zip(tasks, [float(w) for w in weights])))
+
+
 class TrainingFailed(Exception):
     """A run cannot go on (non-finite loss, diverged); the message names the task and step."""
 
@@ -262,14 +278,8 @@ class Trainer:
         yield from self.health.observe_evaluation(step, evaluation.metrics)
 
     def _apply_weights(self, weights: list[float], step: int) -> WeightsChanged | None:
-        setter = getattr(self.method, "set_weights", None)
-        if setter is None:
-            return None  # live weights only apply to static weighting
-        try:
-            setter(list(weights))
-        except ConfigError:
-            return None  # an invalid live value keeps the old weights; the page validates first
-        return WeightsChanged(step, dict(zip(self.tasks, [float(w) for w in weights])))
+        assert self.method is not None
+        return apply_live_weights(self.method, self.tasks, weights, step)
 
     # -- one step -------------------------------------------------------------------------------
     def _forward_losses(self, x: torch.Tensor | list[torch.Tensor], ys: dict[str, torch.Tensor],

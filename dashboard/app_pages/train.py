@@ -85,6 +85,9 @@ def start_training() -> None:
 def stop_run(rid: str) -> None:
     s = store()
     s.request_stop(rid)  # the trainer sees this within 0.1 s
+    run = s.get_run(rid)
+    if run is not None and live.external_note(run):
+        return  # a user's own script: it reads the request (stop_requested); we never kill it
     threading.Thread(target=executor.stop, args=(s, rid, STOP_GRACE_S), daemon=True,
                      name=f"stop-{rid}").start()
 
@@ -342,19 +345,45 @@ def header(run: dict[str, Any], active: Any) -> None:
     queued = active[active["status"] == "queued"]
     running = int((active["status"] == "running").sum())
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    c1.markdown(f"**{run['name'] or rid}** &nbsp; `{rid}`")
+    c1.markdown(f"**{live.markdown_text(run['name'] or rid)}** &nbsp; `{rid}`")
     if run["status"] in live.ACTIVE:
         stopping = stop_requested(rid)
         c2.button("Stopping..." if stopping else "Stop", key="stop_button", icon=":material/stop_circle:",
                   on_click=stop_run, args=(rid,), disabled=stopping, width="stretch")
     level, text = live.status_message(run, live.queue_position(queued, rid), running, max_concurrent())
     getattr(st, level)(text)
+    if note := live.external_note(run):
+        st.caption(f":material/terminal: {note}")
+        if live.steered_by_sliders(run):
+            external_sliders(run)
+        return
     if run["status"] == "running" and run["method"] == forms.STATIC:
         if sliders_drive(run):
             st.caption(":material/touch_app: The weight sliders are live: moving one changes this run's "
                        "weights within a second (marked on the weights chart).")
         else:
             st.caption("The sliders set up the next run (the one shown has other tasks or data).")
+
+
+def push_external_weights(rid: str, n_tasks: int) -> None:
+    weights = [float(st.session_state[f"ext_w_{rid}_{i}"]) for i in range(n_tasks)]
+    if any(w > 0 for w in weights):
+        store().set_live_weights(rid, weights)
+
+
+def external_sliders(run: dict[str, Any]) -> None:
+    """Weight sliders for a user's own script training with static weights (its tasks are not the
+    setup form's); a move reaches the script within a second, like one of ours."""
+    rid, tasks = run["id"], list(run["tasks"])
+    current = live.external_weights(run, buffer_for(rid).rows)
+    cols = st.columns(len(tasks))
+    for i, (col, task, w) in enumerate(zip(cols, tasks, current)):
+        key = f"ext_w_{rid}_{i}"
+        if key not in st.session_state:
+            st.session_state[key] = min(forms.WEIGHT_CHOICES, key=lambda c: abs(c - w))
+        col.select_slider(f"Weight of {live.markdown_text(task)}", options=list(forms.WEIGHT_CHOICES), key=key,
+                          format_func=lambda v: f"{v:g}", on_change=push_external_weights, args=(rid, len(tasks)))
+    st.caption(":material/touch_app: These sliders steer the script's weights within a second.")
 
 
 def stop_requested(rid: str) -> bool:

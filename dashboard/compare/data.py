@@ -82,11 +82,12 @@ def run_label(row: dict[str, Any]) -> str:
     return f"{row.get('name') or row['id']} ({row['id'][:6]})"
 
 
-def _directions(dataset: str) -> dict[str, dict[str, bool]]:
+def _directions(dataset: str, declared: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, dict[str, bool]]:
+    """Which way each task metric is better: the catalog's, or what an external run declared."""
     try:
         tasks = catalog.dataset(dataset)["tasks"]
-    except ConfigError:  # a run of a data set this version no longer has: no arrows, still plotted
-        return {}
+    except ConfigError:  # a data set this version no longer has, or an external run: its own, or no arrows
+        tasks = [{"name": t, "metrics": ms} for t, ms in (declared or {}).items()]
     return {t["name"]: {m["name"]: bool(m["higher_is_better"]) for m in t["metrics"]} for t in tasks}
 
 
@@ -105,7 +106,8 @@ def load_run(store: RunStore, row: dict[str, Any], with_clock: bool = False) -> 
     rid = row["id"]
     view = run_view(row, pd.DataFrame(columns=["split", "task"]))
     run = CompareRun(rid, run_label(row), PALETTE[0], row, view.tasks, view.all_tasks, view.metric,
-                     _steps_per_epoch(store, rid), _directions(row.get("dataset", "")))
+                     _steps_per_epoch(store, rid), _directions(row.get("dataset", ""),
+                                                           (row.get("config") or {}).get("data", {}).get("metrics")))
     data = CompareData([run])
     wanted: list[tuple[str, str, str]] = []
     for t in run.tasks:

@@ -14,9 +14,10 @@ import pandas as pd
 
 from mtlcore import spreadsheet
 from mtlcore.runs.store import RunStore
+from mtlcore.tracking.origin import external_caption
 
-BASE_COLUMNS = ["name", "dataset", "tasks", "method", "architecture", "status", "progress", "duration_s",
-                "created", "tags", "group_id", "id"]
+BASE_COLUMNS = ["name", "dataset", "tasks", "method", "architecture", "status", "source", "progress",
+                "duration_s", "created", "tags", "group_id", "id"]
 SORTABLE = {"created": "created", "name": "name", "status": "status", "duration": "duration_s",
             "data set": "dataset", "method": "method"}
 
@@ -36,6 +37,8 @@ def runs_table(runs: pd.DataFrame, split: str = "val") -> pd.DataFrame:
         "method": runs["method"],
         "architecture": runs["architecture"],
         "status": runs["status"],
+        # empty for our runs; "external run: script train.py on host gpu-3" for users' own loops
+        "source": runs["config"].map(external_caption),
         "progress": [min(1.0, s / t) if t else (1.0 if st == "finished" else 0.0)
                      for s, t, st in zip(runs["step"], runs["total_steps"], runs["status"])],
         "duration_s": runs["duration"],

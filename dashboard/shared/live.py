@@ -16,6 +16,7 @@ import pandas as pd
 from dashboard.shared import catalog
 from dashboard.shared.charts import RunView, split_series
 from mtlcore.runs.store import RunStore
+from mtlcore.tracking.origin import external_caption, is_external
 
 ACTIVE = ("queued", "running")
 RATE_WINDOW_S = 10.0  # steps/s is measured over the last seconds, so a slow start does not linger
@@ -121,9 +122,11 @@ def run_view(run: Mapping[str, Any], df: pd.DataFrame, changes: pd.DataFrame | N
     tasks = list(run.get("tasks") or config.get("data", {}).get("tasks") or [])
     try:
         described = {t["name"]: t for t in catalog.dataset(dataset)["tasks"]}
-    except Exception:  # a run of a data set this version no longer has: still plot it
+    except Exception:  # a run of a data set this version no longer has, or an external run: still plot it
         described = {}
     all_tasks = list(described) or tasks
+    for t, ms in (config.get("data", {}).get("metrics") or {}).items():  # an external run declares its own
+        described.setdefault(t, {"metrics": ms})
     if not tasks:
         tasks = sorted(set(df.loc[df["split"] == "train", "task"]) - {""}) if not df.empty else []
     metric = {}
@@ -176,3 +179,32 @@ def queue_position(queued: pd.DataFrame, run_id: str) -> int | None:
     order = list(queued.sort_values(["created", "id"])["id"])
     return order.index(run_id) + 1 if run_id in order else None
 
+
+
+def markdown_text(text: str) -> str:
+    """User-typed text shown literally inside Markdown (script, host and task names of external runs)."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$:" else ch for ch in text)
+
+
+def external_note(run: Mapping[str, Any]) -> str:
+    """The caption of a run a user's own loop writes ("external run: script X on host Y"), escaped;
+    empty for our runs."""
+    return markdown_text(external_caption(run.get("config")))
+
+
+def external_weights(run: Mapping[str, Any], df: pd.DataFrame) -> list[float]:
+    """The weights an external static run uses now: its newest logged ones, else those it started with."""
+    tasks = list(run.get("tasks") or [])
+    if not df.empty:
+        w = df[(df["split"] == "train") & (df["name"] == "weight")]
+        if not w.empty:
+            last = w[w["step"] == w["step"].max()].set_index("task")["value"]
+            if all(t in last for t in tasks):
+                return [float(last[t]) for t in tasks]
+    given = ((run.get("config") or {}).get("weighting", {}).get("params") or {}).get("weights")
+    return [float(v) for v in given] if given else [1.0] * len(tasks)
+
+
+def steered_by_sliders(run: Mapping[str, Any]) -> bool:
+    """An external run the page's own weight sliders can steer: training with static weights."""
+    return is_external(run.get("config")) and run.get("status") == "running" and run.get("method") == "static"

@@ -273,8 +273,9 @@ class RunStore:
             self.reap()
         with self.transaction(immediate=True) as c:
             if limit is not None:
-                running = c.execute("SELECT COUNT(*) FROM runs WHERE status='running' AND executor=?",
-                                    (LOCAL,)).fetchone()[0]
+                # external runs (users' own loops, mtlcore.tracking) use their own machines' slots
+                running = c.execute("SELECT COUNT(*) FROM runs WHERE status='running' AND executor=? "
+                                    "AND json_extract(config, '$.external') IS NULL", (LOCAL,)).fetchone()[0]
                 first = c.execute("SELECT id FROM runs WHERE status='queued' AND executor=? "
                                   "ORDER BY created, id LIMIT 1", (LOCAL,)).fetchone()
                 if running >= limit or first is None or first[0] != run_id:
