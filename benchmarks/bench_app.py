@@ -13,7 +13,8 @@ seconds would), presses Train and times the first loss point appearing in the br
 first run then trains to its end with the page open and its charts refreshing; the same stored
 config is then trained headless (`python -m mtlcore train`), and both speeds are read the same way:
 steps per second on the trainer's own clock, from the run store. App run and headless runs take
-turns for `--rounds` rounds (A B C A B C), and the table reports medians and per-round ratios. Extra Train presses (stopped at
+turns for `--rounds` rounds (A B C A B C), and the table reports medians and per-round ratios. Extra Train presses
+(stopped at
 their first point) give more latency samples.
 
     python -m benchmarks.bench_app            # pages, then Multi-Digits and Multi-Fashion (if installed)
@@ -142,7 +143,7 @@ def bench_case(case: Case, work: Path, rounds: int, extra_latency: int) -> dict[
                 e2e.open_app(page, f"{server.url}/?{query}")  # a fresh page, as after a refresh
                 first, rid = press_train_and_time(page, store, db)
                 firsts.append(first)
-                e2e.wait_until(lambda: store.get_run(rid)["status"] not in ("queued", "running"), 3600,
+                e2e.wait_until(lambda rid=rid: store.get_run(rid)["status"] not in ("queued", "running"), 3600,
                                "the run finishing", poll_s=0.5)
                 app_run = store.get_run(rid)
                 speeds["app"].append(steps_per_second(store, rid))

@@ -115,7 +115,8 @@ def main() -> None:
         module.simulate(METHODS, steps=20, use_cache=False, workers=1)
     print(f"\nper method, 5 starts, one process (us per Adam step, median of {args.rounds}):")
     for method in METHODS:
-        show(method, interleaved(args.rounds, versions, lambda m, method=method: per_step_us(m, method)), "us", "{:7.0f}")
+        timings = interleaved(args.rounds, versions, lambda m, method=method: per_step_us(m, method))
+        show(method, timings, "us", "{:7.0f}")
     print("  (the page's estimate, probed: " + ", ".join(
         f"{m} {toy.step_cost_us([_Spec(m)], 5):.0f}" for m in METHODS) + " us)")
 

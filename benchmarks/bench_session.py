@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
 import torch  # noqa: E402
+from own_loop import TwoTaskNet, synthetic  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mtlcore import Session  # noqa: E402
-from own_loop import TwoTaskNet, synthetic  # noqa: E402
 
 
 def setup(hidden: int, batch: int) -> tuple[TwoTaskNet, torch.optim.Optimizer, list[tuple[torch.Tensor, ...]]]:

@@ -10,6 +10,8 @@ stays cheap for the dashboard, which reads the methods' and architectures' metad
 
 from __future__ import annotations
 
+from typing import Any
+
 from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
 from mtlcore.registry import ConfigError
 from mtlcore.runs.store import RunStore

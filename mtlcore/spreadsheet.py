@@ -4,7 +4,8 @@ Task names come from users' column names, so an exported metrics table can hold 
 `=HYPERLINK(...)` or `@SUM(...)`. Excel, LibreOffice and Google Sheets evaluate a cell that begins
 with `=`, `+`, `-` or `@` (and some treat a leading tab or carriage return alike), so every text cell
 that begins with one of them is written with a single quote in front, the escape those tools
-expect (OWASP's advice on CSV injection), and every text cell is quoted. Numbers are left alone: a negative loss stays a number.
+expect (OWASP's advice on CSV injection), and every text cell is quoted. Numbers are left alone: a
+negative loss stays a number.
 The CLI's `export --csv` and the Runs page's download both write through `metrics_csv`.
 """
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-from mtlcore.sweeps.delta_m import metric_directions
 from mtlcore.registry import ConfigError
+from mtlcore.sweeps.delta_m import metric_directions
 from mtlcore.tasks import TaskSpec, finish_metrics, task_metric_sums
 
 

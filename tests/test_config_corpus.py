@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from mtlcore.runs import executor, workers
 from mtlcore.cli import main
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
+from mtlcore.runs import executor, workers
 from mtlcore.runs.store import RunStore
 
 # small and always available: a config that wrongly passed would train two quick steps

@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.shared import catalog
 from dashboard.train import forms
-from mtlcore.runs import executor
 from mtlcore.config import RunConfig
+from mtlcore.runs import executor
 from mtlcore.runs.store import RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")

@@ -24,13 +24,13 @@ from dashboard.compare import charts as cc
 from dashboard.compare.data import load_compare
 from dashboard.runs import table as runs_table
 from dashboard.sweep.charts import selected_run_ids
+from mtlcore.config import RunConfig
 from mtlcore.runs import executor
+from mtlcore.runs.store import RunStore
 from mtlcore.sweeps import execute as sweep_execute
 from mtlcore.sweeps import results as sweep_results
-from mtlcore.config import RunConfig
-from mtlcore.sweeps.delta_m import delta_m_for_runs
-from mtlcore.runs.store import RunStore
 from mtlcore.sweeps.config import SweepConfig
+from mtlcore.sweeps.delta_m import delta_m_for_runs
 from mtlcore.sweeps.execute import submit
 
 PAGES = Path(__file__).resolve().parent.parent / "dashboard" / "app_pages"

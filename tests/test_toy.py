@@ -20,8 +20,7 @@ import torch
 from mtlcore import teaching as toy
 from mtlcore.registry import ConfigError
 from mtlcore.teaching import cache, objective, parallel, simulator
-from mtlcore.weighting import WEIGHTINGS, create
-from mtlcore.weighting import jacobian, solvers, two_task
+from mtlcore.weighting import WEIGHTINGS, create, jacobian, solvers, two_task
 from mtlcore.weighting.base import GramianWeighting
 from mtlcore.weighting.pcgrad import pcgrad_weights
 

@@ -16,8 +16,7 @@ import pytest
 import torch
 
 from mtlcore.registry import ConfigError
-from mtlcore.weighting import WEIGHTINGS, create
-from mtlcore.weighting import solvers
+from mtlcore.weighting import WEIGHTINGS, create, solvers
 from mtlcore.weighting.imtl_g import imtl_g_weights
 
 # thousands of tiny tensor ops: one torch thread (see conftest)

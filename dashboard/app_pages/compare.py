@@ -18,6 +18,7 @@ from dashboard.shared import live
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, store
 from mtlcore.config import RunConfig
+from mtlcore.registry import ConfigError
 from mtlcore.runs import executor
 from mtlcore.sweeps.delta_m import (
     AVERAGING,
@@ -29,7 +30,6 @@ from mtlcore.sweeps.delta_m import (
     delta_m_for_runs,
     find_baselines,
 )
-from mtlcore.registry import ConfigError
 
 RUNS_PARAM = "runs"
 SELECT = "compare_runs"

@@ -175,7 +175,8 @@ def page() -> None:
     metric_cols = [c for c in shown.columns if " · " in c]
     st.dataframe(
         shown, key=TABLE, on_select=lambda: table_selected(shown["id"].tolist()), selection_mode="multi-row",
-        hide_index=True, column_order=["name", "dataset", "tasks", "method", "architecture", "status", "source", "progress",
+        hide_index=True,
+        column_order=["name", "dataset", "tasks", "method", "architecture", "status", "source", "progress",
                                        *metric_cols, "duration_s", "created", "tags", "id"],
         column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),

@@ -19,14 +19,14 @@ import streamlit as st
 from dashboard.shared import catalog, live
 from dashboard.shared.state import page_guard, store
 from dashboard.sweep.charts import pareto_figure, selected_run_ids
-from mtlcore.device import usable_cores
-from mtlcore.runs import executor
 from mtlcore.config import RunConfig, gradient_problem
-from mtlcore.sweeps.delta_m import baseline_config, find_baselines
+from mtlcore.device import usable_cores
+from mtlcore.registry import ConfigError
+from mtlcore.runs import executor
 from mtlcore.runs.executor import RAY_ENV
 from mtlcore.runs.ray import ray_missing
-from mtlcore.registry import ConfigError
 from mtlcore.sweeps.config import STATIC, SweepConfig
+from mtlcore.sweeps.delta_m import baseline_config, find_baselines
 from mtlcore.sweeps.execute import start_sweep, stop_sweep
 from mtlcore.sweeps.plan import simplex_grid
 from mtlcore.sweeps.results import baseline_values, group_pareto, list_sweeps, main_objectives, sweep_table

@@ -16,9 +16,9 @@ from dashboard.shared import catalog, charts, live, widgets
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.train import forms, presets
+from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 from mtlcore.runs import executor
 from mtlcore.runs.queue import max_concurrent
-from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 
 LIVE_REFRESH_S = 1.0  # the issue asks for at least one redraw a second; each costs the browser ~0.5 s of CPU
 HIGH_LR = 0.1  # from here on a warning says the run may diverge

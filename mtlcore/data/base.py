@@ -52,7 +52,6 @@ class Split:
 
     def to(self, device: torch.device) -> "Split":
         """Move once to the device; on CUDA through pinned memory so the copy is asynchronous."""
-        import torch
 
         def move(t: torch.Tensor) -> torch.Tensor:
             if device.type == "cuda" and t.device.type == "cpu":

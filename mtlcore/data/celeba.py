@@ -25,7 +25,7 @@ from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 NAME = "celeba"
 _FORMAT = 1

@@ -21,16 +21,23 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
 
-from mtlcore.data.base import (DataSetInfo, DataSourceMissing, PreparedData, Split, cached,
-                               dataset_params, register, seeded_split)
+from mtlcore.data.base import (
+    DataSetInfo,
+    DataSourceMissing,
+    PreparedData,
+    Split,
+    cached,
+    dataset_params,
+    register,
+    seeded_split,
+)
 from mtlcore.data.safe_pickle import load_restricted
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
@@ -144,7 +151,6 @@ def rotate_images(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """Each uint8 image turned by its whole-degree angle with torchvision's rotate; one call per
     distinct angle, since a torchvision call applies one angle to the whole batch it is given."""
     import torch
-
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
 

@@ -35,7 +35,7 @@ from mtlcore.registry import Param
 from mtlcore.tasks import TaskSpec
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 NAME = "fashion_attributes"
 _FORMAT = 1

@@ -20,18 +20,32 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
 
-from mtlcore.data.base import (DataSetInfo, DataSourceMissing, PreparedData, Split, cached, dataset_params,
-                               register, seeded_split)
-from mtlcore.data.limits import (MAX_CLASSES, MAX_COLUMNS, MAX_DISCRETE, MIN_ROWS, describe_bytes,
-                                 max_rows, max_upload_bytes)
+from mtlcore.data.base import (
+    DataSetInfo,
+    DataSourceMissing,
+    PreparedData,
+    Split,
+    cached,
+    dataset_params,
+    register,
+    seeded_split,
+)
+from mtlcore.data.limits import (
+    MAX_CLASSES,
+    MAX_COLUMNS,
+    MAX_DISCRETE,
+    MIN_ROWS,
+    describe_bytes,
+    max_rows,
+    max_upload_bytes,
+)
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
 
@@ -227,7 +241,6 @@ def _signature(params: dict[str, Any]) -> list:
 
 
 def _load(params: dict[str, Any]) -> PreparedData:
-    import torch
 
     key = {"dataset": NAME, "format": _FORMAT, "params": params, "files": _signature(params)}
     blob = cached(key, lambda: _build(params))

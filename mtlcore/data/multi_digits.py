@@ -23,7 +23,7 @@ from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 NAME = "multi_digits"
 _FORMAT = 1

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 # imported for their registration, in the order the architectures are listed
-from mtlcore.models import hps, single_task, soft_sharing, cross_stitch, mmoe  # noqa: F401, I001
-from mtlcore.models import cgc, ple, dselect_k, mtan, tutorial_cnn  # noqa: F401, I001
+from mtlcore.models import cgc, cross_stitch, dselect_k, hps, mmoe, mtan, ple, single_task, soft_sharing, tutorial_cnn  # noqa: F401, I001  # noqa: F401, I001
 from mtlcore.models.base import ARCHITECTURES, ModelInfo, MTLModel, build_model
 
 __all__ = ["ARCHITECTURES", "MTLModel", "ModelInfo", "build_model", "describe"]

@@ -360,7 +360,7 @@ class RunStore:
             "SELECT id, pid, host, heartbeat, status, created FROM runs WHERE status IN ('queued','running')"
         ).fetchall()
         dead = []
-        for rid, pid, host, hb, status, created in rows:
+        for rid, pid, host, hb, _status, created in rows:
             if host == self.host and pid:
                 is_dead = not _pid_alive(pid)
             else:

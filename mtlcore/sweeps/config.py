@@ -98,7 +98,8 @@ class SweepConfig:
             raise ConfigError(f"methods must be a list of distinct method names, got {self.methods!r}")
         if STATIC in self.methods:
             raise ConfigError("methods lists the dynamic methods; 'static' weights are the grid itself")
-        if not isinstance(self.method_params, dict) or not all(isinstance(v, dict) for v in self.method_params.values()):
+        params = self.method_params
+        if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
             raise ConfigError("method_params must map a method name to an object of its parameters")
         stray = sorted(set(self.method_params) - set(self.methods))
         if stray:

@@ -20,8 +20,8 @@ def simplex_grid(n_tasks: int, points_per_edge: int, corners: bool = False) -> l
 
     With `corners`, coordinates are k/m (m = points_per_edge - 1), so the vertices (one task alone,
     the others at weight 0) are included; without (the default), they are (k+1)/(m+n_tasks), the
-    same lattice shrunk into the interior so every task keeps a weight above 0. Two tasks give `points_per_edge` points, three give
-    (m+1)(m+2)/2. Ordered by the first coordinate, rising.
+    same lattice shrunk into the interior so every task keeps a weight above 0. Two tasks give
+    `points_per_edge` points, three give (m+1)(m+2)/2. Ordered by the first coordinate, rising.
     """
     if n_tasks < 2:
         raise ConfigError(f"a simplex grid needs at least 2 tasks, got {n_tasks}")

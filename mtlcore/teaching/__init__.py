@@ -8,14 +8,27 @@ and are imported where a trajectory or a direction is computed (in worker proces
 """
 
 from mtlcore.teaching.cache import cached_runs
-from mtlcore.teaching.objective import (EPS, NASH_IMBALANCE, PAPER_LR, PAPER_STARTS, PAPER_STEPS, PARETO_X1,
-                                        PARETO_X2, REACHED, loss_grid, pareto_distance, pareto_front,
-                                        parse_points, start_label, toy_losses, toy_losses_and_jacobian)
+from mtlcore.teaching.objective import (
+                                        EPS,
+                                        NASH_IMBALANCE,
+                                        PAPER_LR,
+                                        PAPER_STARTS,
+                                        PAPER_STEPS,
+                                        PARETO_X1,
+                                        PARETO_X2,
+                                        REACHED,
+                                        loss_grid,
+                                        pareto_distance,
+                                        pareto_front,
+                                        parse_points,
+                                        start_label,
+                                        toy_losses,
+                                        toy_losses_and_jacobian,
+)
 from mtlcore.teaching.parallel import step_cost_us, warm_up, worker_limit, worker_pool
 from mtlcore.teaching.plane import PlaneDirection, combine_in_plane
 from mtlcore.teaching.runs import estimated_seconds, simulate
-from mtlcore.teaching.simulator import (RECORDED, MethodSpec, Progress, Trajectories, reach_table,
-                                        toy_caveat)
+from mtlcore.teaching.simulator import RECORDED, MethodSpec, Progress, Trajectories, reach_table, toy_caveat
 
 __all__ = ["EPS", "NASH_IMBALANCE", "PAPER_LR", "PAPER_STARTS", "PAPER_STEPS", "PARETO_X1", "PARETO_X2",
            "RECORDED", "REACHED", "MethodSpec", "PlaneDirection", "Progress", "Trajectories", "cached_runs",

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mtlcore.teaching.objective import PAPER_LR, PAPER_STARTS, PAPER_STEPS
-from mtlcore.teaching.simulator import MethodSpec, Trajectories, _spec, _Spec, _validated_inputs
+from mtlcore.teaching.simulator import MethodSpec, Trajectories, _Spec, _spec, _validated_inputs
 
 _FORMAT = 1  # bump when the toy or the simulator changes what a cached result holds
 

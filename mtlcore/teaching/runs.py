@@ -8,8 +8,15 @@ from mtlcore.registry import ConfigError
 from mtlcore.teaching.cache import _cache_path, _load, _save
 from mtlcore.teaching.objective import PAPER_LR, PAPER_STARTS, PAPER_STEPS
 from mtlcore.teaching.parallel import PARALLEL_ABOVE_S, _simulate_parallel, step_cost_us, worker_limit
-from mtlcore.teaching.simulator import (MethodSpec, Progress, Trajectories, _simulate_joint, _spec, _Spec,
-                                       _validated_inputs)
+from mtlcore.teaching.simulator import (
+    MethodSpec,
+    Progress,
+    Trajectories,
+    _simulate_joint,
+    _Spec,
+    _spec,
+    _validated_inputs,
+)
 
 
 def simulate(methods: Sequence[MethodSpec], starts: Any = PAPER_STARTS, steps: int = PAPER_STEPS,

@@ -56,7 +56,7 @@ def host_values(values: list[Scalar]) -> list[list[float]]:
         else:
             out[i] = [float(v)]
     by_device: dict[torch.device, list[tuple[list[int], torch.Tensor]]] = {}
-    for (device, shape, _), idx in groups.items():
+    for (device, _shape, _), idx in groups.items():
         stacked = torch.stack([values[i] for i in idx]).detach().float().reshape(len(idx), -1)  # type: ignore[misc]
         by_device.setdefault(device, []).append((idx, stacked))
     for parts in by_device.values():

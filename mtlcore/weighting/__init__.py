@@ -25,7 +25,13 @@ import importlib
 from typing import Any
 
 from mtlcore.weighting.base import (
-    WEIGHTINGS, Aggregation, GradientWeighting, GramianWeighting, LossWeighting, Weighting, register,
+    WEIGHTINGS,
+    Aggregation,
+    GradientWeighting,
+    GramianWeighting,
+    LossWeighting,
+    Weighting,
+    register,
 )
 
 # The one listing of the methods: module names under mtlcore/weighting, in the order pages show them.

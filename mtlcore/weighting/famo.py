@@ -31,8 +31,10 @@ class FAMO(RecordedLossWeighting):
     family: ClassVar[str] = FAMILY
     formula: ClassVar[str] = (r"z = \operatorname{softmax}(\xi), \quad "
                               r"w_i = \frac{z_i / (L_i - L_i^* + \epsilon)}{\sum_j z_j / (L_j - L_j^* + \epsilon)}; "
-                              r"\quad \xi \leftarrow \operatorname{Adam}\big(\nabla_\xi\, z^\top \delta + \gamma\,\xi\big), "
-                              r"\quad \delta_i = \log\frac{L_i^{\mathrm{before}} - L_i^*}{L_i^{\mathrm{after}} - L_i^*}")
+                              r"\quad \xi \leftarrow \operatorname{Adam}"
+                              r"\big(\nabla_\xi\, z^\top \delta + \gamma\,\xi\big), "
+                              r"\quad \delta_i = "
+                              r"\log\frac{L_i^{\mathrm{before}} - L_i^*}{L_i^{\mathrm{after}} - L_i^*}")
     cost: ClassVar[str] = "one backward pass plus one extra forward pass (no gradient) on the same batch"
     params: ClassVar[tuple[Param, ...]] = (
         Param("lr", "float", 0.025, help="learning rate of the task logits (their own Adam, not the model's)",

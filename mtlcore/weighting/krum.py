@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from mtlcore.registry import ConfigError, Param
-from mtlcore.weighting.base import register
-from mtlcore.weighting.base import GramianWeighting
+from mtlcore.weighting.base import GramianWeighting, register
 
 
 def krum_weights(gram: np.ndarray, n_byzantine: int, n_selected: int, squared: bool) -> np.ndarray:

@@ -19,7 +19,6 @@ from mtlcore.weighting.jacobian import masked_nonfinite, require_batch_losses, r
 from mtlcore.weighting.solvers import frank_wolfe_min_norm, min_norm_weights
 from mtlcore.weighting.two_task import TwoTaskRule, min_norm_row, two_task_min_norm
 
-
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 

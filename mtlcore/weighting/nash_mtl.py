@@ -18,7 +18,11 @@ from mtlcore.weighting.jacobian import check_jacobian, check_jacobians, combine_
 from mtlcore.weighting.norm_clip import MAX_NORM_HELP, clip_factor, clip_factors, clip_rows
 from mtlcore.weighting.solvers import POWER_BALANCE_RIDGE, power_balance_weights
 from mtlcore.weighting.two_task import (
-    power_balance_row, row_gramians, small_two_task_stack, two_task_power_balance, weighted_rows,
+    power_balance_row,
+    row_gramians,
+    small_two_task_stack,
+    two_task_power_balance,
+    weighted_rows,
 )
 
 

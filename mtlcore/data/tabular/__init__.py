@@ -15,12 +15,35 @@ run configs:
 from mtlcore.data.base import FINDERS
 from mtlcore.data.tabular.direct import DIRECT_NAME, DIRECT_PARAMS, ColumnsParam
 from mtlcore.data.tabular.encode import SPLIT_PARAMS, encode_inputs, prepare
-from mtlcore.data.tabular.read import (DELIMITER_NAMES, DELIMITERS, NULL_TOKENS, PARQUET_MAGIC, read_table,
-                                       read_table_file)
-from mtlcore.data.tabular.saved import (NAME_PREFIX, SavedTable, data_dir, find_saved, import_table_file,
-                                        load_saved, refresh_saved, save_table, saved_tables, slugify)
-from mtlcore.data.tabular.select import (MISSING_RULES, TARGET_RULE, TASK_KINDS, TableSource, column_names,
-                                         select_columns, target_kinds)
+from mtlcore.data.tabular.read import (
+    DELIMITER_NAMES,
+    DELIMITERS,
+    NULL_TOKENS,
+    PARQUET_MAGIC,
+    read_table,
+    read_table_file,
+)
+from mtlcore.data.tabular.saved import (
+    NAME_PREFIX,
+    SavedTable,
+    data_dir,
+    find_saved,
+    import_table_file,
+    load_saved,
+    refresh_saved,
+    save_table,
+    saved_tables,
+    slugify,
+)
+from mtlcore.data.tabular.select import (
+    MISSING_RULES,
+    TARGET_RULE,
+    TASK_KINDS,
+    TableSource,
+    column_names,
+    select_columns,
+    target_kinds,
+)
 from mtlcore.data.tabular.table import FORMAT, Column, SavedDataChanged, Table, TableError
 
 if find_saved not in FINDERS:

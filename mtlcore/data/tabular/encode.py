@@ -9,8 +9,9 @@ the encoding. scikit-learn is imported when a table is encoded, not with the pac
 
 from __future__ import annotations
 
-import numpy as np
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     import torch
