@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from dashboard.e2e import wait_until
 from mtlcore.config import RunConfig
 from mtlcore.runs import executor
 from mtlcore.runs.store import RunStore
+from tests.support.browser import wait_until
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -r requirements-ray.txt")
 
