@@ -48,7 +48,7 @@ def keep_torch_out() -> None:
 
 def torch_kept_out() -> bool:
     """Whether this process promised never to import torch (so checks use metadata, not builds)."""
-    return _keep_torch_out
+    return _keep_torch_out and "torch" not in sys.modules
 
 
 def fingerprint() -> str:

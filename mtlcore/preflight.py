@@ -83,6 +83,7 @@ def chosen_tasks(info: DataSetInfo, params: dict[str, Any], tasks: list[str]) ->
     specs = {t.name: t for t in info.tasks(params)}
     chosen = tasks or list(specs)
     if not chosen:
+        info.load(params)  # a set with no tasks at these parameters (a table that cannot be read): its loader says why
         raise ConfigError(f"data set '{info.name}' has no tasks with these parameters")
     missing = [t for t in chosen if t not in specs]
     if missing:

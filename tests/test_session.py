@@ -236,7 +236,7 @@ def test_external_run_is_marked_and_takes_no_training_slot(db_path: str) -> None
         caption = external_caption(run["config"])
         assert caption.startswith("external run: script ") and f"on host {store.host}" in caption
         queued = store.create_run({"data": {"name": "multi_digits"}}, status="queued")
-        assert store.claim_slot(queued, limit=1, pid=os.getpid())  # the running external run is not counted
+        assert store.claim_queued(queued, pid=os.getpid(), limit=1)  # the running external run is not counted
     assert not is_external(RunStore(db_path).get_run(queued)["config"])
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-# imported for their registration, in the order the architectures are listed
-from mtlcore.models import cgc, cross_stitch, dselect_k, hps, mmoe, mtan, ple, single_task, soft_sharing, tutorial_cnn  # noqa: F401, I001  # noqa: F401, I001
 from mtlcore.models.base import ARCHITECTURES, ModelInfo, MTLModel, build_model
+
+# The one listing of the architectures: module names under mtlcore/models, in the order pages show them.
+ARCHITECTURE_MODULES: tuple[str, ...] = (
+    "hps", "single_task", "soft_sharing", "cross_stitch", "mmoe", "cgc", "ple", "dselect_k", "mtan", "tutorial_cnn",
+)
+for _module in ARCHITECTURE_MODULES:
+    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["ARCHITECTURES", "MTLModel", "ModelInfo", "build_model", "describe"]
 
