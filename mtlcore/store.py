@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT NOT NULL DEFAULT '',
     heartbeat REAL,
     step INTEGER NOT NULL DEFAULT 0,
-    total_steps INTEGER NOT NULL DEFAULT 0
+    total_steps INTEGER NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 CREATE INDEX IF NOT EXISTS runs_group ON runs(group_id);
@@ -97,6 +98,18 @@ class StoreError(RuntimeError):
 
 def default_db_path() -> str:
     return os.environ.get("MTL_DB") or DEFAULT_DB
+
+
+# columns added after a database may have been created: (table, column, declaration)
+_ADDED_COLUMNS = (("runs", "owner", "TEXT NOT NULL DEFAULT ''"),)
+
+
+def _add_missing_columns(c: sqlite3.Connection) -> None:
+    """Bring a database made by an older version up to the current columns (its rows keep their data)."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -159,6 +172,7 @@ class RunStore:
             with self.transaction(immediate=True) as c:
                 for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     c.execute(stmt)
+                _add_missing_columns(c)
                 row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
                 if row is None:
                     c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -247,6 +261,11 @@ class RunStore:
     def rename(self, run_id: str, name: str) -> None:
         with self.transaction() as c:
             c.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id))
+
+    def set_owner(self, run_id: str, owner: str) -> None:
+        """Record who may steer, stop and delete the run (a hash of a browser session's secret)."""
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET owner=? WHERE id=?", (owner, run_id))
 
     def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
         clean = sorted({t.strip() for t in tags if t and t.strip()})

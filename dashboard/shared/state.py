@@ -15,6 +15,7 @@ from typing import Iterator
 
 import streamlit as st
 
+from dashboard.shared.text import md_escape
 from dashboard.standby import StandbyPool
 from mtlcore import launch
 from mtlcore.config import RunConfig
@@ -25,14 +26,30 @@ RUN_PARAM = "run"
 log = logging.getLogger("mtl.dashboard")
 
 
+STORE_FIX = ("Set MTL_DB to a SQLite file in a folder the server may write (or remove MTL_DB to use "
+             "runs/mtl.sqlite) and restart the app.")
+
+
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> RunStore:
-    return RunStore(path)
+    try:
+        return RunStore(path)
+    except OSError as exc:  # its folder cannot be made: a file is in the way, or no permission
+        raise StoreError(f"{path} cannot be created ({exc.strerror or exc})") from None
 
 
 def store() -> RunStore:
-    """The run store named by MTL_DB (default runs/mtl.sqlite)."""
+    """The run store named by MTL_DB (default runs/mtl.sqlite); StoreError says what is wrong with it."""
     return _store(default_db_path())
+
+
+def store_problem() -> str | None:
+    """Why the run store cannot be used, or None when it can (pages that need no store still work)."""
+    try:
+        store()
+    except StoreError as exc:
+        return str(exc)
+    return None
 
 
 @st.cache_resource(show_spinner=False)
@@ -90,10 +107,10 @@ def page_guard(where: str) -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md_escape(str(exc)), icon=":material/error:")
     except StoreError as exc:
-        st.error(f"The run database cannot be used: {exc}", icon=":material/database:")
+        st.error(md_escape(f"The run database cannot be used: {exc}. {STORE_FIX}"), icon=":material/database:")
     except Exception as exc:  # noqa: BLE001  the page must survive any fault and say what happened
         log.exception("error in %s", where)
-        st.error(f"Something went wrong in {where}: {type(exc).__name__}: {exc}. "
-                 "The details are in the server's log.", icon=":material/error:")
+        st.error(md_escape(f"Something went wrong in {where}: {type(exc).__name__}: {exc}. "
+                           "The details are in the server's log."), icon=":material/error:")

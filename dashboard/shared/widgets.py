@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from dashboard.shared import catalog
+from dashboard.shared.text import md_escape
 from dashboard.train import forms
 from mtlcore.registry import ConfigError
 
@@ -100,12 +101,11 @@ def param_widget(spec: dict[str, Any], key: str, hint: str = "") -> None:
                       bind=BIND)
 
 
-def weight_slider(task: str, colour: str, on_change: Callable[[], None]) -> None:
+def weight_slider(task: str, colour: str, on_change: Callable[[], None], disabled: bool = False) -> None:
     """A log-spaced weight slider, its label dotted in the task's chart colour; on_change pushes the
-    new weights to a running run."""
-    st.markdown(f'<span style="color:{colour}; font-size:1.1em">&#9679;</span> weight of **{task}**',
-                unsafe_allow_html=True)
+    new weights to a running run. The task name comes from data (an uploaded column): escaped."""
+    st.markdown(f':color[●]{{foreground="{colour}"}} weight of **{md_escape(task)}**')
     url_choice(forms.weight_key(task), forms.WEIGHT_CHOICES, lambda w: f"{w:g}")
-    st.select_slider(f"Weight of {task}", options=list(forms.WEIGHT_CHOICES), value=forms.DEFAULT_WEIGHT,
-                     key=forms.weight_key(task), format_func=lambda w: f"{w:g}", on_change=on_change,
-                     label_visibility="collapsed", bind=BIND)
+    st.select_slider(f"Weight of {md_escape(task)}", options=list(forms.WEIGHT_CHOICES),
+                     value=forms.DEFAULT_WEIGHT, key=forms.weight_key(task), format_func=lambda w: f"{w:g}",
+                     on_change=on_change, label_visibility="collapsed", bind=BIND, disabled=disabled)
