@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboard.shared import catalog, live
 from dashboard.shared.state import page_guard, store
+from dashboard.shared.text import md_escape
 from dashboard.sweep.charts import pareto_figure, selected_run_ids
 from mtlcore import launch
 from mtlcore.config import RunConfig, gradient_problem
@@ -97,7 +98,7 @@ def sweep_form() -> SweepConfig | None:
         return None
     clashes = unusable_methods(methods, arch)
     if clashes:
-        methods_slot.error("\n\n".join(clashes), icon=":material/block:")
+        methods_slot.error("\n\n".join(map(md_escape, clashes)), icon=":material/block:")
         return None
     try:
         base = RunConfig.from_dict({
@@ -107,7 +108,7 @@ def sweep_form() -> SweepConfig | None:
                             grid_points=int(points), corners=bool(corners), methods=list(methods),
                             seeds=list(range(seeds))).validate()
     except ConfigError as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(md_escape(exc), icon=":material/block:")
         return None
     n_grid = len(simplex_grid(len(tasks), int(points), bool(corners)))
     total = (n_grid + len(methods)) * seeds
@@ -133,7 +134,7 @@ def execution() -> tuple[int, str]:
                             help="Given an address, the runs execute as Ray tasks there; the store must be "
                                  "reachable at the same path from every node").strip()
     if address and (why := ray_missing()):
-        st.error(why, icon=":material/block:")
+        st.error(md_escape(why), icon=":material/block:")
     return workers, address
 
 
@@ -239,7 +240,7 @@ def pareto(group: str) -> None:
     objectives = []
     for i, task in enumerate(tasks):
         metrics = [m["name"] for m in catalog.task(dataset, task)["metrics"]]
-        metric = c[i + 1].selectbox(f"{task}: metric", metrics, key=f"sweep_metric_{task}",
+        metric = c[i + 1].selectbox(f"{md_escape(task)}: metric", metrics, key=f"sweep_metric_{task}",
                                     index=metrics.index(defaults[i].split("/", 1)[1]))
         objectives.append(f"{task}/{metric}")
     average = c[-1].toggle("Average seeds", value=True, key="sweep_average")

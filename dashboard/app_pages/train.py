@@ -14,8 +14,8 @@ import streamlit as st
 
 from dashboard.shared import catalog, charts, live, ownership, widgets
 from dashboard.shared.live_chart import live_chart
-from dashboard.shared.text import md_code, md_escape
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
+from dashboard.shared.text import md_code, md_escape
 from dashboard.train import forms, presets
 from mtlcore import launch
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
@@ -403,7 +403,8 @@ def others(active: Any, shown: str) -> None:
     for row in rest.itertuples():
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         pct = f" {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
-        c1.markdown(f"{'⏳' if row.status == 'queued' else '▶'} **{md_escape(row.name or row.id)}** — {row.status}{pct}")
+        mark = "⏳" if row.status == "queued" else "▶"
+        c1.markdown(f"{mark} **{md_escape(row.name or row.id)}** — {row.status}{pct}")
         c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
 
 

@@ -44,6 +44,22 @@ def url_bind(key: str, read: Callable[[str], Any]) -> str | None:
     return BIND
 
 
+# data set parameters that name a file or folder on the server (table file, data roots, a labels CSV)
+PATH_PARAMS = frozenset({"path", "root", "labels"})
+
+
+def refuse_url_path(key: str) -> None:
+    """A link never names a file on the server: a path parameter from the URL is dropped before
+    anything opens it, and the message does not repeat it, so an existing and a missing file (say
+    /etc/shadow) get the same answer. Paths typed in this session are used (and stay out of the URL)."""
+    ignored = st.session_state.setdefault(URL_IGNORED, {})
+    if key in st.session_state or st.query_params.get(key) is None:
+        return
+    ignored[key] = (f"The link's {key} was ignored: a link never names a file on the server. Type the "
+                    "path in the data set options, or upload the file on the Your data page.")
+    del st.query_params[key]
+
+
 def url_choice(key: str, options: Sequence[Any], label: Callable[[Any], str]) -> None:
     """Let a link name an option as Streamlit writes it (its label) or by its name or number:
     `?method=uw` as well as its title, `?w_right=2.0` as well as `2`. Call before drawing the widget."""
@@ -96,6 +112,9 @@ def param_widget(spec: dict[str, Any], key: str, hint: str = "") -> None:
     elif kind == "floats":
         st.text_input(label, value=default, key=key, placeholder="numbers separated by commas",
                       help=" ".join(filter(None, [help_text, hint])) or None, bind=BIND)
+    elif spec["name"] in PATH_PARAMS:
+        refuse_url_path(key)
+        st.text_input(label, value="" if default is None else str(default), key=key, help=help_text)
     else:
         st.text_input(label, value="" if default is None else str(default), key=key, help=help_text,
                       bind=BIND)
