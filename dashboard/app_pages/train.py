@@ -168,8 +168,8 @@ def setup_column() -> forms.Setup | None:
     if method == forms.STATIC:
         watching = watched_not_owned()
         if watching:
-            st.caption(":material/visibility: You are watching a run started in another browser: the "
-                       "weight sliders and Stop are disabled (only its owner or the teacher may steer it).")
+            st.caption(":material/lock: The sliders are locked while you watch another browser's run "
+                       "(only its owner or the teacher may steer it).")
         for t in tasks:
             widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights, disabled=watching)
             slots[forms.weight_key(t)] = st.empty()
