@@ -254,7 +254,7 @@ def test_data_sets_page_lists_every_set_and_its_tasks() -> None:
     at = app().run()
     at.switch_page("app_pages/datasets.py").run()
     assert_clean(at)
-    shown = " ".join(str(m.value) for m in at.markdown)
+    shown = " ".join(md_plain(str(m.value)) for m in at.markdown)
     for d in catalog.datasets():
         assert d["title"] in shown
     warnings = texts(at, "warning")

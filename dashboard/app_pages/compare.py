@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard.compare import charts as cc
 from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows
-from dashboard.shared import live
+from dashboard.shared import live, ownership
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
@@ -67,6 +67,7 @@ def train_baseline(run_id: str) -> None:
     try:
         config = baseline_config(RunConfig.from_dict(run["config"]))
         rid = launch.start(config, s, name=config.name)
+        ownership.claim(s, rid)
     except ConfigError as exc:
         st.session_state["_compare_error"] = str(exc)
         return

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.shared import catalog, live
+from dashboard.shared import catalog, live, ownership
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
 from dashboard.sweep.charts import pareto_figure, selected_run_ids
@@ -188,7 +188,12 @@ def progress_view(group: str) -> None:
         st.dataframe(shown[["label", "seed", "status", "progress", "run_id"]], hide_index=True, width="stretch",
                      column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
                                                                                 max_value=1.0, format="percent")})
-    if active.any() and c2.button("Stop the sweep", icon=":material/stop:", key="sweep_stop"):
+    s = store()
+    runs = [s.get_run(rid) for rid in table.loc[active, "run_id"]]
+    mine = all(ownership.can_control(r) for r in runs if r is not None)
+    why = None if mine else "Only the teacher may stop runs started outside this browser"
+    if active.any() and c2.button("Stop the sweep", icon=":material/stop:", key="sweep_stop", disabled=not mine,
+                                  help=why) and mine:
         n = stop_sweep(store(), group)
         st.toast(f"Asked {n} run(s) to stop")
 
@@ -207,7 +212,7 @@ def train_baselines(run_ids: list[str]) -> None:
         run = s.get_run(rid)
         if run is not None:
             config = baseline_config(RunConfig.from_dict(run["config"]))
-            launch.start(config, s, name=config.name)
+            ownership.claim(s, launch.start(config, s, name=config.name))
     st.toast(f"Training {len(run_ids)} single-task baseline(s); their lines appear when they finish")
 
 
