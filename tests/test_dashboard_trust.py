@@ -307,3 +307,23 @@ def test_a_path_in_a_link_is_never_opened() -> None:
     assert disabled and key not in params
     assert any("never names a file on the server" in t for t in said)
     assert not [t for t in said if "passwd" in t or "etc" in t]
+
+
+def test_chart_texts_of_hostile_names_are_entities() -> None:
+    """Plotly reads <a href>, <b> and <br> in trace names, hovers and annotations: names from data are
+    entity-escaped there, so a column named like a link is drawn as its characters."""
+    from dashboard.shared import charts
+
+    evil = '<a href="http://evil">x</a>'
+    steps = np.arange(1, 4, dtype=np.float32)
+    series = {(split, name, t): (steps, steps) for t in (evil, "ok") for split, name in
+              (("train", "loss"), ("val", "loss"), ("val", "accuracy"), ("train", "weight"))}
+    view = charts.RunView(tasks=[evil, "ok"], all_tasks=[evil, "ok"], series=series,
+                          metric={evil: ("accuracy", True), "ok": ("accuracy", True)},
+                          weight_changes=[(2, {evil: 2.0, "ok": 1.0})], key="r")
+    for figure in (charts.loss_figure(view), charts.metric_figure(view), charts.weights_figure(view)):
+        spec = figure.to_plotly_json()
+        texts = [str(t.get(k)) for t in spec["data"] for k in ("name", "hovertext") if t.get(k)]
+        texts += [str(a.get("text")) for a in spec["layout"].get("annotations", [])]
+        assert not [t for t in texts if "<a" in t], texts
+        assert any("&lt;a href=" in t for t in texts)

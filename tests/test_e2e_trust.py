@@ -138,7 +138,7 @@ def shown(page: Any, text: str) -> Any:
 
 def assert_inert(page: Any) -> None:
     assert page.locator("img[src='x']").count() == 0
-    assert page.locator("a[href*='evil']").count() == 0
+    assert page.locator("[href*='evil'], [*|href*='evil']").count() == 0  # HTML links and Plotly's SVG ones
     assert page.locator(".katex").count() == 0  # no $x$ rendered as maths
 
 

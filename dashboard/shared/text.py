@@ -35,3 +35,9 @@ def md_code(text: object) -> str:
 def md_plain(markdown: str) -> str:
     """The characters a reader sees of an md_escape'd string (tests compare page texts with it)."""
     return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def plot_text(text: object) -> str:
+    """`text` for a Plotly label (trace name, hover, annotation, axis title): Plotly reads a subset
+    of HTML there (`<a href>`, `<b>`, `<br>`), so a task or run name is entity-escaped."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
