@@ -260,12 +260,15 @@ def broken_db(tmp_path: Path, fault: str) -> Path:
     if fault == "parent is a file":
         (tmp_path / "afile").write_text("not a folder")
         return tmp_path / "afile" / "mtl.sqlite"
+    if fault == "a folder":
+        (tmp_path / "adir.sqlite").mkdir()
+        return tmp_path / "adir.sqlite"
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"this is not a SQLite database, just text" * 100)
     return garbage
 
 
-@pytest.mark.parametrize("fault", ["parent is a file", "not SQLite"])
+@pytest.mark.parametrize("fault", ["parent is a file", "a folder", "not SQLite"])
 def test_an_unusable_store_says_so_once_and_free_pages_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              fault: str) -> None:
     db = broken_db(tmp_path, fault)
@@ -281,6 +284,8 @@ def test_an_unusable_store_says_so_once_and_free_pages_work(tmp_path: Path, monk
         if page in STORE_PAGES:
             assert len(errors) == 1, (page, errors)
             assert str(db) in errors[0] and "MTL_DB" in errors[0] and "restart" in errors[0], errors[0]
+            if fault == "parent is a file":
+                assert f"{db.parent} is a file, not a folder" in errors[0], errors[0]
         else:
             assert not errors, (page, errors)
             assert len(at.main.markdown) + len(at.main.caption) > 1, page  # the page drew its content

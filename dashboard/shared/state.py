@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import streamlit as st
@@ -35,7 +36,10 @@ def _store(path: str) -> RunStore:
     try:
         return RunStore(path)
     except OSError as exc:  # its folder cannot be made: a file is in the way, or no permission
-        raise StoreError(f"{path} cannot be created ({exc.strerror or exc})") from None
+        folder = Path(path).parent
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc))
+        raise StoreError(f"{path} cannot be created: {why}") from None
 
 
 def store() -> RunStore:
