@@ -332,3 +332,21 @@ def test_chart_texts_of_hostile_names_are_entities() -> None:
         texts += [str(a.get("text")) for a in spec["layout"].get("annotations", [])]
         assert not [t for t in texts if "<a" in t], texts
         assert any("&lt;a href=" in t for t in texts)
+
+
+def test_the_upload_page_shows_hostile_column_names_as_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTL_DATA_DIR", str(tmp_path / "tables"))
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=120), **{h: rng.integers(0, 2, 120) for h in HOSTILE}})
+    upload = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / "upload.py"), default_timeout=90).run()
+    upload.file_uploader(key="upload_file").set_value(("**evil** <img src=x>.csv", frame.to_csv(index=False).encode(),
+                                                      "text/csv")).run()
+    upload.multiselect(key="upload_targets").set_value(HOSTILE).run()
+    upload.text_input(key="upload_name").set_value("<b>hostile</b> $x$").run()
+    upload.button(key="upload_save").click().run()
+    assert_clean(upload)
+    texts = bodies(upload) + [str(w.label) for w in upload.selectbox]
+    assert any(f"Task kind of '{md_escape(h)}'" in t for t in texts for h in HOSTILE)
+    for raw in ("<img", "**bold**", "**evil**", "$x$", "[link](http", "<b>", "`code`"):
+        assert not [t for t in texts if raw in unescaped(t)], raw
+    assert upload.session_state["upload_saved"]["tasks"] == HOSTILE  # saved under their very names

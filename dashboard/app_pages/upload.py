@@ -122,7 +122,7 @@ def choose(table: tabular.Table) -> tuple | None:
         cols = st.columns(min(len(targets), 4))
         for i, t in enumerate(targets):
             with cols[i % len(cols)]:
-                kinds[t] = st.selectbox(f"Task kind of '{t}'", list(KIND_LABELS), key=kind_key(t),
+                kinds[t] = st.selectbox(f"Task kind of '{md_escape(t)}'", list(KIND_LABELS), key=kind_key(t),
                                         format_func=KIND_LABELS.get)
     missing = st.radio("Missing inputs", list(MISSING_LABELS), key=MISSING, format_func=MISSING_LABELS.get,
                        horizontal=True)
