@@ -133,9 +133,9 @@ def actions(shown: pd.DataFrame) -> None:
                  help=None if not others else "Only the browser that started a run (or the teacher) may delete it"):
         st.session_state[PENDING_DELETE] = list(selected)
     if others:
-        st.caption(f":material/lock: {others} of the selected runs were started in another browser: you may "
-                   "look at, compare and export them, but only their owner (or the teacher, with the key in "
-                   "the sidebar) may rename, tag or delete them.")
+        st.caption(f":material/lock: {others} of the selected runs were started in another browser (or outside "
+                   "the app): you may look at, compare and export them, but only their owner (or the teacher, "
+                   "with the key in the sidebar) may rename, tag or delete them.")
     confirm_delete(shown)
 
     r1, r2 = st.columns(2)
