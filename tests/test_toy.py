@@ -20,7 +20,8 @@ import torch
 from mtlcore import teaching as toy
 from mtlcore.registry import ConfigError
 from mtlcore.teaching import cache, objective, parallel, simulator
-from mtlcore.weighting import WEIGHTINGS, create, jacobian_tools, solvers
+from mtlcore.weighting import WEIGHTINGS, create
+from mtlcore.weighting import jacobian_tools, solvers
 from mtlcore.weighting.jacobian_tools import GramianWeighting
 from mtlcore.weighting.surgery import pcgrad_weights
 
