@@ -268,6 +268,7 @@ def broken_db(tmp_path: Path, fault: str) -> Path:
     return garbage
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["parent is a file", "a folder", "not SQLite"])
 def test_an_unusable_store_says_so_once_and_free_pages_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              fault: str) -> None:
