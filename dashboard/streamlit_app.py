@@ -12,9 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.shared import live
+from dashboard.shared import live, ownership
 from dashboard.shared.pages import page_list
-from dashboard.shared.state import RUN_PARAM, page_guard, store
+from dashboard.shared.state import RUN_PARAM, page_guard, store, store_problem
+from dashboard.shared.text import md_code, md_escape
 from mtlcore.runs.queue import max_concurrent
 
 PAGES: list[tuple[str, str, str]] = [
@@ -33,6 +34,13 @@ PAGES: list[tuple[str, str, str]] = [
 def sidebar(train_page: st.Page) -> None:
     with st.sidebar:
         st.markdown("**MTL Playground**  \nSee and tune how one network balances several tasks.")
+        ownership.remember_browser()
+        problem = store_problem()
+        if problem is not None:  # one message; the pages that need no store keep working
+            st.warning("Runs cannot be stored or listed: the run database is unusable (the Train, Runs, "
+                       "Compare and Sweep pages say why). Method guide, Landscape, Conflict explorer and "
+                       "Data sets work without it.", icon=":material/database:")
+            return
         with page_guard("the list of active runs"):
             active = store().list_runs(status=list(live.ACTIVE))
             st.markdown(f"**Active runs** ({len(active)}; up to {max_concurrent()} train at once)")
@@ -40,10 +48,11 @@ def sidebar(train_page: st.Page) -> None:
                 st.caption("None right now.")
             for row in active.itertuples():
                 pct = f" · {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
-                st.page_link(train_page, label=f"{row.name or row.id} ({row.status}{pct})",
+                st.page_link(train_page, label=f"{md_escape(row.name or row.id)} ({row.status}{pct})",
                              icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
                              query_params={RUN_PARAM: row.id})
-        st.caption(f"Runs are stored in `{store().path}`.")
+        st.caption(f"Runs are stored in {md_code(store().path)}.")
+        ownership.teacher_sidebar()
 
 
 def main() -> None:

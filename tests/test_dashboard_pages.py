@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.shared import catalog
+from dashboard.shared import catalog, ownership
+from dashboard.shared.text import md_plain
 from dashboard.train import forms
 from mtlcore.config import RunConfig
 from mtlcore.runs import executor
@@ -34,7 +35,8 @@ def keys(at: AppTest) -> set[str]:
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
-    return [str(e.value) for e in getattr(at, kind)]
+    """What the page shows in these elements (user-supplied parts are escaped Markdown)."""
+    return [md_plain(str(e.value)) for e in getattr(at, kind)]
 
 
 def assert_clean(at: AppTest) -> None:
@@ -203,7 +205,10 @@ def test_a_diverged_run_shows_as_failed_with_task_and_step(store: RunStore) -> N
 
 def test_sliders_steer_a_running_static_run(store: RunStore, sleeper: subprocess.Popen) -> None:
     rid = running_run(store, sleeper.pid, ["left", "right"])
-    at = app().run()  # no run in the URL: the page finds the active one by itself
+    at = app()
+    at.session_state["_owner_token"] = "0" * 32  # this browser started the run
+    store.set_owner(rid, ownership.owner_hash("0" * 32))
+    at.run()  # no run in the URL: the page finds this browser's active run by itself
     assert_clean(at)
     assert any("sliders are live" in str(c.value) for c in at.caption)
     at.select_slider(key=forms.weight_key("right")).set_value(3.0).run()
@@ -249,7 +254,7 @@ def test_data_sets_page_lists_every_set_and_its_tasks() -> None:
     at = app().run()
     at.switch_page("app_pages/datasets.py").run()
     assert_clean(at)
-    shown = " ".join(str(m.value) for m in at.markdown)
+    shown = " ".join(md_plain(str(m.value)) for m in at.markdown)
     for d in catalog.datasets():
         assert d["title"] in shown
     warnings = texts(at, "warning")

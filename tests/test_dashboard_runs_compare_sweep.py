@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.compare import charts as cc
 from dashboard.compare.data import load_compare
 from dashboard.runs import table as runs_table
+from dashboard.shared.text import md_plain
 from dashboard.sweep.charts import selected_run_ids
 from mtlcore.config import RunConfig
 from mtlcore.runs import executor
@@ -342,7 +343,7 @@ def test_sweep_page_refuses_methods_the_architecture_cannot_serve(filled: dict[s
     at.selectbox(key="sweep_arch").set_value("soft_sharing").run()
     assert not at.exception
     assert at.button(key="sweep_start").disabled
-    assert [e.value for e in at.error] == ["method 'mgda' combines gradients on shared parameters, and "
+    assert [md_plain(e.value) for e in at.error] == ["method 'mgda' combines gradients on shared parameters, and "
                                            "architecture 'soft_sharing' shares none; use a loss-based method or 'hps'"]
     at.multiselect(key="sweep_methods").set_value(["uw"]).run()
     assert_clean(at)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.shared.text import md_plain
 from dashboard.train import forms
 from mtlcore.config import DataConfig, ModelConfig, OptimConfig, RunConfig, WeightingConfig
 from mtlcore.data import DATASETS, load_dataset
@@ -48,7 +49,7 @@ def measurements(n: int = 240) -> bytes:
 
 
 def errors(at: AppTest) -> list[str]:
-    return [str(e.value) for e in at.error]
+    return [md_plain(str(e.value)) for e in at.error]
 
 
 def assert_clean(at: AppTest) -> None:
@@ -103,7 +104,7 @@ def test_upload_save_then_train_two_tasks_with_uncertainty_weighting(store: Path
     at.text_input(key="upload_name").set_value("Plants").run()
     assert_clean(at)
     assert not errors(at)
-    shown = " ".join(str(c.value) for c in at.caption)
+    shown = " ".join(md_plain(str(c.value)) for c in at.caption)
     assert "training split's median" in shown and "never imputed" in shown
     assert not at.button(key="upload_save").disabled
     at.button(key="upload_save").click().run()
@@ -111,7 +112,7 @@ def test_upload_save_then_train_two_tasks_with_uncertainty_weighting(store: Path
     saved = at.session_state["upload_saved"]
     name = saved["name"]
     assert name.startswith("table:plants-") and saved["tasks"] == ["height_cm", "health"]
-    assert any(name in str(s.value) for s in at.success)
+    assert any(name in md_plain(str(s.value)) for s in at.success)
     assert at.button(key="upload_train") is not None
     assert name in DATASETS and sorted(p.suffix for p in store.iterdir()) == [".json", ".npz"]
 
@@ -186,4 +187,4 @@ def test_a_header_that_looks_like_data_is_warned_about() -> None:
     at.file_uploader(key="upload_file").set_value(("iris.csv", iris.encode(), "text/csv")).run()
     assert_clean(at)
     assert not errors(at)
-    assert len(at.warning) == 1 and "looks like data, not column names" in str(at.warning[0].value)
+    assert len(at.warning) == 1 and "looks like data, not column names" in md_plain(str(at.warning[0].value))

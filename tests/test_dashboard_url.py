@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.shared.text import md_plain
 from dashboard.train import forms
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
@@ -29,7 +30,7 @@ def open_link(**query: str | list[str]) -> AppTest:
 
 
 def warnings(at: AppTest) -> list[str]:
-    return [str(w.value) for w in at.warning]
+    return [md_plain(str(w.value)) for w in at.warning]
 
 
 def assert_trainable(at: AppTest) -> None:

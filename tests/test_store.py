@@ -99,6 +99,29 @@ def _start_writer(db_path: str, rid: str) -> subprocess.Popen:
     return proc
 
 
+def test_a_database_of_an_older_version_gains_the_owner_column(tmp_path: Path) -> None:
+    """Runs made before runs had owners keep their data and belong to nobody ('')."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as c:
+        c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        c.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        c.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', created REAL NOT NULL, "
+                  "started REAL, ended REAL, status TEXT NOT NULL, config TEXT NOT NULL, "
+                  "dataset TEXT NOT NULL DEFAULT '', tasks TEXT NOT NULL DEFAULT '[]', "
+                  "method TEXT NOT NULL DEFAULT '', architecture TEXT NOT NULL DEFAULT '', "
+                  "seed INTEGER NOT NULL DEFAULT 0, device TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', "
+                  "summary TEXT NOT NULL DEFAULT '{}', tags TEXT NOT NULL DEFAULT '[]', "
+                  "group_id TEXT NOT NULL DEFAULT '', pid INTEGER, host TEXT NOT NULL DEFAULT '', heartbeat REAL, "
+                  "step INTEGER NOT NULL DEFAULT 0, total_steps INTEGER NOT NULL DEFAULT 0)")
+        c.execute("INSERT INTO runs (id, name, created, status, config) VALUES ('old1', 'kept', 1.0, 'finished', '{}')")
+    store = RunStore(path)
+    old = store.get_run("old1")
+    assert old is not None and old["name"] == "kept" and old["owner"] == ""
+    store.set_owner("old1", "h" * 64)
+    assert RunStore(path).get_run("old1")["owner"] == "h" * 64  # reopening does not add it twice
+    assert list(store.list_runs()["owner"]) == ["h" * 64]
+
+
 def test_concurrent_reader_sees_growing_metrics(db_path: str) -> None:
     store = RunStore(db_path)
     rid = store.create_run(CONFIG)
@@ -168,7 +191,7 @@ def test_stop_queued_and_owner(db_path: str) -> None:
     store = RunStore(db_path)
     a, b = store.create_run(CONFIG, group_id="g"), store.create_run(CONFIG, group_id="g")
     assert store.queued_ids("g") == [a, b]
-    store.set_owner([a, b], os.getppid())  # a live process that is not this one
+    store.hand_to_process([a, b], os.getppid())  # a live process that is not this one
     assert store.get_run(a)["pid"] == os.getppid()
     assert store.claim_queued(a, os.getpid())
     assert not store.stop_queued(a) and store.stop_queued(b)

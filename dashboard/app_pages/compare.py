@@ -14,9 +14,10 @@ import streamlit as st
 
 from dashboard.compare import charts as cc
 from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows
-from dashboard.shared import live
+from dashboard.shared import live, ownership
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, store
+from dashboard.shared.text import md_escape
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.runs import executor
@@ -66,10 +67,11 @@ def train_baseline(run_id: str) -> None:
     try:
         config = baseline_config(RunConfig.from_dict(run["config"]))
         rid = executor.start(config, s, name=config.name)
+        ownership.claim(s, rid)
     except ConfigError as exc:
         st.session_state["_compare_error"] = str(exc)
         return
-    st.toast(f"Training the single-task baseline ({rid}); Delta-m appears when it finishes.")
+    st.toast(f"Training the single-task baseline ({md_escape(rid)}); Delta-m appears when it finishes.")
 
 
 def choose_runs() -> list[str]:
@@ -150,7 +152,7 @@ def results(selected: list[str]) -> None:
                                 if c not in ("status", "baseline")})
     missing_baselines(run_rows(s, selected), delta)
     if err := st.session_state.pop("_compare_error", None):
-        st.error(err, icon=":material/error:")
+        st.error(md_escape(err), icon=":material/error:")
 
 
 def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
@@ -170,9 +172,9 @@ def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
         if key in seen:
             continue
         seen.add(key)
-        what = f"{r['dataset']} · tasks {', '.join(key[2])} · seed {key[3]}"
+        what = md_escape(f"{r['dataset']} · tasks {', '.join(key[2])} · seed {key[3]}")
         if on_the_way.get(r["id"]):
-            st.info(f"Single-task baseline for {what} is training ({on_the_way[r['id']]}); Delta-m follows "
+            st.info(f"Single-task baseline for {what} is training ({md_escape(on_the_way[r['id']])}); Delta-m follows "
                     "when it finishes.", icon=":material/hourglass_top:")
         else:
             st.button(f"Train the missing single-task baseline: {what}", key=f"baseline_{r['id']}",

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.shared import catalog, charts
 from dashboard.shared.state import page_guard
+from dashboard.shared.text import md_code, md_escape
 from dashboard.train import forms
 
 
@@ -31,15 +32,15 @@ def task_table(entry: dict) -> pd.DataFrame:
 def show(entry: dict) -> None:
     with st.container(border=True):
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        c1.markdown(f"#### {entry['title']} &nbsp; `{entry['name']}`")
+        c1.markdown(f"#### {md_escape(entry['title'])} &nbsp; {md_code(entry['name'])}")
         if entry["missing"]:
             c2.badge("not installed", icon=":material/download:", color="orange")
         else:
             c2.badge("ready", icon=":material/check:", color="green")
-        st.write(entry["summary"])
-        st.caption(f"Source: {entry['source']} · input: {entry['input_kind']}")
+        st.markdown(md_escape(entry["summary"]))
+        st.caption(md_escape(f"Source: {entry['source']} · input: {entry['input_kind']}"))
         if entry["missing"]:
-            st.warning(entry["missing"], icon=":material/download:")
+            st.warning(md_escape(entry["missing"]), icon=":material/download:")
         table = task_table(entry)
         st.dataframe(
             table.style.map(lambda c: f"background-color: {c}; color: {c}", subset=[""]),

@@ -13,8 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.runs import table as runs_table
-from dashboard.shared import live
+from dashboard.shared import live, ownership
 from dashboard.shared.state import page_guard, store
+from dashboard.shared.text import md_escape
 
 COMPARE_PAGE = Path(__file__).resolve().parent / "compare.py"
 SELECTED = "runs_selected"  # the runs the actions apply to
@@ -32,24 +33,31 @@ def table_selected(shown_ids: list[str]) -> None:
 
 
 # -- callbacks (they run before the script, so they may change widget values) --------------------
+def controllable(run_ids: list[str]) -> list[str]:
+    """The runs this session may change: its own, or every run with the teacher key."""
+    s = store()
+    runs = [s.get_run(rid) for rid in run_ids]
+    return [run["id"] for run in runs if run is not None and ownership.can_control(run)]
+
+
 def rename(rid: str) -> None:
     new = st.session_state.get(f"runs_name_{rid}", "").strip()
-    if new:
+    if new and controllable([rid]):
         store().rename(rid, new)
-        st.toast(f"Renamed to {new}")
+        st.toast(f"Renamed to {md_escape(new)}")
 
 
 def retag(selected: list[str], add: bool) -> None:
     given = runs_table.parse_tags(st.session_state.get("runs_tag_text", ""))
     s = store()
-    for rid in selected:
+    for rid in controllable(selected):
         run = s.get_run(rid)
         if run is not None:
             s.set_tags(rid, runs_table.with_tags(run["tags"], given if add else (), () if add else given))
 
 
 def delete_pending() -> None:
-    pending = st.session_state.get(PENDING_DELETE) or []
+    pending = controllable(st.session_state.get(PENDING_DELETE) or [])
     for rid in pending:
         store().delete_run(rid)
     st.session_state[PENDING_DELETE] = None
@@ -74,7 +82,7 @@ def live_status() -> None:
     st.markdown(f"**Training now** ({len(active)})")
     for row in active.sort_values("created").itertuples():
         frac = min(1.0, row.step / row.total_steps) if row.total_steps else 0.0
-        text = (f"{row.name or row.id} · {row.status} · step {row.step:,}"
+        text = (f"{md_escape(row.name or row.id)} · {row.status} · step {row.step:,}"
                 + (f" / {row.total_steps:,}" if row.total_steps else ""))
         st.progress(frac, text=text)
 
@@ -119,23 +127,31 @@ def actions(shown: pd.DataFrame) -> None:
     c3.download_button("Configs (JSON)", data=lambda: runs_table.configs_json(s, selected),
                        file_name="mtl-configs.json", mime="application/json", icon=":material/download:",
                        key="runs_json", on_click="ignore", help="Each run's config (enough to re-run it) and results")
-    if c4.button(f"Delete {len(selected)} run(s)", icon=":material/delete:", key="runs_delete"):
+    mine = controllable(list(selected))
+    others = len(selected) - len(mine)
+    if c4.button(f"Delete {len(selected)} run(s)", icon=":material/delete:", key="runs_delete", disabled=bool(others),
+                 help=None if not others else "Only the browser that started a run (or the teacher) may delete it"):
         st.session_state[PENDING_DELETE] = list(selected)
+    if others:
+        st.caption(f":material/lock: {others} of the selected runs were started in another browser (or outside "
+                   "the app): you may look at, compare and export them, but only their owner (or the teacher, "
+                   "with the key in the sidebar) may rename, tag or delete them.")
     confirm_delete(shown)
 
     r1, r2 = st.columns(2)
     with r1:
         if len(selected) == 1:
             rid = selected[0]
-            st.text_input("Name", value=names.get(rid, ""), key=f"runs_name_{rid}")
-            st.button("Rename", key="runs_rename", on_click=rename, args=(rid,))
+            st.text_input("Name", value=names.get(rid, ""), key=f"runs_name_{rid}", disabled=not mine)
+            st.button("Rename", key="runs_rename", on_click=rename, args=(rid,), disabled=not mine)
         else:
             st.caption("Select exactly one run to rename it.")
     with r2:
         st.text_input("Tags (comma separated)", key="runs_tag_text", placeholder="baseline, good")
         b1, b2 = st.columns(2)
-        b1.button("Add tags", key="runs_tag_add", on_click=retag, args=(list(selected), True))
-        b2.button("Remove tags", key="runs_tag_remove", on_click=retag, args=(list(selected), False))
+        b1.button("Add tags", key="runs_tag_add", on_click=retag, args=(list(selected), True), disabled=bool(others))
+        b2.button("Remove tags", key="runs_tag_remove", on_click=retag, args=(list(selected), False),
+                  disabled=bool(others))
 
 
 def confirm_delete(shown: pd.DataFrame) -> None:

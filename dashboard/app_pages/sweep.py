@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.shared import catalog, live
+from dashboard.shared import catalog, live, ownership
 from dashboard.shared.state import page_guard, store
+from dashboard.shared.text import md_escape
 from dashboard.sweep.charts import pareto_figure, selected_run_ids
 from mtlcore.config import RunConfig, gradient_problem
 from mtlcore.device import usable_cores
@@ -89,7 +90,7 @@ def sweep_form() -> SweepConfig | None:
         return None
     clashes = unusable_methods(methods, arch)
     if clashes:
-        methods_slot.error("\n\n".join(clashes), icon=":material/block:")
+        methods_slot.error("\n\n".join(map(md_escape, clashes)), icon=":material/block:")
         return None
     try:
         base = RunConfig.from_dict({
@@ -99,7 +100,7 @@ def sweep_form() -> SweepConfig | None:
                             grid_points=int(points), corners=bool(corners), methods=list(methods),
                             seeds=list(range(seeds))).validate()
     except ConfigError as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(md_escape(exc), icon=":material/block:")
         return None
     n_grid = len(simplex_grid(len(tasks), int(points), bool(corners)))
     total = (n_grid + len(methods)) * seeds
@@ -125,7 +126,7 @@ def execution() -> tuple[int, str]:
                             help="Given an address, the runs execute as Ray tasks there; the store must be "
                                  "reachable at the same path from every node").strip()
     if address and (why := ray_missing()):
-        st.error(why, icon=":material/block:")
+        st.error(md_escape(why), icon=":material/block:")
     return workers, address
 
 
@@ -179,7 +180,12 @@ def progress_view(group: str) -> None:
         st.dataframe(shown[["label", "seed", "status", "progress", "run_id"]], hide_index=True, width="stretch",
                      column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
                                                                                 max_value=1.0, format="percent")})
-    if active.any() and c2.button("Stop the sweep", icon=":material/stop:", key="sweep_stop"):
+    s = store()
+    runs = [s.get_run(rid) for rid in table.loc[active, "run_id"]]
+    mine = all(ownership.can_control(r) for r in runs if r is not None)
+    why = None if mine else "Only the teacher may stop runs started outside this browser"
+    if active.any() and c2.button("Stop the sweep", icon=":material/stop:", key="sweep_stop", disabled=not mine,
+                                  help=why) and mine:
         n = stop_sweep(store(), group)
         st.toast(f"Asked {n} run(s) to stop")
 
@@ -198,7 +204,7 @@ def train_baselines(run_ids: list[str]) -> None:
         run = s.get_run(rid)
         if run is not None:
             config = baseline_config(RunConfig.from_dict(run["config"]))
-            executor.start(config, s, name=config.name)
+            ownership.claim(s, executor.start(config, s, name=config.name))
     st.toast(f"Training {len(run_ids)} single-task baseline(s); their lines appear when they finish")
 
 
@@ -231,7 +237,7 @@ def pareto(group: str) -> None:
     objectives = []
     for i, task in enumerate(tasks):
         metrics = [m["name"] for m in catalog.task(dataset, task)["metrics"]]
-        metric = c[i + 1].selectbox(f"{task}: metric", metrics, key=f"sweep_metric_{task}",
+        metric = c[i + 1].selectbox(f"{md_escape(task)}: metric", metrics, key=f"sweep_metric_{task}",
                                     index=metrics.index(defaults[i].split("/", 1)[1]))
         objectives.append(f"{task}/{metric}")
     average = c[-1].toggle("Average seeds", value=True, key="sweep_average")

@@ -12,9 +12,10 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.shared import catalog, charts, live, widgets
+from dashboard.shared import catalog, charts, live, ownership, widgets
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
+from dashboard.shared.text import md_code, md_escape
 from dashboard.train import forms, presets
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 from mtlcore.runs import executor
@@ -49,6 +50,8 @@ def push_live_weights() -> None:
     run = s.get_run(rid)
     if not run or run["status"] not in live.ACTIVE or run["method"] != forms.STATIC:
         return
+    if not ownership.can_control(run):  # someone else's run: watching only
+        return
     if not sliders_drive(run):
         return
     weights = forms.live_weights(st.session_state, list(run["tasks"]))
@@ -73,17 +76,21 @@ def start_training() -> None:
             st.session_state[TRAIN_ERROR] = " ".join(p.message for p in problems)
             return
         rid = start_run(config)
+        ownership.claim(store(), rid)
     except Exception as exc:  # noqa: BLE001  shown under the button, never as a traceback
         st.session_state[TRAIN_ERROR] = f"The run could not start: {exc}"
         return
     watch(rid)
     st.session_state[SHOWN] = rid
-    st.toast(f"Started {config.name}", icon=":material/rocket_launch:")
+    st.toast(f"Started {md_escape(config.name)}", icon=":material/rocket_launch:")
     live.wait_for_first_points(store(), rid, FIRST_POINTS_WAIT_S)
 
 
 def stop_run(rid: str) -> None:
     s = store()
+    run = s.get_run(rid)
+    if run is None or not ownership.can_control(run):  # the button is disabled; a stale click is refused
+        return
     s.request_stop(rid)  # the trainer sees this within 0.1 s
     run = s.get_run(rid)
     if run is not None and live.external_note(run):
@@ -131,7 +138,7 @@ def setup_column() -> forms.Setup | None:
                            key=forms.DATASET, format_func=titles.get, on_change=dataset_changed,
                            bind=widgets.BIND)
     entry = catalog.dataset(dataset)
-    st.caption(entry["summary"])
+    st.caption(md_escape(entry["summary"]))
     slots[forms.DATASET] = st.empty()
     problems_by_key: dict[str, str] = {}
     if entry["params"]:
@@ -149,7 +156,7 @@ def setup_column() -> forms.Setup | None:
     tasks = st.multiselect("Tasks", all_tasks, default=forms.default_tasks(dataset), key=forms.TASKS,
                            bind=widgets.BIND,
                            help="The tasks this run learns together; each gets a head on the shared model. "
-                                + "; ".join(f"{t}: {k}" for t, k in kinds.items()))
+                                + md_escape("; ".join(f"{t}: {k}" for t, k in kinds.items())))
     slots[forms.TASKS] = st.empty()
     tasks = [t for t in all_tasks if t in (tasks or [])]
 
@@ -163,12 +170,16 @@ def setup_column() -> forms.Setup | None:
     m_entry = catalog.method(method)
     st.caption(m_entry["summary"])
     if method == forms.STATIC:
+        watching = watched_not_owned()
+        if watching:
+            st.caption(":material/lock: The sliders are locked while you watch another browser's run "
+                       "(only its owner or the teacher may steer it).")
         for t in tasks:
-            widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights)
+            widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights, disabled=watching)
             slots[forms.weight_key(t)] = st.empty()
         slots[forms.WEIGHTS] = st.empty()
     else:
-        hint = f"one value per task, in this order: {', '.join(tasks)}" if tasks else ""
+        hint = md_escape(f"one value per task, in this order: {', '.join(tasks)}") if tasks else ""
         for spec in m_entry["params"]:
             key = forms.param_key("m", method, spec["name"])
             widgets.param_widget(spec, key, hint)
@@ -240,20 +251,20 @@ def setup_column() -> forms.Setup | None:
         problems_by_key.setdefault(p.key, p.message)
     train_slot = st.container()
     for message in widgets.ignored_url_values():
-        train_slot.warning(message, icon=":material/link_off:")
+        train_slot.warning(md_escape(message), icon=":material/link_off:")
     for key, message in problems_by_key.items():
         target = slots.get(key)
         if key == forms.DATASET and target is not None:
-            target.warning(f"This data set cannot load here. {message}", icon=":material/download:")
+            target.warning(md_escape(f"This data set cannot load here. {message}"), icon=":material/download:")
         elif target is not None:
-            target.error(message, icon=":material/block:")
+            target.error(md_escape(message), icon=":material/block:")
         else:
-            train_slot.error(message, icon=":material/block:")
+            train_slot.error(md_escape(message), icon=":material/block:")
     st.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
               disabled=bool(problems), key="train_button", on_click=start_training)
     failed = st.session_state.pop(TRAIN_ERROR, None)
     if failed:
-        st.error(failed, icon=":material/block:")
+        st.error(md_escape(failed), icon=":material/block:")
     ready = worker_ready()
     if ready is True or (ready is False and store().list_runs(status=list(live.ACTIVE)).empty):
         st.caption(":material/bolt: A worker is warmed up: a run starts at once." if ready else
@@ -283,10 +294,21 @@ def regularisation_widgets(slots: dict[str, Any]) -> None:
 
 # -- the live column -----------------------------------------------------------------------------
 def shown_run_id(active: Any) -> str | None:
+    """The URL's run, else this browser's newest active run; never someone else's run unasked
+    (a fresh tab would otherwise offer its sliders and Stop on a stranger's run)."""
     rid = watched_run()
     if rid:
         return rid
-    return str(active.iloc[0]["id"]) if not active.empty else None
+    mine = ownership.session_owner()
+    own = active[active["owner"] == mine] if "owner" in active.columns else active.iloc[0:0]
+    return str(own.iloc[0]["id"]) if not own.empty else None
+
+
+def watched_not_owned() -> bool:
+    """The live panel shows an active run this session may not steer."""
+    rid = st.session_state.get(SHOWN)
+    run = store().get_run(rid) if rid else None
+    return run is not None and run["status"] in live.ACTIVE and not ownership.can_control(run)
 
 
 def buffer_for(rid: str) -> live.MetricsBuffer:
@@ -308,13 +330,18 @@ def live_panel(interval: float | None) -> None:
         rid = shown_run_id(active)
         if rid is None:
             st.info("No run yet. Choose a setup on the left (or a preset above) and press **Train**: "
-                    "the curves stream here as the model learns.", icon=":material/monitoring:")
+                    "the curves stream here as the model learns."
+                    + (" Runs of other browsers are listed below: **Watch** one to follow it." if now_active else ""),
+                    icon=":material/monitoring:")
+            st.session_state[SHOWN] = None
             # empty charts now: the browser loads its plotting code before Train, not after
             chart_grid(charts.RunView(tasks=[], all_tasks=[], series={}))
+            if now_active:
+                others(active, "")
             return
         run = s.get_run(rid)
         if run is None:
-            st.warning(f"There is no run `{rid}` in this database ({s.path}).")
+            st.warning(f"There is no run {md_code(rid)} in this database ({md_code(s.path)}).")
             watch(None)
             return
         st.session_state[SHOWN] = rid
@@ -345,19 +372,24 @@ def header(run: dict[str, Any], active: Any) -> None:
     queued = active[active["status"] == "queued"]
     running = int((active["status"] == "running").sum())
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    c1.markdown(f"**{live.markdown_text(run['name'] or rid)}** &nbsp; `{rid}`")
+    c1.markdown(f"**{md_escape(run['name'] or rid)}** &nbsp; {md_code(rid)}")
+    mine = ownership.can_control(run)
     if run["status"] in live.ACTIVE:
         stopping = stop_requested(rid)
         c2.button("Stopping..." if stopping else "Stop", key="stop_button", icon=":material/stop_circle:",
-                  on_click=stop_run, args=(rid,), disabled=stopping, width="stretch")
+                  on_click=stop_run, args=(rid,), disabled=stopping or not mine, width="stretch",
+                  help=None if mine else "Only the browser that started this run (or the teacher) may stop it")
     level, text = live.status_message(run, live.queue_position(queued, rid), running, max_concurrent())
     getattr(st, level)(text)
+    if run["status"] in live.ACTIVE and not mine:
+        st.caption(":material/visibility: You are watching a run started in another browser: its sliders "
+                   "and Stop are disabled.")
     if note := live.external_note(run):
         st.caption(f":material/terminal: {note}")
-        if live.steered_by_sliders(run):
+        if mine and live.steered_by_sliders(run):
             external_sliders(run)
         return
-    if run["status"] == "running" and run["method"] == forms.STATIC:
+    if mine and run["status"] == "running" and run["method"] == forms.STATIC:
         if sliders_drive(run):
             st.caption(":material/touch_app: The weight sliders are live: moving one changes this run's "
                        "weights within a second (marked on the weights chart).")
@@ -381,7 +413,7 @@ def external_sliders(run: dict[str, Any]) -> None:
         key = f"ext_w_{rid}_{i}"
         if key not in st.session_state:
             st.session_state[key] = min(forms.WEIGHT_CHOICES, key=lambda c: abs(c - w))
-        col.select_slider(f"Weight of {live.markdown_text(task)}", options=list(forms.WEIGHT_CHOICES), key=key,
+        col.select_slider(f"Weight of {md_escape(task)}", options=list(forms.WEIGHT_CHOICES), key=key,
                           format_func=lambda v: f"{v:g}", on_change=push_external_weights, args=(rid, len(tasks)))
     st.caption(":material/touch_app: These sliders steer the script's weights within a second.")
 
@@ -400,7 +432,8 @@ def others(active: Any, shown: str) -> None:
     for row in rest.itertuples():
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         pct = f" {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
-        c1.markdown(f"{'⏳' if row.status == 'queued' else '▶'} **{row.name or row.id}** — {row.status}{pct}")
+        mark = "⏳" if row.status == "queued" else "▶"
+        c1.markdown(f"{mark} **{md_escape(row.name or row.id)}** — {row.status}{pct}")
         c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
 
 

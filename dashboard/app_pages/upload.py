@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard.shared import catalog
 from dashboard.shared.state import page_guard
+from dashboard.shared.text import md_code, md_escape
 from dashboard.train import forms
 from mtlcore.data import tabular
 from mtlcore.data.limits import MAX_CLASSES, MAX_DISCRETE, describe_bytes, max_rows, max_upload_bytes
@@ -121,7 +122,7 @@ def choose(table: tabular.Table) -> tuple | None:
         cols = st.columns(min(len(targets), 4))
         for i, t in enumerate(targets):
             with cols[i % len(cols)]:
-                kinds[t] = st.selectbox(f"Task kind of '{t}'", list(KIND_LABELS), key=kind_key(t),
+                kinds[t] = st.selectbox(f"Task kind of '{md_escape(t)}'", list(KIND_LABELS), key=kind_key(t),
                                         format_func=KIND_LABELS.get)
     missing = st.radio("Missing inputs", list(MISSING_LABELS), key=MISSING, format_func=MISSING_LABELS.get,
                        horizontal=True)
@@ -140,8 +141,8 @@ def saved_banner(uploaded: Any) -> None:
     saved = st.session_state.get(SAVED)
     if not saved or saved["file"] != uploaded.file_id:
         return
-    st.success(f"Saved as `{saved['name']}` with tasks {', '.join(saved['tasks'])}. Runs name it like a "
-               "built-in set; its content hash is checked at every load.", icon=":material/check_circle:")
+    st.success(f"Saved as {md_code(saved['name'])} with tasks {md_escape(', '.join(saved['tasks']))}. Runs name "
+               "it like a built-in set; its content hash is checked at every load.", icon=":material/check_circle:")
     if st.button("Train on it", key=TRAIN, icon=":material/play_arrow:", type="primary"):
         st.session_state[forms.DATASET] = saved["name"]
         st.session_state[forms.TASKS] = list(saved["tasks"])
@@ -160,7 +161,7 @@ def stored_sets() -> None:
             "tasks": ", ".join(f"{t} ({m['kinds'][t]})" for t in m["targets"]),
             "file": m.get("file", {}).get("name", ""), "saved": m.get("created", ""),
         } for m in sets]), hide_index=True, width="stretch")
-        st.caption(f"In `{tabular.data_dir()}` (set `MTL_DATA_DIR` to keep them elsewhere).")
+        st.caption(f"In {md_code(tabular.data_dir())} (set `MTL_DATA_DIR` to keep them elsewhere).")
 
 
 def page() -> None:
@@ -174,20 +175,21 @@ def page() -> None:
         return
     limit = max_upload_bytes()
     if uploaded.size > limit:
-        st.error(f"{uploaded.name} is {describe_bytes(uploaded.size)}, over the {describe_bytes(limit)} limit.",
+        too_big = f"{uploaded.name} is {describe_bytes(uploaded.size)}, over the {describe_bytes(limit)} limit."
+        st.error(md_escape(too_big),
                  icon=":material/error:")
         return
     try:
         table = parsed(uploaded)
     except ConfigError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md_escape(exc), icon=":material/error:")
         return
-    st.markdown(f"**{table.filename}**: {table.n_rows:,} rows, {len(table.columns)} columns "
+    st.markdown(f"**{md_escape(table.filename)}**: {table.n_rows:,} rows, {len(table.columns)} columns "
                 f"({describe_bytes(table.n_bytes)}).")
     for warning in table.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(md_escape(warning), icon=":material/warning:")
     for note in table.notes:
-        st.caption(note)
+        st.caption(md_escape(note))
     st.dataframe(table.preview(8), hide_index=True, width="stretch")
     with st.expander("Columns"):
         st.dataframe(pd.DataFrame(table.describe()), hide_index=True, width="stretch")
@@ -198,14 +200,14 @@ def page() -> None:
         try:
             tasks, sizes, notes = preview(table, choices)
         except ConfigError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(md_escape(exc), icon=":material/error:")
             problem = True
         else:
             st.markdown(f"**Tasks** · {sizes['train']:,} training, {sizes['val']:,} validation and "
                         f"{sizes['test']:,} test rows")
             st.dataframe(tasks, hide_index=True, width="stretch")
             for note in notes:
-                st.caption(f":material/info: {note}")
+                st.caption(f":material/info: {md_escape(note)}")
     name = st.text_input("Name of the data set", value=default_name(table.filename), key=NAME, max_chars=80,
                          help="A content hash is appended, so the same name can never mean other data.")
     if st.button("Save data set", key=SAVE, icon=":material/save:", disabled=problem or not name.strip()):
@@ -215,7 +217,7 @@ def page() -> None:
             saved = tabular.save_table(table, name, list(inputs) if inputs is not None else None,
                                        list(targets), missing, dict(kinds))
         except ConfigError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(md_escape(exc), icon=":material/error:")
         else:
             catalog.datasets.cache_clear()  # the Train page lists the new set
             st.session_state[SAVED] = {"file": uploaded.file_id, "name": saved.name,

@@ -22,6 +22,7 @@ from scipy.signal import lfilter
 
 from dashboard.compare.data import CompareData, CompareRun, x_values
 from dashboard.shared.charts import MAX_POINTS, PAIR_COLOURS, downsample, task_colour
+from dashboard.shared.text import plot_text
 
 SPLIT_DASH = {"train": "solid", "val": "dash", "grad": "solid"}
 X_AXES = {"step": "step", "epoch": "epoch", "time": "wall time (s)"}
@@ -82,7 +83,7 @@ class Panels:
             self.layout[ya.replace("y", "yaxis", 1)] = yaxis
             if i < len(titles) and titles[i]:
                 self.layout["annotations"].append({
-                    "text": titles[i], "x": x0 + width / 2, "y": 1.0, "xref": "paper", "yref": "paper",
+                    "text": plot_text(titles[i]), "x": x0 + width / 2, "y": 1.0, "xref": "paper", "yref": "paper",
                     "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
         self.traces: list[dict[str, Any]] = []
 
@@ -127,7 +128,7 @@ def _curve(panels: Panels, col: int, data: CompareData, run: CompareRun, split: 
     steps, y = curve
     x = x_values(data, run, steps, x_axis).astype(np.float32)
     dash = SPLIT_DASH.get(split, "dot")
-    hover = f"{run.label}<br>{split} {name} ({task})<br>%{{x}}: %{{y:.4g}}<extra></extra>"
+    hover = f"{plot_text(run.label)}<br>{split} {name} ({plot_text(task)})<br>%{{x}}: %{{y:.4g}}<extra></extra>"
     if smoothing:
         rx, ry = thin(x, y)
         panels.add(col, {"x": rx, "y": ry, "mode": "lines", "opacity": RAW_OPACITY, "showlegend": False,
@@ -136,7 +137,8 @@ def _curve(panels: Panels, col: int, data: CompareData, run: CompareRun, split: 
         y = ema(y, smoothing)
     sx, sy = thin(x, y)
     mode = "lines+markers" if len(sx) <= 60 and split != "train" else "lines"
-    panels.add(col, {"x": sx, "y": sy, "mode": mode, "name": label, "legendgroup": label, "showlegend": legend,
+    panels.add(col, {"x": sx, "y": sy, "mode": mode, "name": plot_text(label), "legendgroup": label,
+                     "showlegend": legend,
                      "line": {"color": colour, "width": 2 if split != "grad" else 1.5, "dash": dash},
                      "marker": {"size": 5}, "hovertemplate": hover})
 
@@ -222,7 +224,7 @@ def weights_figure(data: CompareData, runs: Sequence[CompareRun] | None = None, 
             if c is None:
                 continue
             x, y = thin(x_values(data, run, c[0], x_axis).astype(np.float32), c[1])
-            panels.add(col, {"x": x, "y": y, "mode": "lines", "name": task, "legendgroup": task,
+            panels.add(col, {"x": x, "y": y, "mode": "lines", "name": plot_text(task), "legendgroup": task,
                              "showlegend": task not in shown,
                              "line": {"color": task_colour(task, run.all_tasks), "width": 2, "shape": "hv"}})
             shown.add(task)

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.shared.text import plot_text
+
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1",
            "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#bab0ac")
 PAIR_COLOURS = ("#444444", "#8c6d31", "#7b4173", "#637939", "#3182bd", "#843c39")
@@ -141,6 +143,12 @@ def _figure(view: RunView, title: str, traces: list[dict], annotations: list[dic
     }
     for name, spec in (axes or {}).items():
         layout[name] = {**layout.get(name, {}), **spec}
+    for item in (*traces, *annotations):  # task names from data: Plotly reads <a href> in these texts
+        for key in ("name", "text", "hovertext"):
+            if isinstance(item.get(key), str):
+                item[key] = plot_text(item[key])
+            elif isinstance(item.get(key), list):
+                item[key] = [plot_text(t) for t in item[key]]
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
 
 

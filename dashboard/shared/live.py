@@ -15,6 +15,7 @@ import pandas as pd
 
 from dashboard.shared import catalog
 from dashboard.shared.charts import RunView, split_series
+from dashboard.shared.text import md_escape
 from mtlcore.runs.store import RunStore
 from mtlcore.tracking.origin import external_caption, is_external
 
@@ -153,23 +154,23 @@ def status_message(run: Mapping[str, Any], queue_position: int | None = None, ru
                         "soon as one frees up.")
     if status == "running":
         device = run.get("device") or "..."
-        return "info", f"Training on **{device}**."
+        return "info", f"Training on **{md_escape(device)}**."
     duration = run.get("duration")
     took = f" in {format_duration(float(duration))}" if duration and duration == duration else ""
     if status == "finished":
         alerts = (run.get("summary") or {}).get("alerts") or []
         if alerts:  # it ran to the end, but a task never left chance level: not a success
-            return "warning", f"Finished{took}: {steps:,} steps, with a warning: {alerts[0]['message']}"
+            return "warning", f"Finished{took}: {steps:,} steps, with a warning: {md_escape(alerts[0]['message'])}"
         return "success", f"Finished{took}: {steps:,} steps."
     if status == "diverged":
-        return "error", f"Diverged: {run.get('error') or 'the losses blew up'}"
+        return "error", f"Diverged: {md_escape(run.get('error') or 'the losses blew up')}"
     if status == "stopped":
         return "warning", f"Stopped at step {steps:,}{took}; every point up to there is kept."
     if status == "failed":
-        return "error", f"Failed: {run.get('error') or 'no reason recorded'}"
+        return "error", f"Failed: {md_escape(run.get('error') or 'no reason recorded')}"
     if status == "interrupted":
-        return "error", f"Interrupted at step {steps:,}: {run.get('error') or 'the training process ended'}"
-    return "info", status
+        return "error", f"Interrupted at step {steps:,}: {md_escape(run.get('error') or 'the training process ended')}"
+    return "info", md_escape(status)
 
 
 def queue_position(queued: pd.DataFrame, run_id: str) -> int | None:
@@ -181,15 +182,10 @@ def queue_position(queued: pd.DataFrame, run_id: str) -> int | None:
 
 
 
-def markdown_text(text: str) -> str:
-    """User-typed text shown literally inside Markdown (script, host and task names of external runs)."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$:" else ch for ch in text)
-
-
 def external_note(run: Mapping[str, Any]) -> str:
     """The caption of a run a user's own loop writes ("external run: script X on host Y"), escaped;
     empty for our runs."""
-    return markdown_text(external_caption(run.get("config")))
+    return md_escape(external_caption(run.get("config")))
 
 
 def external_weights(run: Mapping[str, Any], df: pd.DataFrame) -> list[float]:

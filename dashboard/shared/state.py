@@ -11,10 +11,12 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import streamlit as st
 
+from dashboard.shared.text import md_escape
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.runs import executor
@@ -25,14 +27,33 @@ RUN_PARAM = "run"
 log = logging.getLogger("mtl.dashboard")
 
 
+STORE_FIX = ("Set MTL_DB to a SQLite file in a folder the server may write (or remove MTL_DB to use "
+             "runs/mtl.sqlite) and restart the app.")
+
+
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> RunStore:
-    return RunStore(path)
+    try:
+        return RunStore(path)
+    except OSError as exc:  # its folder cannot be made: a file is in the way, or no permission
+        folder = Path(path).parent
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc))
+        raise StoreError(f"{path} cannot be created: {why}") from None
 
 
 def store() -> RunStore:
-    """The run store named by MTL_DB (default runs/mtl.sqlite)."""
+    """The run store named by MTL_DB (default runs/mtl.sqlite); StoreError says what is wrong with it."""
     return _store(default_db_path())
+
+
+def store_problem() -> str | None:
+    """Why the run store cannot be used, or None when it can (pages that need no store still work)."""
+    try:
+        store()
+    except StoreError as exc:
+        return str(exc)
+    return None
 
 
 @st.cache_resource(show_spinner=False)
@@ -94,10 +115,10 @@ def page_guard(where: str) -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md_escape(str(exc)), icon=":material/error:")
     except StoreError as exc:
-        st.error(f"The run database cannot be used: {exc}", icon=":material/database:")
+        st.error(md_escape(f"The run database cannot be used: {exc}. {STORE_FIX}"), icon=":material/database:")
     except Exception as exc:  # noqa: BLE001  the page must survive any fault and say what happened
         log.exception("error in %s", where)
-        st.error(f"Something went wrong in {where}: {type(exc).__name__}: {exc}. "
-                 "The details are in the server's log.", icon=":material/error:")
+        st.error(md_escape(f"Something went wrong in {where}: {type(exc).__name__}: {exc}. "
+                           "The details are in the server's log."), icon=":material/error:")

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from dashboard.shared import catalog
+from dashboard.shared.text import md_escape
 from dashboard.train import forms
 from mtlcore.registry import ConfigError
 
@@ -41,6 +42,22 @@ def url_bind(key: str, read: Callable[[str], Any]) -> str | None:
         del st.query_params[key]
         return None
     return BIND
+
+
+# data set parameters that name a file or folder on the server (table file, data roots, a labels CSV)
+PATH_PARAMS = frozenset({"path", "root", "labels"})
+
+
+def refuse_url_path(key: str) -> None:
+    """A link never names a file on the server: a path parameter from the URL is dropped before
+    anything opens it, and the message does not repeat it, so an existing and a missing file (say
+    /etc/shadow) get the same answer. Paths typed in this session are used (and stay out of the URL)."""
+    ignored = st.session_state.setdefault(URL_IGNORED, {})
+    if key in st.session_state or st.query_params.get(key) is None:
+        return
+    ignored[key] = (f"The link's {key} was ignored: a link never names a file on the server. Type the "
+                    "path in the data set options, or upload the file on the Your data page.")
+    del st.query_params[key]
 
 
 def url_choice(key: str, options: Sequence[Any], label: Callable[[Any], str]) -> None:
@@ -95,17 +112,19 @@ def param_widget(spec: dict[str, Any], key: str, hint: str = "") -> None:
     elif kind == "floats":
         st.text_input(label, value=default, key=key, placeholder="numbers separated by commas",
                       help=" ".join(filter(None, [help_text, hint])) or None, bind=BIND)
+    elif spec["name"] in PATH_PARAMS:
+        refuse_url_path(key)
+        st.text_input(label, value="" if default is None else str(default), key=key, help=help_text)
     else:
         st.text_input(label, value="" if default is None else str(default), key=key, help=help_text,
                       bind=BIND)
 
 
-def weight_slider(task: str, colour: str, on_change: Callable[[], None]) -> None:
+def weight_slider(task: str, colour: str, on_change: Callable[[], None], disabled: bool = False) -> None:
     """A log-spaced weight slider, its label dotted in the task's chart colour; on_change pushes the
-    new weights to a running run."""
-    st.markdown(f'<span style="color:{colour}; font-size:1.1em">&#9679;</span> weight of **{task}**',
-                unsafe_allow_html=True)
+    new weights to a running run. The task name comes from data (an uploaded column): escaped."""
+    st.markdown(f':color[●]{{foreground="{colour}"}} weight of **{md_escape(task)}**')
     url_choice(forms.weight_key(task), forms.WEIGHT_CHOICES, lambda w: f"{w:g}")
-    st.select_slider(f"Weight of {task}", options=list(forms.WEIGHT_CHOICES), value=forms.DEFAULT_WEIGHT,
-                     key=forms.weight_key(task), format_func=lambda w: f"{w:g}", on_change=on_change,
-                     label_visibility="collapsed", bind=BIND)
+    st.select_slider(f"Weight of {md_escape(task)}", options=list(forms.WEIGHT_CHOICES),
+                     value=forms.DEFAULT_WEIGHT, key=forms.weight_key(task), format_func=lambda w: f"{w:g}",
+                     on_change=on_change, label_visibility="collapsed", bind=BIND, disabled=disabled)

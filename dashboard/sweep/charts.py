@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.compare.charts import Panels
+from dashboard.shared.text import plot_text
 from mtlcore.sweeps.pareto import front_path
 
 GRID_SCALE = "Viridis"
@@ -28,14 +29,14 @@ HEIGHT = 460
 
 def axis_title(objective: str, higher: bool, split: str) -> str:
     task, _, metric = objective.partition("/")
-    return f"{task} {metric} {'↑' if higher else '↓'} ({split})"
+    return plot_text(f"{task} {metric} {'↑' if higher else '↓'} ({split})")
 
 
 def _hover(row: Any, objectives: Sequence[str]) -> str:
     seeds = ", ".join(map(str, row["seeds"]))
-    values = "<br>".join(f"{o}: {row[o]:.4g}" for o in objectives)
+    values = "<br>".join(f"{plot_text(o)}: {row[o]:.4g}" for o in objectives)
     front = "<br><b>on the Pareto front</b>" if row["on_front"] else ""
-    return f"<b>{row['label']}</b><br>seed(s) {seeds}<br>{values}{front}<extra></extra>"
+    return f"<b>{plot_text(row['label'])}</b><br>seed(s) {seeds}<br>{values}{front}<extra></extra>"
 
 
 def _points(panels: Panels, col: int, points: pd.DataFrame, objectives: Sequence[str], ix: int, iy: int,
@@ -51,8 +52,9 @@ def _points(panels: Panels, col: int, points: pd.DataFrame, objectives: Sequence
             "customdata": [",".join(r) for r in grid["run_ids"]],
             "hovertemplate": [_hover(r, objectives) for _, r in grid.iterrows()],
             "marker": {"size": 12, "color": share, "colorscale": GRID_SCALE, "cmin": 0, "cmax": 1,
-                       "showscale": legend, "colorbar": {"title": {"text": f"weight share<br>of {ox.split('/')[0]}"},
-                                                         "thickness": 12, "len": 0.8},
+                       "showscale": legend,
+                       "colorbar": {"title": {"text": "weight share<br>of " + plot_text(ox.split("/")[0])},
+                                    "thickness": 12, "len": 0.8},
                        "line": {"color": np.where(grid["on_front"], "#000000", "#ffffff").tolist(),
                                 "width": np.where(grid["on_front"], 2.0, 1.0).tolist()}}})
     if not methods.empty:
@@ -86,7 +88,7 @@ def _baselines(panels: Panels, col: int, objectives: Sequence[str], ix: int, iy:
             label = {"xref": span, "yref": ref, "x": 1, "y": value, "xanchor": "right", "yanchor": "bottom"}
         panels.layout["shapes"].append(line)
         panels.layout["annotations"].append({
-            **label, "text": f"single-task {objective.split('/')[0]}", "showarrow": False,
+            **label, "text": plot_text(f"single-task {objective.split('/')[0]}"), "showarrow": False,
             "font": {"size": 10, "color": BASELINE_COLOUR}})
 
 

@@ -100,7 +100,7 @@ class RayExecutor:
     def submit(self, store: RunStore, run_id: str) -> Any:
         """Hand a queued run to Ray; this process owns it until a task claims it. Returns the task."""
         self.connect()
-        store.set_owner([run_id], os.getpid(), executor=KIND)
+        store.hand_to_process([run_id], os.getpid(), executor=KIND)
         ref = self._remote.remote(os.path.abspath(store.path), run_id, self.cpus_per_run)
         with self._lock:
             self._refs[run_id] = ref

@@ -34,7 +34,6 @@ STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this (on ano
 LOCAL = "local"  # executors: local worker processes queue under a limit; Ray's scheduler queues its own
 EXECUTORS = (LOCAL, "ray")
 # columns added after schema version 1 shipped: added in place (old code reads and writes them fine)
-_ADDED_COLUMNS = {"executor": "TEXT NOT NULL DEFAULT 'local'"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,7 +60,8 @@ CREATE TABLE IF NOT EXISTS runs (
     heartbeat REAL,
     step INTEGER NOT NULL DEFAULT 0,
     total_steps INTEGER NOT NULL DEFAULT 0,
-    executor TEXT NOT NULL DEFAULT 'local'
+    executor TEXT NOT NULL DEFAULT 'local',
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 CREATE INDEX IF NOT EXISTS runs_group ON runs(group_id);
@@ -131,6 +131,21 @@ def _on_read_only_mount(path: str) -> bool:
 
 def default_db_path() -> str:
     return os.environ.get("MTL_DB") or DEFAULT_DB
+
+
+# columns added after a database may have been created: (table, column, declaration)
+_ADDED_COLUMNS = (
+    ("runs", "executor", "TEXT NOT NULL DEFAULT 'local'"),
+    ("runs", "owner", "TEXT NOT NULL DEFAULT ''"),
+)
+
+
+def _add_missing_columns(c: sqlite3.Connection) -> None:
+    """Bring a database made by an older version up to the current columns (its rows keep their data)."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -207,10 +222,7 @@ class RunStore:
             with self.transaction(immediate=True) as c:
                 for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     c.execute(stmt)
-                have = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
-                for col, decl in _ADDED_COLUMNS.items():
-                    if col not in have:
-                        c.execute(f"ALTER TABLE runs ADD COLUMN {col} {decl}")
+                _add_missing_columns(c)
                 row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
                 if row is None:
                     c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -298,7 +310,7 @@ class RunStore:
                                  (group_id,)).fetchall()
         return [r[0] for r in rows]
 
-    def set_owner(self, run_ids: Sequence[str], pid: int, executor: str | None = None) -> None:
+    def hand_to_process(self, run_ids: Sequence[str], pid: int, executor: str | None = None) -> None:
         """The process `pid` on this host now owns these queued runs (they die with it); with
         `executor`, they are also moved to that executor's queue."""
         if executor is not None and executor not in EXECUTORS:
@@ -341,6 +353,11 @@ class RunStore:
     def rename(self, run_id: str, name: str) -> None:
         with self.transaction() as c:
             c.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id))
+
+    def set_owner(self, run_id: str, owner: str) -> None:
+        """Record who may steer, stop and delete the run (a hash of a browser session's secret)."""
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET owner=? WHERE id=?", (owner, run_id))
 
     def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
         clean = sorted({t.strip() for t in tags if t and t.strip()})

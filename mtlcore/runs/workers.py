@@ -72,7 +72,7 @@ def start_worker(store: RunStore, run_id: str, threads: int | None = None) -> su
     env = {"MTL_WORKER_THREADS": str(threads)} if threads else None
     proc = spawn(["-m", "mtlcore", "worker", "--db", store.path, "--run", run_id],
                  log_dir(store.path) / f"{run_id}.log", env_defaults=env)
-    store.set_owner([run_id], proc.pid)
+    store.hand_to_process([run_id], proc.pid)
     return proc
 
 

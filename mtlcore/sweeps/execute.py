@@ -103,7 +103,7 @@ def run_group(store: RunStore, group_id: str, workers: int | None = None, ray_ad
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
     run_ids = store.queued_ids(group_id)
-    store.set_owner(run_ids, os.getpid(), executor="ray" if ray_address else LOCAL)
+    store.hand_to_process(run_ids, os.getpid(), executor="ray" if ray_address else LOCAL)
     if run_ids:
         if ray_address:
             _run_on_ray(store, run_ids, ray_address, on_done)
@@ -134,7 +134,7 @@ def start_sweep(sweep: SweepConfig, store: RunStore, workers: int | None = None,
     if ray_address:
         args += ["--ray", ray_address]
     proc = spawn(args, log_dir(store.path) / f"{group}.log")
-    store.set_owner(store.queued_ids(group), proc.pid)
+    store.hand_to_process(store.queued_ids(group), proc.pid)
     return group
 
 

@@ -135,6 +135,21 @@ def browser(viewport: tuple[int, int] = (1500, 1100)) -> Iterator[Any]:
             b.close()
 
 
+@contextmanager
+def browsers(n: int, viewport: tuple[int, int] = (1500, 1100)) -> Iterator[list[Any]]:
+    """`n` pages in separate browser contexts: `n` people on their own machines (no shared cookies
+    or storage) in one Chromium process."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield [b.new_context(viewport={"width": viewport[0], "height": viewport[1]}).new_page()
+                   for _ in range(n)]
+        finally:
+            b.close()
+
+
 def open_app(page: Any, url: str, timeout_s: float = 120.0) -> None:
     """Load the app and wait for the Train page's own content (not just Streamlit's shell)."""
     page.goto(url)
