@@ -363,7 +363,7 @@ def test_power_balance_solves_its_equation(p: float) -> None:
 def test_fairgrad_with_alpha_one_is_nash_mtl() -> None:
     jac = random_jacobian(4, 30, seed=9)
     nash = create("nash_mtl", 4, max_norm=0.0).aggregate(jac).direction
-    fair = create("fairgrad", 4, alpha=1.0).aggregate(jac).direction
+    fair = create("fairgrad", 4, alpha=1.0, max_norm=0.0).aggregate(jac).direction
     torch.testing.assert_close(fair, nash, rtol=1e-8, atol=1e-12)
 
 
@@ -452,6 +452,41 @@ def test_db_mtl_stretches_log_gradients_to_the_largest_norm() -> None:
     logs = jac / losses[:, None]
     norms = logs.norm(dim=1)
     torch.testing.assert_close(d, norms.max() * (logs / norms[:, None]).sum(0))
+
+
+def test_db_mtl_average_starts_at_zero_as_the_authors_code() -> None:
+    """A few steps against the recursion written out by hand: h_0 = 0, h_k = b_k h_{k-1} + (1 - b_k) g_k / L_k
+    with b_k = beta / k^sigma, d_k = max_i |h_k,i| sum_i h_k,i / |h_k,i|."""
+    beta, sigma = 0.9, 0.5
+    method = create("db_mtl", 3, beta=beta, beta_sigma=sigma)
+    h = np.zeros((3, 30))
+    for k in range(1, 6):
+        jac = random_jacobian(3, 30, seed=40 + k)
+        losses = torch.tensor([0.5 * k, 2.0, 1.0 / k], dtype=torch.float64)
+        b = beta / k ** sigma
+        h = b * h + (1 - b) * jac.numpy() / losses.numpy()[:, None]
+        norms = np.linalg.norm(h, axis=1)
+        expected = norms.max() * (h / norms[:, None]).sum(0)
+        np.testing.assert_allclose(method.aggregate(jac, losses).direction.numpy(), expected, rtol=1e-12)
+    # the first step of a fresh method is (1 - beta) times the filled average's: 10x shorter at beta = 0.9
+    jac, losses = random_jacobian(3, 30, seed=7), torch.ones(3, dtype=torch.float64)
+    first = create("db_mtl", 3).aggregate(jac, losses).direction
+    filled = create("db_mtl", 3, beta=0.0).aggregate(jac, losses).direction
+    torch.testing.assert_close(first, 0.1 * filled)
+
+
+def test_fairgrad_and_famo_defaults_are_the_official_codes() -> None:
+    """FairGrad: alpha 1, update clipped to norm 1; FAMO: gamma 0.01, max_norm 1 (issue 15)."""
+    fair = create("fairgrad", 3)
+    assert (fair.hp["alpha"], fair.hp["max_norm"]) == (1.0, 1.0)
+    famo = create("famo", 3)
+    assert (famo.hp["gamma"], famo.hp["max_norm"]) == (0.01, 1.0)
+    jac = 10.0 * random_jacobian(3, 30, seed=8)
+    clipped = fair.aggregate(jac)
+    free = create("fairgrad", 3, max_norm=0.0).aggregate(jac)
+    assert float(free.direction.norm()) > 1.0
+    torch.testing.assert_close(clipped.direction, free.direction / free.direction.norm())
+    torch.testing.assert_close(clipped.weights, free.weights / free.direction.norm())
 
 
 def test_graddrop_keeps_agreeing_coordinates_and_is_reproducible() -> None:

@@ -36,6 +36,7 @@ from typing import Any, Union
 
 import torch
 
+from mtlcore.config import HEAD_MODES
 from mtlcore.events import Finished, GradientStats, Started, WeightsChanged
 from mtlcore.registry import ConfigError
 from mtlcore.runs.store import RunStore, event_rows
@@ -72,7 +73,8 @@ class Session:
     (epoch-based methods, the epoch axis), seed (stochastic methods), dataset / model (labels for the
     Runs table), goals ("task/metric" -> "max" | "min": the metric each task plots, main one first),
     hyperparameters (shown in Compare's config diff), device (where learned method weights live),
-    rank (else torch.distributed's, else RANK).
+    rank (else torch.distributed's, else RANK), heads (gradient methods: "weighted" heads get their
+    task's weight, as the Nash-MTL, FairGrad and IMTL reference code; "unweighted" their plain gradient).
     """
 
     def __init__(self, name: str = "", tasks: Sequence[str] | Mapping[str, str] = (), method: str = "static",
@@ -81,7 +83,7 @@ class Session:
                  grad_stats_every: int = 0, total_steps: int = 0, steps_per_epoch: int = 0, seed: int = 0,
                  dataset: str = "", model: str = "", goals: Mapping[str, str] | None = None,
                  hyperparameters: Mapping[str, Any] | None = None, device: str | torch.device | None = None,
-                 rank: int | None = None) -> None:
+                 rank: int | None = None, heads: str = "weighted") -> None:
         kinds = {t: "" for t in tasks} if not isinstance(tasks, Mapping) else {str(k): str(v) for k, v in tasks.items()}
         if not kinds:
             raise ConfigError("Session needs tasks=: the task names (or name -> kind: classification, regression)")
@@ -93,6 +95,9 @@ class Session:
                                   "(pass its hyperparameters as params=)")
             params["weights"] = self._ordered(weights)
         self.method: Weighting = create(method, len(self.tasks), **params)
+        if heads not in HEAD_MODES:
+            raise ConfigError(f"heads must be one of {list(HEAD_MODES)}, got {heads!r}")
+        self.heads = heads
         if device is not None:
             self.method = self.method.to(torch.device(device))
         self.method.set_generator(torch.Generator().manual_seed(seed + 1))
@@ -128,7 +133,7 @@ class Session:
         gradients = "auto" if isinstance(self.method, LossWeighting) else (
             "representation" if self.method.needs == "representation" else "parameters")
         origin = current_origin(self.rank, self.world_size)
-        config = external_config(name, kinds, method, self.method.hp, gradients, origin, dataset=dataset,
+        config = external_config(name, kinds, method, self.method.hp, gradients, origin, heads=heads, dataset=dataset,
                                  model=model, seed=seed, grad_stats_every=grad_stats_every, goals=goals,
                                  hyperparameters=hyperparameters)
         self.store = RunStore(db)
@@ -160,7 +165,7 @@ class Session:
             method.after_step(self._last_losses, after)
         self._losses_after = None
         want_stats = bool(self.grad_stats_every) and bool(tensors) and self._combines % self.grad_stats_every == 0
-        out = combining.apply(method, vec, tensors, representation, want_stats)
+        out = combining.apply(method, vec, tensors, representation, want_stats, self.heads)
         self._combines += 1
         self._last = out
         if method.wants_losses_after_step:

@@ -90,6 +90,11 @@ class LossWeighting(Weighting):
 
     wants_losses_after_step: ClassVar[bool] = False
 
+    def shared_max_norm(self) -> float:
+        """Norm the gradient on the shared parameters is clipped to after the backward pass (FAMO's
+        reference code clips it); 0 leaves it alone. The trainer and the Session apply it."""
+        return 0.0
+
     def end_of_epoch(self, mean_losses: torch.Tensor) -> None:
         """Mean training loss per task over the epoch that just ended (DWA)."""
 

@@ -30,9 +30,10 @@ class FairGrad(GramianWeighting):
     formula = r"G w = w^{-1/\alpha},\ w > 0;\quad d = J^\top w"
     cost = "Gramian plus a few Newton steps in T dimensions; T gradients per step"
     params = (
-        Param("alpha", "float", 2.0, low=0.0, high=100.0,
-              help="fairness: 0 = equal weights, 1 = proportional (Nash), large = max-min"),
-        Param("max_norm", "float", 0.0, low=0.0, high=1e6, help=MAX_NORM_HELP),
+        Param("alpha", "float", 1.0, low=0.0, high=100.0,
+              help="fairness: 0 = equal weights, 1 = proportional (Nash; the official code's default), "
+                   "large = max-min"),
+        Param("max_norm", "float", 1.0, low=0.0, high=1e6, help=MAX_NORM_HELP + "; 1 as in the official code"),
     )
 
     def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
