@@ -50,6 +50,26 @@ def _flatten_rows(grads: Sequence[torch.Tensor | None], params: list[torch.Tenso
     return torch.cat(parts, dim=1)
 
 
+def layer_blocks(params: Sequence[torch.Tensor], owner: torch.nn.Module | None = None) -> list[int]:
+    """Sizes of the Jacobian's column blocks, one per layer: consecutive parameters of one module of
+    `owner` (a layer's weight and bias) form one block; without a module, one block per tensor."""
+    modules: dict[int, int] = {}
+    if owner is not None:
+        for module in owner.modules():
+            for p in module.parameters(recurse=False):
+                modules.setdefault(id(p), id(module))
+    sizes: list[int] = []
+    last: int | None = None
+    for p in params:
+        module = modules.get(id(p))
+        if sizes and module is not None and module == last:
+            sizes[-1] += p.numel()
+        else:
+            sizes.append(p.numel())
+        last = module
+    return sizes
+
+
 HEAD_MODES = ("weighted", "unweighted")  # what a gradient method's task heads receive (config: weighting.heads)
 
 

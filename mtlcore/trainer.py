@@ -180,6 +180,9 @@ class Trainer:
         self.shared = list(self.model.shared_parameters())
         shared_ids = {id(p) for p in self.shared}
         self.specific = [p for p in self.model.parameters() if id(p) not in shared_ids]
+        if self.mode == "parameters":
+            assert isinstance(self.method, GradientWeighting)
+            self.method.set_blocks(grads.layer_blocks(self.shared, self.model))  # per-layer methods (GradVac)
         params = list(self.model.parameters()) + list(self.method.parameters())
         o = cfg.optim
         self.optimizer = make_optimizer(o, params)

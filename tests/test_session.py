@@ -381,3 +381,12 @@ def test_a_killed_script_leaves_an_interrupted_run_with_its_flushed_points(db_pa
     run = store.get_run(rid)  # reading reaps: the pid is gone on this host
     assert run["status"] == "interrupted" and "killed or crashed" in run["error"]
     assert len(store.metrics(rid)) >= seen
+
+
+def test_per_layer_gradvac_gets_the_layers_of_the_shared_module(db_path: str) -> None:
+    net = Net()
+    _, losses = net(batch())
+    with Session("u", TASKS, "gradvac", db=db_path, params={"granularity": "layer"}) as s:
+        s.combine(losses, shared=net.encoder).backward()
+        assert s.method.blocks == (6 * 8 + 8, 8 * 5 + 5)  # each Linear's weight and bias together
+    assert torch.isfinite(grad_of(list(net.encoder.parameters()))).all()

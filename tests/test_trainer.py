@@ -294,3 +294,17 @@ def test_famo_clips_the_shared_gradient_as_its_official_code() -> None:
         norms[max_norm] = float(torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in trainer.shared])))
     assert norms[0.0] > 0.2  # this batch's gradient is larger than the clip
     assert norms[0.1] == pytest.approx(0.1, rel=1e-5)
+
+
+def test_per_layer_gradvac_gets_the_shared_layers_and_trains() -> None:
+    """The trainer hands a per-layer method one block per layer (weight and bias together)."""
+    trainer = Trainer(digits_config(weighting__method="gradvac", weighting__params={"granularity": "layer"}))
+    trainer.setup()
+    layers = [m for m in trainer.model.modules()
+              if any(id(p) in {id(s) for s in trainer.shared} for p in m.parameters(recurse=False))]
+    assert list(trainer.method.blocks) == [sum(p.numel() for p in m.parameters(recurse=False)) for m in layers]
+    assert len(layers) >= 2
+    events = train(digits_config(weighting__method="gradvac", weighting__params={"granularity": "layer"},
+                                 optim__max_steps=6))
+    assert events[-1].status == "finished", events[-1].reason
+    assert gradients.HEAD_MODES == __import__("mtlcore.config", fromlist=["HEAD_MODES"]).HEAD_MODES

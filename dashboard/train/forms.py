@@ -74,7 +74,7 @@ FIELD_OF = {LR: "optim.lr", BATCH: "optim.batch_size", EPOCHS: "optim.epochs", S
 
 def heads_spec() -> dict[str, Any]:
     """The widget spec of weighting.heads, from the config's own field rule (choices, default, help)."""
-    return {**field_spec("weighting.heads").to_dict(), "name": HEADS}
+    return {**field_spec("weighting.heads").to_dict(), "name": "task_heads"}  # labelled "Task heads"
 
 
 def weight_key(task: str) -> str:

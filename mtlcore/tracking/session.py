@@ -36,6 +36,7 @@ from typing import Any, Union
 
 import torch
 
+from mtlcore import gradients as grads
 from mtlcore.config import HEAD_MODES
 from mtlcore.events import Finished, GradientStats, Started, WeightsChanged
 from mtlcore.registry import ConfigError
@@ -158,6 +159,10 @@ class Session:
         tensors, representation = combining.shared_tensors(shared)
         if not self._started:
             self._start(vec, tensors, representation)
+            if isinstance(self.method, GradientWeighting) and tensors and not representation:
+                # the layers of the shared part, for methods that work per layer (GradVac)
+                self.method.set_blocks(grads.layer_blocks(
+                    tensors, shared if isinstance(shared, torch.nn.Module) else None))
         method = self.method
         if method.wants_losses_after_step and self._last_losses is not None:
             # the loss after the previous step: given exactly through after_step(), or else this batch's

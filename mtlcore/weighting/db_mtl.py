@@ -34,6 +34,10 @@ class DBMTL(GradientWeighting):
     formula = (r"h_i \leftarrow \beta h_i + (1-\beta)\nabla \log L_i\ (h_i = 0\ \text{at the start});\ "
                r"d = \max_k \|h_k\| \sum_i \frac{h_i}{\|h_i\|}")
     cost = "elementwise EMA over the T x n gradients and T norms; keeps a T x n buffer; needs the losses"
+    departures = (
+        "As the authors' code: the gradient average starts at 0 without bias correction, so the first updates "
+        "are short (step k's is 1 - beta^k of a filled average's: 10x shorter at the first step with beta 0.9). "
+        "Earlier versions here started it at the first gradient.")
     params = (
         Param("beta", "float", 0.9, low=0.0, high=1.0,
               help="EMA rate of the log-loss gradients (the average starts at 0, as in the authors' code)"),

@@ -37,6 +37,10 @@ class FAMO(RecordedLossWeighting):
                               r"\quad \delta_i = "
                               r"\log\frac{L_i^{\mathrm{before}} - L_i^*}{L_i^{\mathrm{after}} - L_i^*}")
     cost: ClassVar[str] = "one backward pass plus one extra forward pass (no gradient) on the same batch"
+    departures: ClassVar[str] = (
+        "Defaults as the official code: gamma 0.01, logits' learning rate 0.025, the shared parameters' gradient "
+        "clipped to norm 1 after the backward pass (earlier versions here: gamma 0.001, no clipping). In a "
+        "Session given a representation tensor as shared=, nothing is clipped (the clip acts on parameters).")
     params: ClassVar[tuple[Param, ...]] = (
         Param("lr", "float", 0.025, help="learning rate of the task logits (their own Adam, not the model's)",
               low=1e-5, high=1.0, log=True),
