@@ -14,7 +14,8 @@ The run is stored exactly like one our trainer makes (same tables and events), m
 with the script and host that write it. Contract:
 - `combine` runs the trainer's method object (`mtlcore.weighting.create`) and returns the scalar to
   backpropagate: the weighted sum for loss-based methods; for gradient methods a surrogate whose
-  backward puts the aggregated direction on `shared` and each task's gradient on its own head
+  backward puts the aggregated direction on `shared` and each task's gradient (times its weight
+  unless heads="unweighted") on its own head
   (see mtlcore.tracking.combine). Static weights follow the dashboard's sliders within 0.1 s.
 - `log` keeps values on the device; they reach the store in one transfer per flush (<= 0.25 s).
 - Stop on the page sets `stop_requested`; the loop decides when to break.
