@@ -327,7 +327,7 @@ def pseudo_inverse(gram: np.ndarray, rtol: float) -> np.ndarray:
 
     Not np.linalg.pinv(hermitian=True): that one cuts by |eigenvalue|, so a Gramian's roundoff-negative
     eigenvalues (about -1e-16 of the largest) survive the squared-singular-value cut ConFIG needs and
-    are inverted (ConFIG on two identical gradients then returns a direction of norm ~1e15).
+    are inverted (ConFIG on three identical gradients then returned a zero update instead of 3 g).
     """
     lam, vec = np.linalg.eigh(gram)
     keep = lam > rtol * max(float(lam[-1]), 0.0)
