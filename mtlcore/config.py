@@ -35,6 +35,9 @@ class WeightingConfig:
     # where gradient methods take per-task gradients: "parameters" (shared parameters),
     # "representation" (the shared representation: cheaper, e.g. MGDA-UB) or "auto" (the method's own)
     gradients: str = "auto"
+    # what gradient methods give the task heads: "weighted" (each head's gradient times its task's
+    # weight, as the Nash-MTL, FairGrad and IMTL reference code) or "unweighted" (each head its own loss)
+    heads: str = "weighted"
 
 
 @dataclass
@@ -154,6 +157,10 @@ MAX_WEIGHT_DECAY = 10.0
 MAX_NAME = 500  # characters of a run's name
 OPTIMIZERS = ("adam", "sgd")
 GRADIENT_MODES = ("auto", "parameters", "representation")
+HEAD_MODES = ("weighted", "unweighted")  # mtlcore.gradients.HEAD_MODES, kept here so config stays torch-free
+HEADS_HELP = ("what a gradient method gives each task's own parameters (its head): weighted = the task's "
+              "gradient times the task's weight, as the Nash-MTL, FairGrad and IMTL reference code does; "
+              "unweighted = the task's plain gradient. Methods without task weights leave heads unweighted.")
 DEVICE_RULE = re.compile(r"auto|cpu|cuda|cuda:\d{1,3}|mps")
 
 FIELDS: dict[str, Param] = {p.name: p for p in (
@@ -179,6 +186,9 @@ OPTIM_FIELDS: dict[str, Param] = {p.name: p for p in (
     Param("optim.max_steps", "int", None, "caps the step count when given", low=1, high=MAX_STEPS),
     Param("optim.until_stopped", "bool", False, "train until a stop is requested (epochs and max_steps ignored)"),
 )}
+WEIGHTING_FIELDS: dict[str, Param] = {p.name: p for p in (
+    Param("weighting.heads", "choice", "weighted", HEADS_HELP, choices=HEAD_MODES),
+)}
 AUGMENT_FIELDS: dict[str, Param] = {p.name: p for p in (
     Param("augment.crop_padding", "int", 0, "pixels of padding before a random crop; 0 = off",
           low=0, high=MAX_CROP_PADDING),
@@ -190,7 +200,7 @@ AUGMENT_FIELDS: dict[str, Param] = {p.name: p for p in (
 def field_spec(path: str) -> Param:
     """The Param of a config field by its dotted path ("seed", "optim.lr"): the one rule for a value
     from a config file, a --set, a page's widget or a URL."""
-    spec = FIELDS.get(path) or OPTIM_FIELDS.get(path) or AUGMENT_FIELDS.get(path)
+    spec = FIELDS.get(path) or OPTIM_FIELDS.get(path) or AUGMENT_FIELDS.get(path) or WEIGHTING_FIELDS.get(path)
     if spec is None:
         raise KeyError(path)
     return spec
@@ -210,7 +220,8 @@ def _check_section(section: Any, specs: dict[str, Param]) -> None:
 def check_fields(config: "RunConfig") -> None:
     """Every field's type and range, without the registries; whole numbers given as 64.0 become 64
     and 0/1 flags become booleans, so the stored config is what the trainer reads."""
-    for section, specs in ((config, FIELDS), (config.optim, OPTIM_FIELDS), (config.augment, AUGMENT_FIELDS)):
+    for section, specs in ((config, FIELDS), (config.optim, OPTIM_FIELDS), (config.augment, AUGMENT_FIELDS),
+                           (config.weighting, WEIGHTING_FIELDS)):
         _check_section(section, specs)
     o = config.optim
     if o.lr == 0:

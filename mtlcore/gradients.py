@@ -50,6 +50,45 @@ def _flatten_rows(grads: Sequence[torch.Tensor | None], params: list[torch.Tenso
     return torch.cat(parts, dim=1)
 
 
+def layer_blocks(params: Sequence[torch.Tensor], owner: torch.nn.Module | None = None) -> list[int]:
+    """Sizes of the Jacobian's column blocks, one per layer: consecutive parameters of one module of
+    `owner` (a layer's weight and bias) form one block; without a module, one block per tensor."""
+    modules: dict[int, int] = {}
+    if owner is not None:
+        for module in owner.modules():
+            for p in module.parameters(recurse=False):
+                modules.setdefault(id(p), id(module))
+    sizes: list[int] = []
+    last: int | None = None
+    for p in params:
+        module = modules.get(id(p))
+        if sizes and module is not None and module == last:
+            sizes[-1] += p.numel()
+        else:
+            sizes.append(p.numel())
+        last = module
+    return sizes
+
+
+HEAD_MODES = ("weighted", "unweighted")  # what a gradient method's task heads receive (config: weighting.heads)
+
+
+def head_coefficients(heads: str, weights: torch.Tensor | None, losses: torch.Tensor) -> torch.Tensor:
+    """(T,) multipliers of each task's gradient on the parameters only that task uses (its head).
+
+    Gradient methods decide the update of the shared part; a task's own parameters get c_i times
+    the gradient of L_i. "weighted": c = the method's task weights, as the Nash-MTL, FairGrad and
+    IMTL reference code does by backpropagating sum_i w_i L_i; "unweighted": c = 1 (each head
+    follows its own loss). A method without task weights (e.g. DB-MTL, GradDrop) gives c = 1 either
+    way. The trainer and `mtlcore.tracking` both ask this function, so a setting means one thing.
+    """
+    if heads not in HEAD_MODES:
+        raise ValueError(f"heads must be one of {HEAD_MODES}, got {heads!r}")
+    if heads == "unweighted" or weights is None:
+        return torch.ones_like(losses).detach()
+    return weights.detach().to(device=losses.device, dtype=losses.dtype)
+
+
 def write_gradient(params: Sequence[torch.Tensor], direction: torch.Tensor, accumulate: bool = False) -> None:
     """Put a flat direction into the params' .grad (so any torch optimiser applies it)."""
     offset = 0

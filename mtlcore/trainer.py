@@ -180,6 +180,9 @@ class Trainer:
         self.shared = list(self.model.shared_parameters())
         shared_ids = {id(p) for p in self.shared}
         self.specific = [p for p in self.model.parameters() if id(p) not in shared_ids]
+        if self.mode == "parameters":
+            assert isinstance(self.method, GradientWeighting)
+            self.method.set_blocks(grads.layer_blocks(self.shared, self.model))  # per-layer methods (GradVac)
         params = list(self.model.parameters()) + list(self.method.parameters())
         o = cfg.optim
         self.optimizer = make_optimizer(o, params)
@@ -314,15 +317,21 @@ class Trainer:
     def _representation_gradients(self, x: torch.Tensor, ys: dict[str, torch.Tensor],
                                   step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Trunk once, then each head on its own leaf copy of the representation: one ordinary
-        backward gives every task's gradient on the representation (T, *rep.shape) and fills the
-        heads' .grad. Vmapping over T unit cotangents instead would also run every head T times."""
+        backward gives every task's gradient on the representation (T, *rep.shape). With unweighted
+        heads the same backward fills the heads' .grad; with weighted heads the heads' graph is kept
+        for `_head_backward` once the weights are known. Vmapping over T unit cotangents instead
+        would also run every head T times."""
         assert self.model is not None
         rep = self.model.representation(x)
         leaves = [rep.detach().requires_grad_(True) for _ in self.tasks]
         losses, _ = self._forward_losses(leaves, ys, rep_input=True)
         self._check_finite(losses, step)
-        losses.sum().backward()
-        rep_grads = torch.stack([leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves])
+        if self.config.weighting.heads == "unweighted":
+            losses.sum().backward()
+            found = [leaf.grad for leaf in leaves]
+        else:
+            found = list(torch.autograd.grad(losses.sum(), leaves, retain_graph=True, allow_unused=True))
+        rep_grads = torch.stack([g if g is not None else torch.zeros_like(leaf) for g, leaf in zip(found, leaves)])
         return rep, losses, rep_grads.to(rep.dtype)
 
     def _independent_batch_jacobian(self, split: Split, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -370,7 +379,6 @@ class Trainer:
                 full = self._jacobian(losses, params, retain_graph=reg is not None)
                 n_sh = sum(p.numel() for p in self.shared)
                 jac = full[:, :n_sh]
-                grads.write_gradient(self.specific, full[:, n_sh:].sum(0))
             if self.method.batches_per_step > 1:
                 extra = [self._independent_batch_jacobian(split, step)
                          for _ in range(self.method.batches_per_step - 1)]
@@ -380,6 +388,12 @@ class Trainer:
                 agg = self.method.aggregate(jac, losses.detach())
             if not bool(torch.isfinite(agg.direction).all()):
                 raise TrainingFailed(f"method '{self.method.name}' produced a non-finite update at step {step + 1}")
+            heads = grads.head_coefficients(self.config.weighting.heads, agg.weights, losses)
+            if self.split_heads or self.mode == "representation":
+                if self.config.weighting.heads != "unweighted":
+                    losses.backward(heads)  # the heads' graph only: the leaves are detached from the trunk
+            else:
+                grads.write_gradient(self.specific, heads.to(full.dtype) @ full[:, n_sh:])
             if want_stats:
                 stats = grads.gradient_statistics(jac, agg.direction)
             if self.mode == "representation":
@@ -402,6 +416,9 @@ class Trainer:
                 w = weights.detach().to(jac.dtype)
                 stats = grads.gradient_statistics(jac, w @ jac)
             total.backward()
+            max_norm = self.method.shared_max_norm()
+            if max_norm > 0 and self.shared:
+                torch.nn.utils.clip_grad_norm_(self.shared, max_norm)
         opt.step()
         if self.method.wants_losses_after_step:
             with torch.no_grad():

@@ -37,6 +37,7 @@ def test_unknown_or_malformed_keys_are_rejected(raw: dict, fragment: str) -> Non
     ({"device": "tpu"}, "device"),
     ({"data": {"tasks": ["a", "a"]}}, "duplicates"),
     ({"weighting": {"gradients": "sideways"}}, "weighting.gradients"),
+    ({"weighting": {"heads": "halved"}}, "weighting.heads"),
 ])
 def test_validate_names_the_field(patch: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):

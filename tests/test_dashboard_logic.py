@@ -26,6 +26,7 @@ def test_defaults_make_a_valid_static_run() -> None:
     assert config is not None
     assert config.data.name == "multi_digits" and config.data.tasks == ["left", "right"]
     assert config.weighting.method == "static" and config.weighting.params == {"weights": [1.0, 1.0]}
+    assert config.weighting.heads == "weighted"  # the reference code's behaviour
     RunConfig.from_json(config.to_json()).validate()  # what the worker will read back
 
 

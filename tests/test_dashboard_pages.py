@@ -124,6 +124,19 @@ def test_moving_a_slider_changes_the_submitted_config(started: list[RunConfig]) 
     assert at.query_params.get("run")  # the started run is in the URL: a refresh finds it
 
 
+def test_the_task_heads_choice_reaches_the_config(started: list[RunConfig]) -> None:
+    """Gradient methods show "Task heads" (weighting.heads), weighted by default as the references."""
+    at = app().run()
+    assert forms.HEADS not in {w.key for w in at.selectbox}  # static weights: no gradient method
+    at.selectbox(key=forms.METHOD).set_value("nash_mtl").run()
+    assert at.selectbox(key=forms.HEADS).value == "weighted"
+    at.button(key="train_button").click().run()
+    at.selectbox(key=forms.HEADS).set_value("unweighted").run()
+    at.button(key="train_button").click().run()
+    assert_clean(at)
+    assert [c.weighting.heads for c in started] == ["weighted", "unweighted"]
+
+
 @pytest.mark.parametrize("change, words", [
     ({forms.weight_key("left"): 0.0, forms.weight_key("right"): 0.0}, "All weights are zero"),
     ({forms.TASKS: []}, "Choose at least one task"),

@@ -221,6 +221,7 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
     assert set(final["baseline"]) == {ids["base"]}
     assert set(diff.index) == {"optim.lr", "optim.max_steps", "weighting.method"}
     assert any("lower is better" in c.value.lower() for c in at.caption)  # the definition is on the page
+    assert any("averaged over all metrics at once" in c.value for c in at.caption)  # which form is shown
 
 
 def test_compare_offers_to_train_a_missing_baseline(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -158,6 +158,16 @@ def test_guide_has_a_card_per_method_with_a_link_that_presets_the_train_page() -
         assert train.selectbox(key="method").value == by_title[title]
 
 
+def test_guide_states_where_a_method_departs_from_its_reference_code() -> None:
+    at = app("guide").run()
+    assert_clean(at)
+    shown = " ".join(m.value for m in at.markdown)
+    noted = [m for m in describe() if m.get("departures")]
+    assert {"uw", "famo", "db_mtl", "nash_mtl", "fairgrad", "imtl", "gradvac"} <= {m["name"] for m in noted}
+    assert shown.count("Against the reference code") == len(noted)
+    assert "classification term" in shown and "weighting.heads" in " ".join(c.value for c in at.caption)
+
+
 def test_guide_filters_by_kind_and_search() -> None:
     at = app("guide").run()
     at.selectbox(key="guide_kind").set_value("loss").run()

@@ -80,6 +80,9 @@ def test_delta_m_by_hand() -> None:
     flat = delta_m(RUN, BASE, HIGHER, "metrics")
     assert flat.value == pytest.approx((5.263157894736842 + 20.0 - 25.0) / 3)
     assert dm.skipped == [] and "loss" not in dm.changes["digit"]
+    # the default is the papers' form (Nash-MTL, CAGrad, FAMO): every metric at once
+    assert delta_m(RUN, BASE, HIGHER).value == pytest.approx(flat.value)
+    assert delta_m(RUN, BASE, HIGHER).averaging == "metrics"
 
 
 def test_delta_m_of_identical_results_is_zero_and_better_is_negative() -> None:

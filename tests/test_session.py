@@ -107,23 +107,44 @@ def test_methods_with_after_step_and_epoch_hooks_get_them(db_path: str) -> None:
         assert t.weights == pytest.approx(dict(zip(TASKS, dwa.current_weights())))
 
 
+@pytest.mark.parametrize("heads", ["weighted", "unweighted"])
 @pytest.mark.parametrize("method", ["mgda", "pcgrad", "upgrad", "cagrad", "nash_mtl"])
-def test_gradient_methods_put_the_aggregated_direction_on_the_shared_parameters(db_path: str, method: str) -> None:
+def test_gradient_methods_put_the_aggregated_direction_on_the_shared_parameters(db_path: str, method: str,
+                                                                                heads: str) -> None:
+    """The shared part gets the method's direction; each head its task's gradient, times the task's
+    weight with heads = weighted (the default, as the Nash-MTL, FairGrad and IMTL references)."""
     net = Net()
     shared = list(net.encoder.parameters())
-    heads = list(net.head_a.parameters()) + list(net.head_b.parameters())
+    head_params = list(net.head_a.parameters()) + list(net.head_b.parameters())
     _, losses = net(batch())
     ref = create(method, 2)
     ref.set_generator(torch.Generator().manual_seed(1))
     jac = grads.jacobian(losses, shared, retain_graph=True)
     agg = ref.aggregate(jac, losses.detach())
-    head_grad = torch.autograd.grad(losses.sum(), heads, retain_graph=True)
-    with Session("u", TASKS, method, db=db_path) as s:
+    coef = agg.weights.float() if heads == "weighted" and agg.weights is not None else torch.ones(2)
+    head_grad = torch.autograd.grad((coef * losses).sum(), head_params, retain_graph=True)
+    with Session("u", TASKS, method, db=db_path, heads=heads) as s:
         total = s.combine(losses, shared=net.encoder)
-        assert torch.allclose(total, losses.sum())  # the surrogate's value: the plain sum
+        assert torch.allclose(total, (coef * losses).sum())  # the surrogate's value: the heads' weighted sum
         total.backward()
+        assert s.store.get_run(s.run_id)["config"]["weighting"]["heads"] == heads
     assert torch.allclose(grad_of(shared), agg.direction.float(), atol=1e-6)
-    assert torch.allclose(grad_of(heads), torch.cat([g.reshape(-1) for g in head_grad]), atol=1e-6)
+    assert torch.allclose(grad_of(head_params), torch.cat([g.reshape(-1) for g in head_grad]), atol=1e-6)
+
+
+def test_famo_clips_the_shared_gradient_inside_the_combined_scalar(db_path: str) -> None:
+    """FAMO's max_norm (the official code's clip after backward) reaches a user's own loop too."""
+    net = Net()
+    shared = list(net.encoder.parameters())
+    _, losses = net(batch())
+    with Session("u", TASKS, "famo", db=db_path, params={"max_norm": 0.0}) as s:
+        s.combine(losses, shared=net.encoder).backward(retain_graph=True)
+    free = grad_of(shared).clone()
+    assert float(free.norm()) > 0.05
+    net.zero_grad()
+    with Session("v", TASKS, "famo", db=db_path, params={"max_norm": 0.05}) as s:
+        s.combine(losses, shared=net.encoder).backward()
+    torch.testing.assert_close(grad_of(shared), free * (0.05 / free.norm()))
 
 
 def test_gradient_method_on_a_representation_tensor(db_path: str) -> None:
@@ -360,3 +381,12 @@ def test_a_killed_script_leaves_an_interrupted_run_with_its_flushed_points(db_pa
     run = store.get_run(rid)  # reading reaps: the pid is gone on this host
     assert run["status"] == "interrupted" and "killed or crashed" in run["error"]
     assert len(store.metrics(rid)) >= seen
+
+
+def test_per_layer_gradvac_gets_the_layers_of_the_shared_module(db_path: str) -> None:
+    net = Net()
+    _, losses = net(batch())
+    with Session("u", TASKS, "gradvac", db=db_path, params={"granularity": "layer"}) as s:
+        s.combine(losses, shared=net.encoder).backward()
+        assert s.method.blocks == (6 * 8 + 8, 8 * 5 + 5)  # each Linear's weight and bias together
+    assert torch.isfinite(grad_of(list(net.encoder.parameters()))).all()

@@ -10,6 +10,7 @@ from mtlcore.config import RunConfig
 from mtlcore.events import Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
 from mtlcore.registry import ConfigError
 from mtlcore.trainer import LocalControl, Trainer, train
+from mtlcore.weighting import create
 
 
 def digits_config(**over) -> RunConfig:
@@ -174,7 +175,8 @@ def test_per_head_representation_gradients_give_the_full_jacobian(n_tasks: int) 
     must give exactly the Jacobian of the T losses on the shared weights, and the heads' own
     gradients, as the general path does."""
     tasks = ["left", "right", "sum"][:n_tasks]
-    trainer = Trainer(digits_config(data__tasks=tasks, weighting__method="mgda"))
+    # unweighted heads: the same backward fills the heads' .grad (weighted heads wait for the weights)
+    trainer = Trainer(digits_config(data__tasks=tasks, weighting__method="mgda", weighting__heads="unweighted"))
     trainer.setup()
     x, ys = trainer._input(trainer.data.train, torch.arange(32))
     rep, losses, rep_grads = trainer._representation_gradients(x, ys, step=0)
@@ -254,3 +256,55 @@ def test_an_independent_batchs_jacobian_is_the_full_one_and_leaves_the_gradients
     full_losses, _ = trainer._forward_losses(x, ys)
     torch.testing.assert_close(losses, full_losses.detach())
     torch.testing.assert_close(jac, gradients.jacobian(full_losses, trainer.shared), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["hps", "mmoe"])
+@pytest.mark.parametrize("heads", ["weighted", "unweighted"])
+def test_heads_get_the_weighted_or_the_plain_task_gradients(arch: str, heads: str) -> None:
+    """weighting.heads = weighted: a head's .grad is w_i times the gradient of L_i (the Nash-MTL, FairGrad
+    and IMTL references backpropagate sum_i w_i L_i); unweighted: the gradient of L_i. Both on the
+    representation fast path (hps) and on the full-Jacobian path (mmoe)."""
+    trainer = Trainer(digits_config(model__architecture=arch, weighting__method="mgda", weighting__heads=heads))
+    trainer.setup()
+    idx = torch.arange(48)
+    x, ys = trainer._input(trainer.data.train, idx)
+    losses, _ = trainer._forward_losses(x, ys)
+    full = gradients.jacobian(losses, trainer.shared + trainer.specific)
+    n_sh = sum(p.numel() for p in trainer.shared)
+    weights = create("mgda", 2).aggregate(full[:, :n_sh].double(), losses.detach().double()).weights
+    assert weights is not None and abs(float(weights[0] - weights[1])) > 0.05  # a case where it matters
+    coef = weights.float() if heads == "weighted" else torch.ones(2)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    _, logged, _ = trainer._train_step(trainer.data.train, idx, 0, False)
+    torch.testing.assert_close(logged, weights.float(), rtol=1e-4, atol=1e-5)
+    head_grads = torch.cat([p.grad.reshape(-1) for p in trainer.specific])
+    torch.testing.assert_close(head_grads, coef @ full[:, n_sh:], rtol=1e-4, atol=1e-6)
+
+
+def test_famo_clips_the_shared_gradient_as_its_official_code() -> None:
+    """FAMO clips the gradient on the shared parameters to max_norm (default 1, as the official code);
+    0 leaves it alone. A clip below this batch's norm shows it acting."""
+    assert create("famo", 2).shared_max_norm() == 1.0
+    norms = {}
+    for max_norm in (0.1, 0.0):
+        trainer = Trainer(digits_config(weighting__method="famo", weighting__params={"max_norm": max_norm},
+                                        optim__lr=1e-9))
+        trainer.setup()
+        trainer._train_step(trainer.data.train, torch.arange(64), 0, False)
+        norms[max_norm] = float(torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in trainer.shared])))
+    assert norms[0.0] > 0.2  # this batch's gradient is larger than the clip
+    assert norms[0.1] == pytest.approx(0.1, rel=1e-5)
+
+
+def test_per_layer_gradvac_gets_the_shared_layers_and_trains() -> None:
+    """The trainer hands a per-layer method one block per layer (weight and bias together)."""
+    trainer = Trainer(digits_config(weighting__method="gradvac", weighting__params={"granularity": "layer"}))
+    trainer.setup()
+    layers = [m for m in trainer.model.modules()
+              if any(id(p) in {id(s) for s in trainer.shared} for p in m.parameters(recurse=False))]
+    assert list(trainer.method.blocks) == [sum(p.numel() for p in m.parameters(recurse=False)) for m in layers]
+    assert len(layers) >= 2
+    events = train(digits_config(weighting__method="gradvac", weighting__params={"granularity": "layer"},
+                                 optim__max_steps=6))
+    assert events[-1].status == "finished", events[-1].reason
+    assert gradients.HEAD_MODES == __import__("mtlcore.config", fromlist=["HEAD_MODES"]).HEAD_MODES

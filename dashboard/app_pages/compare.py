@@ -23,6 +23,7 @@ from mtlcore.registry import ConfigError
 from mtlcore.runs import executor
 from mtlcore.sweeps.delta_m import (
     AVERAGING,
+    AVERAGING_LABELS,
     BASELINE_ARCHITECTURE,
     CLASSIFICATION_METRICS,
     DEFINITION,
@@ -139,12 +140,14 @@ def results(selected: list[str]) -> None:
     split = c1.radio("Split", ["test", "val"], key="compare_split", horizontal=True,
                      help="test: the held-out result of finished runs; val: the last validation")
     averaging = c2.radio("Delta-m averages over", list(AVERAGING), key="compare_averaging", horizontal=True,
-                         format_func=lambda a: {"tasks": "tasks (each task's metrics first)",
-                                                "metrics": "all metrics at once"}[a])
+                         format_func=AVERAGING_LABELS.get,
+                         help="all metrics at once: the form of the Nash-MTL, CAGrad and FAMO papers (compare "
+                              "with their tables); each task first: LibMTL's convention")
     metric = c3.radio("Classification tasks count by", list(CLASSIFICATION_METRICS), key="compare_class_metric",
                       horizontal=True, help="accuracy (the papers' choice), or macro recall / F1, which weigh "
                                             "rare classes as much as common ones")
-    st.caption(DEFINITION + " Computed from stored single-task runs (architecture `single_task`).")
+    st.caption(DEFINITION + f" Shown: averaged over {AVERAGING_LABELS[averaging]}. Computed from stored "
+               "single-task runs (architecture `single_task`).")
     delta = delta_m_for_runs(s, selected, split, averaging, metric)
     table = cc.final_table(load(selected).runs, split, delta)
     st.dataframe(table, width="stretch",

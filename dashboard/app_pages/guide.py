@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog
+from dashboard.shared.live import markdown_text
 from dashboard.shared.state import page_guard
 from dashboard.train import forms
 
@@ -66,6 +67,8 @@ def card(entry: dict[str, Any]) -> None:
             needs += "; also works on the shared representation"
         st.markdown(f"**Needs:** {needs}  \n**Cost per step:** {entry.get('cost') or 'not stated'}"
                     + ("  \n**Random:** draws from the run's seeded generator" if entry.get("stochastic") else ""))
+        if entry.get("departures"):
+            st.markdown(f"**Against the reference code:** {markdown_text(entry['departures'])}")
         if entry["params"]:
             st.dataframe(params_table(entry["params"]), hide_index=True, width="stretch")
         else:
@@ -80,7 +83,11 @@ def page() -> None:
     st.markdown("### :material/menu_book: Method guide")
     st.caption("Every weighting method in the core, from its own description: what it computes, what it needs, "
                "what it costs, its settings and its paper. Formulas use the project's conventions: g_i is task "
-               "i's gradient, J the T x n matrix of them, G = J J^T, and d the update direction.")
+               "i's gradient, J the T x n matrix of them, G = J J^T, and d the update direction. Gradient methods "
+               "set the update of the shared part; each task's own parameters (its head) get the task's "
+               "gradient times its weight by default, as the Nash-MTL, FairGrad and IMTL reference code "
+               "(Train page: Task heads; config: weighting.heads). Where a method departs from its "
+               "reference code, its card says so.")
     methods = list(catalog.methods())
     families = sorted({m.get("family") or "" for m in methods} - {""})
     c1, c2, c3 = st.columns([2, 2, 3])

@@ -190,6 +190,8 @@ def setup_column() -> forms.Setup | None:
                          help="parameters: the shared parameters; representation: the shared "
                               "representation (cheaper); auto: the method's own choice")
             slots[forms.GRADIENTS] = st.empty()
+            widgets.param_widget(forms.heads_spec(), forms.HEADS)
+            slots[forms.HEADS] = st.empty()
 
     st.markdown("##### :material/account_tree: Model")
     a_list = catalog.architectures()

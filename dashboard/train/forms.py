@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from dashboard.shared import catalog
 from mtlcore.config import (
+    HEAD_MODES,
     AugmentConfig,
     DataConfig,
     ModelConfig,
@@ -30,6 +31,7 @@ DATASET = "dataset"
 TASKS = "tasks"
 METHOD = "method"
 GRADIENTS = "gradients"
+HEADS = "heads"  # weighting.heads: what gradient methods give the task heads
 ARCH = "arch"
 OPTIMIZER = "optimizer"
 LR = "lr"
@@ -50,7 +52,7 @@ TRAIN = "train"  # problems that belong to no single widget are shown by the Tra
 STATIC = "static"  # the method whose weights are the sliders (and can change while a run trains)
 
 DEFAULTS: dict[str, Any] = {
-    DATASET: "multi_digits", METHOD: STATIC, GRADIENTS: "auto", ARCH: "hps", OPTIMIZER: "adam",
+    DATASET: "multi_digits", METHOD: STATIC, GRADIENTS: "auto", HEADS: "weighted", ARCH: "hps", OPTIMIZER: "adam",
     LR: 2e-3, BATCH: 128, EPOCHS: 3.0, SEED: 0, DEVICE: "auto", EVAL_EVERY: 20, GRAD_EVERY: 5,
     WEIGHT_DECAY: 0.0, AUG_CROP: 0, AUG_FLIP: False, AUG_ROTATION: 0,
 }
@@ -68,6 +70,11 @@ DEFAULT_WEIGHT = 1.0
 FIELD_OF = {LR: "optim.lr", BATCH: "optim.batch_size", EPOCHS: "optim.epochs", SEED: "seed",
             EVAL_EVERY: "eval_every", GRAD_EVERY: "grad_stats_every", WEIGHT_DECAY: "optim.weight_decay",
             AUG_CROP: "augment.crop_padding", AUG_ROTATION: "augment.max_rotation"}
+
+
+def heads_spec() -> dict[str, Any]:
+    """The widget spec of weighting.heads, from the config's own field rule (choices, default, help)."""
+    return {**field_spec("weighting.heads").to_dict(), "name": "task_heads"}  # labelled "Task heads"
 
 
 def weight_key(task: str) -> str:
@@ -170,6 +177,7 @@ class Setup:
     eval_every: int
     grad_stats_every: int
     weight_decay: float = 0.0
+    heads: str = "weighted"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     problems: list[Problem] = field(default_factory=list)
 
@@ -247,6 +255,7 @@ def read_setup(values: Mapping[str, Any]) -> Setup:
         method_params["weights"] = list(weights)
     arch_params = _read_params(values, "a", arch, catalog.architecture(arch)["params"], (), problems)
     gradients = _known(values.get(GRADIENTS), GRADIENT_MODES, "auto") if m_spec["kind"] == "gradient" else "auto"
+    heads = _known(values.get(HEADS), HEAD_MODES, DEFAULTS[HEADS])
 
     return Setup(
         dataset=dataset, tasks=tasks, data_params=data_params, method=method,
@@ -261,6 +270,7 @@ def read_setup(values: Mapping[str, Any]) -> Setup:
         eval_every=_number(values, EVAL_EVERY, problems),
         grad_stats_every=_number(values, GRAD_EVERY, problems),
         weight_decay=_number(values, WEIGHT_DECAY, problems),
+        heads=heads,
         augment=_read_augment(values, problems),
         problems=problems,
     )
@@ -335,7 +345,7 @@ def build_config(setup: Setup, name: str = "") -> RunConfig:
         name=name or run_name(setup),
         data=DataConfig(setup.dataset, list(setup.tasks), dict(setup.data_params)),
         model=ModelConfig(setup.architecture, dict(setup.arch_params)),
-        weighting=WeightingConfig(setup.method, dict(setup.method_params), setup.gradients),
+        weighting=WeightingConfig(setup.method, dict(setup.method_params), setup.gradients, setup.heads),
         optim=OptimConfig(optimizer=setup.optimizer, lr=float(setup.lr), batch_size=int(setup.batch_size),
                           epochs=float(setup.epochs), weight_decay=float(setup.weight_decay)),
         augment=AugmentConfig(setup.augment.crop_padding, setup.augment.flip, setup.augment.max_rotation),

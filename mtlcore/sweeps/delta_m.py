@@ -5,8 +5,9 @@
 M_k is the run's metric, B_k the single-task baseline's (same data set, data parameters, tasks and
 seed), higher_k = 1 when higher is better. So a run better than its baselines has a negative
 Delta-m: lower is better (the convention of the Nash-MTL, CAGrad and FAMO papers). By default the
-changes are averaged within each task first and then over tasks ("tasks"), so a task with two
-metrics does not count twice; "metrics" averages over all K metrics at once.
+changes are averaged over all K metrics at once ("metrics"), as those papers do, so their tables
+compare directly; "tasks" averages within each task first and then over tasks (LibMTL's convention,
+with which a task with several metrics does not count more than one with a single metric).
 
 Baselines are looked up among the stored runs, never assumed: a missing baseline is reported as
 missing (with the config that would train it) instead of being replaced by a guess. The catalogue
@@ -27,7 +28,9 @@ from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.runs.store import RunStore
 
-AVERAGING = ("tasks", "metrics")
+AVERAGING = ("metrics", "tasks")  # the first is the default: the papers' form
+AVERAGING_LABELS = {"metrics": "all metrics at once (Nash-MTL, CAGrad, FAMO papers)",
+                    "tasks": "each task's metrics first (LibMTL)"}
 # which metric stands for a classification task (regression and reconstruction keep all theirs);
 # accuracy is the papers' choice, macro recall and F1 weigh rare classes as much as common ones
 CLASSIFICATION_METRICS = ("accuracy", "recall", "f1")
@@ -59,7 +62,7 @@ def signed_change(value: float, baseline: float, higher_is_better: bool) -> floa
 
 
 def delta_m(results: Mapping[str, Mapping[str, float]], baselines: Mapping[str, Mapping[str, float]],
-            higher_is_better: Mapping[str, Mapping[str, bool]], averaging: str = "tasks") -> DeltaM:
+            higher_is_better: Mapping[str, Mapping[str, bool]], averaging: str = "metrics") -> DeltaM:
     """Delta-m of one run from its final metrics and its baselines' (task -> metric -> value).
 
     Only the metrics named in `higher_is_better` count (so a stored "loss" is never one of them).
@@ -181,7 +184,7 @@ def final_metrics(run: Mapping[str, Any], split: str = "test") -> dict[str, dict
 
 
 def delta_m_for_runs(store: RunStore, run_ids: Sequence[str], split: str = "test",
-                     averaging: str = "tasks", classification_metric: str = "accuracy") -> pd.DataFrame:
+                     averaging: str = "metrics", classification_metric: str = "accuracy") -> pd.DataFrame:
     """One row per run: its baseline's id (None when missing) and its Delta-m (NaN when missing).
     Classification tasks count with `classification_metric` (accuracy, recall or f1)."""
     runs = store.list_runs()

@@ -8,9 +8,13 @@ scalar whose gradient is the method's update. The method itself is the trainer's
 - loss-based methods (static weights included): `combine(losses)` is the total, as in the trainer.
 - gradient methods: the per-task gradients on the shared part (parameters, or a representation
   tensor) are taken with `mtlcore.gradients.jacobian`, aggregated, and returned as a *surrogate*
-  `sum_i L_i + <s, d - sum_i g_i> - <s, d - sum_i g_i>.detach()` for the shared tensors s. Its value
-  is the plain sum of the task losses; its gradient is the aggregated direction d on the shared part
-  and each task's own gradient (weight 1) on the parts only that task uses, as in the trainer.
+  `sum_i c_i L_i + <s, d - sum_i c_i g_i> - <s, d - sum_i c_i g_i>.detach()` for the shared tensors s,
+  with c from `mtlcore.gradients.head_coefficients` (the task weights, or 1: `heads`). Its gradient
+  is the aggregated direction d on the shared part and c_i times task i's gradient on the parts only
+  that task uses, as in the trainer.
+- a loss-based method that clips the shared gradient (FAMO's `shared_max_norm`): when the shared
+  tensors are parameters, the surrogate adds the correction that scales their gradient down to
+  that norm (one extra backward through the shared part, only on steps where it applies).
 """
 
 from __future__ import annotations
@@ -80,15 +84,30 @@ def _inject(tensors: list[torch.Tensor], correction: torch.Tensor) -> torch.Tens
     return term - term.detach()
 
 
+def _clip_shared(total: torch.Tensor, shared: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """`total` whose gradient on the shared parameters is clipped to max_norm (the trainer's
+    clip_grad_norm_ after the backward pass, done inside the scalar the user backpropagates)."""
+    found = torch.autograd.grad(total, shared, retain_graph=True, allow_unused=True)
+    flat = torch.cat([(g if g is not None else torch.zeros_like(t)).reshape(-1) for g, t in zip(found, shared)])
+    norm = float(torch.linalg.vector_norm(flat))
+    if not max_norm < norm < float("inf"):
+        return total
+    return total + _inject(shared, flat * (max_norm / norm - 1.0))
+
+
 def apply(method: Weighting, losses: torch.Tensor, shared: list[torch.Tensor], representation: bool,
-          want_stats: bool) -> Combined:
-    """One step of `method` on the (T,) losses (with grad); `shared` as from `shared_tensors`."""
+          want_stats: bool, heads: str = "weighted") -> Combined:
+    """One step of `method` on the (T,) losses (with grad); `shared` as from `shared_tensors`;
+    `heads` as the run config's weighting.heads."""
     if isinstance(method, LossWeighting):
         total, weights = method.combine(losses)
         stats = None
         if want_stats and shared:
             jac = grads.jacobian(losses, shared, retain_graph=True)
             stats = grads.gradient_statistics(jac, weights.detach().to(jac.dtype) @ jac)
+        max_norm = method.shared_max_norm()
+        if max_norm > 0 and shared and not representation:
+            total = _clip_shared(total, shared, max_norm)
         return Combined(total, weights.detach() if weights.requires_grad else weights, stats)
     assert isinstance(method, GradientWeighting)
     check_pairing(method, representation, bool(shared))
@@ -96,5 +115,6 @@ def apply(method: Weighting, losses: torch.Tensor, shared: list[torch.Tensor], r
     agg = method.aggregate(jac, losses.detach())
     direction = agg.direction.to(jac.dtype)
     stats = grads.gradient_statistics(jac, direction) if want_stats else None
-    total = losses.sum() + _inject(shared, direction - jac.sum(0))
+    coef = grads.head_coefficients(heads, agg.weights, losses)
+    total = (coef * losses).sum() + _inject(shared, direction - coef.to(jac.dtype) @ jac)
     return Combined(total, None if agg.weights is None else agg.weights.detach(), stats)

@@ -95,8 +95,8 @@ def task_metrics(kinds: Mapping[str, str], goals: Mapping[str, str]) -> dict[str
 
 
 def external_config(name: str, kinds: Mapping[str, str], method: str, params: Mapping[str, Any],
-                    gradients: str, origin: Origin, *, dataset: str = "", model: str = "", seed: int = 0,
-                    grad_stats_every: int = 0, goals: Mapping[str, str] | None = None,
+                    gradients: str, origin: Origin, *, heads: str = "weighted", dataset: str = "",
+                    model: str = "", seed: int = 0, grad_stats_every: int = 0, goals: Mapping[str, str] | None = None,
                     hyperparameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The stored config of an external run: RunConfig's shape where a field applies, plus
     `external` (who writes it) and `hyperparameters` (whatever the user wants compared)."""
@@ -105,7 +105,7 @@ def external_config(name: str, kinds: Mapping[str, str], method: str, params: Ma
         "data": {"name": dataset, "tasks": list(kinds), "params": {}, "kinds": dict(kinds),
                  "metrics": task_metrics(kinds, goals or {})},
         "model": {"architecture": model, "params": {}},
-        "weighting": {"method": method, "params": dict(params), "gradients": gradients},
+        "weighting": {"method": method, "params": dict(params), "gradients": gradients, "heads": heads},
         "seed": int(seed),
         "device": "",
         "grad_stats_every": int(grad_stats_every),

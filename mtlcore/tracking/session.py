@@ -14,7 +14,8 @@ The run is stored exactly like one our trainer makes (same tables and events), m
 with the script and host that write it. Contract:
 - `combine` runs the trainer's method object (`mtlcore.weighting.create`) and returns the scalar to
   backpropagate: the weighted sum for loss-based methods; for gradient methods a surrogate whose
-  backward puts the aggregated direction on `shared` and each task's gradient on its own head
+  backward puts the aggregated direction on `shared` and each task's gradient (times its weight
+  unless heads="unweighted") on its own head
   (see mtlcore.tracking.combine). Static weights follow the dashboard's sliders within 0.1 s.
 - `log` keeps values on the device; they reach the store in one transfer per flush (<= 0.25 s).
 - Stop on the page sets `stop_requested`; the loop decides when to break.
@@ -36,6 +37,8 @@ from typing import Any, Union
 
 import torch
 
+from mtlcore import gradients as grads
+from mtlcore.config import HEAD_MODES
 from mtlcore.events import Finished, GradientStats, Started, WeightsChanged
 from mtlcore.registry import ConfigError
 from mtlcore.runs.store import RunStore, event_rows
@@ -72,7 +75,8 @@ class Session:
     (epoch-based methods, the epoch axis), seed (stochastic methods), dataset / model (labels for the
     Runs table), goals ("task/metric" -> "max" | "min": the metric each task plots, main one first),
     hyperparameters (shown in Compare's config diff), device (where learned method weights live),
-    rank (else torch.distributed's, else RANK).
+    rank (else torch.distributed's, else RANK), heads (gradient methods: "weighted" heads get their
+    task's weight, as the Nash-MTL, FairGrad and IMTL reference code; "unweighted" their plain gradient).
     """
 
     def __init__(self, name: str = "", tasks: Sequence[str] | Mapping[str, str] = (), method: str = "static",
@@ -81,7 +85,7 @@ class Session:
                  grad_stats_every: int = 0, total_steps: int = 0, steps_per_epoch: int = 0, seed: int = 0,
                  dataset: str = "", model: str = "", goals: Mapping[str, str] | None = None,
                  hyperparameters: Mapping[str, Any] | None = None, device: str | torch.device | None = None,
-                 rank: int | None = None) -> None:
+                 rank: int | None = None, heads: str = "weighted") -> None:
         kinds = {t: "" for t in tasks} if not isinstance(tasks, Mapping) else {str(k): str(v) for k, v in tasks.items()}
         if not kinds:
             raise ConfigError("Session needs tasks=: the task names (or name -> kind: classification, regression)")
@@ -93,6 +97,9 @@ class Session:
                                   "(pass its hyperparameters as params=)")
             params["weights"] = self._ordered(weights)
         self.method: Weighting = create(method, len(self.tasks), **params)
+        if heads not in HEAD_MODES:
+            raise ConfigError(f"heads must be one of {list(HEAD_MODES)}, got {heads!r}")
+        self.heads = heads
         if device is not None:
             self.method = self.method.to(torch.device(device))
         self.method.set_generator(torch.Generator().manual_seed(seed + 1))
@@ -128,7 +135,7 @@ class Session:
         gradients = "auto" if isinstance(self.method, LossWeighting) else (
             "representation" if self.method.needs == "representation" else "parameters")
         origin = current_origin(self.rank, self.world_size)
-        config = external_config(name, kinds, method, self.method.hp, gradients, origin, dataset=dataset,
+        config = external_config(name, kinds, method, self.method.hp, gradients, origin, heads=heads, dataset=dataset,
                                  model=model, seed=seed, grad_stats_every=grad_stats_every, goals=goals,
                                  hyperparameters=hyperparameters)
         self.store = RunStore(db)
@@ -153,6 +160,10 @@ class Session:
         tensors, representation = combining.shared_tensors(shared)
         if not self._started:
             self._start(vec, tensors, representation)
+            if isinstance(self.method, GradientWeighting) and tensors and not representation:
+                # the layers of the shared part, for methods that work per layer (GradVac)
+                self.method.set_blocks(grads.layer_blocks(
+                    tensors, shared if isinstance(shared, torch.nn.Module) else None))
         method = self.method
         if method.wants_losses_after_step and self._last_losses is not None:
             # the loss after the previous step: given exactly through after_step(), or else this batch's
@@ -160,7 +171,7 @@ class Session:
             method.after_step(self._last_losses, after)
         self._losses_after = None
         want_stats = bool(self.grad_stats_every) and bool(tensors) and self._combines % self.grad_stats_every == 0
-        out = combining.apply(method, vec, tensors, representation, want_stats)
+        out = combining.apply(method, vec, tensors, representation, want_stats, self.heads)
         self._combines += 1
         self._last = out
         if method.wants_losses_after_step:

@@ -15,7 +15,7 @@ every page, the CLI and the guide pick it up from there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -25,6 +25,10 @@ from mtlcore.weighting.jacobian import check_jacobian, check_jacobians, combine_
 from mtlcore.weighting.two_task import TwoTaskRule, row_gramians, small_two_task_stack, weighted_rows
 
 NEEDS = ("losses", "gradients", "representation")
+# the departure note of methods whose reference code backpropagates sum_i w_i L_i (config weighting.heads)
+WEIGHTED_HEADS_NOTE = ("Task heads: by default each head's gradient is scaled by its task's weight, as the "
+                       "reference code backpropagates sum_i w_i L_i; weighting.heads = unweighted gives the "
+                       "heads their plain gradient.")
 
 
 @dataclass
@@ -44,6 +48,9 @@ class Weighting:
     needs: ClassVar[str] = "losses"
     formula: ClassVar[str] = ""  # LaTeX, for the method guide
     cost: ClassVar[str] = ""  # cost per step in words, for the method guide
+    # where this implementation departs from (or deliberately matches) the paper's reference code, and
+    # why; shown on the method guide, so every departure is stated where users pick the method
+    departures: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     stochastic: ClassVar[bool] = False  # uses the generator given to set_generator
     supports_representation: ClassVar[bool] = False  # gradient methods that also work on R
@@ -90,6 +97,11 @@ class LossWeighting(Weighting):
 
     wants_losses_after_step: ClassVar[bool] = False
 
+    def shared_max_norm(self) -> float:
+        """Norm the gradient on the shared parameters is clipped to after the backward pass (FAMO's
+        reference code clips it); 0 leaves it alone. The trainer and the Session apply it."""
+        return 0.0
+
     def end_of_epoch(self, mean_losses: torch.Tensor) -> None:
         """Mean training loss per task over the epoch that just ended (DWA)."""
 
@@ -99,6 +111,17 @@ class GradientWeighting(Weighting):
     # True when aggregate_batch solves its B rows as B independent problems taken at the same step
     # (stateless methods, or state kept per row); the default loop threads one state through the rows.
     independent_rows: ClassVar[bool] = False
+    # column sizes of the Jacobian's blocks, one per layer of the shared part (set_blocks); () = unknown
+    blocks: tuple[int, ...] = ()
+
+    def set_blocks(self, sizes: Sequence[int]) -> None:
+        """Hand over the sizes of the shared layers, in the Jacobian's column order (the trainer and the
+        Session call this before the first step). Methods that work per layer (GradVac's granularity
+        'layer') read `self.blocks`; the others ignore it."""
+        sizes = tuple(int(s) for s in sizes)
+        if any(s < 1 for s in sizes):
+            raise ConfigError(f"{self.name}: layer sizes must be positive, got {list(sizes)}")
+        self.blocks = sizes
 
     def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         """jacobian: (T, n), rows in task order. losses: (T,) detached, for methods that use them."""
@@ -200,6 +223,7 @@ def register(cls: type[Weighting]) -> type[Weighting]:
     WEIGHTINGS.add(Entry(
         cls.name, cls.title, cls.summary, cls, cls.params, paper=cls.paper, family=cls.family,
         extra={"needs": cls.needs, "kind": kind, "formula": cls.formula, "cost": cls.cost,
+               "departures": cls.departures,
                "stochastic": cls.stochastic, "supports_representation": cls.supports_representation,
                "batches_per_step": cls.batches_per_step},
     ))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from mtlcore.registry import Param
-from mtlcore.weighting.base import Aggregation, GramianWeighting, register
+from mtlcore.weighting.base import WEIGHTED_HEADS_NOTE, Aggregation, GramianWeighting, register
 from mtlcore.weighting.norm_clip import MAX_NORM_HELP, clip_rows
 from mtlcore.weighting.solvers import power_balance_weights
 
@@ -29,10 +29,16 @@ class FairGrad(GramianWeighting):
     needs = "gradients"
     formula = r"G w = w^{-1/\alpha},\ w > 0;\quad d = J^\top w"
     cost = "Gramian plus a few Newton steps in T dimensions; T gradients per step"
+    departures = (
+        "Defaults as the official code: alpha 1, the update's norm clipped to 1 (earlier versions here: alpha 2, "
+        "no clipping). Solver: the official code runs scipy's least squares on G w = w^(-1/alpha) from w = 1, "
+        "which can stop short of the root; we solve it by damped Newton to 1e-10 relative. "
+        + WEIGHTED_HEADS_NOTE)
     params = (
-        Param("alpha", "float", 2.0, low=0.0, high=100.0,
-              help="fairness: 0 = equal weights, 1 = proportional (Nash), large = max-min"),
-        Param("max_norm", "float", 0.0, low=0.0, high=1e6, help=MAX_NORM_HELP),
+        Param("alpha", "float", 1.0, low=0.0, high=100.0,
+              help="fairness: 0 = equal weights, 1 = proportional (Nash; the official code's default), "
+                   "large = max-min"),
+        Param("max_norm", "float", 1.0, low=0.0, high=1e6, help=MAX_NORM_HELP + "; 1 as in the official code"),
     )
 
     def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:

@@ -20,7 +20,8 @@ class FAMO(RecordedLossWeighting):
     scale c. After the model step the trainer re-evaluates the same batch; xi then takes one Adam
     step (weight decay gamma) on the gradient of z . delta, delta_i the fall of log(L_i - L*_i), which
     raises the weight of the tasks that improved least. The logits have their own optimiser, not the
-    model's, so `parameters()` is empty.
+    model's, so `parameters()` is empty. As in the official code the shared parameters' gradient is
+    clipped to `max_norm` before the model's step (`shared_max_norm`).
     """
 
     name: ClassVar[str] = "famo"
@@ -36,15 +37,24 @@ class FAMO(RecordedLossWeighting):
                               r"\quad \delta_i = "
                               r"\log\frac{L_i^{\mathrm{before}} - L_i^*}{L_i^{\mathrm{after}} - L_i^*}")
     cost: ClassVar[str] = "one backward pass plus one extra forward pass (no gradient) on the same batch"
+    departures: ClassVar[str] = (
+        "Defaults as the official code: gamma 0.01, logits' learning rate 0.025, the shared parameters' gradient "
+        "clipped to norm 1 after the backward pass (earlier versions here: gamma 0.001, no clipping). In a "
+        "Session given a representation tensor as shared=, nothing is clipped (the clip acts on parameters).")
     params: ClassVar[tuple[Param, ...]] = (
         Param("lr", "float", 0.025, help="learning rate of the task logits (their own Adam, not the model's)",
               low=1e-5, high=1.0, log=True),
-        Param("gamma", "float", 1e-3, help="weight decay on the logits; pulls the weights back toward equal",
-              low=0.0, high=1.0),
+        Param("gamma", "float", 0.01, help="weight decay on the logits; pulls the weights back toward equal "
+              "(0.01 as in the official code)", low=0.0, high=1.0),
+        Param("max_norm", "float", 1.0, help="clip the gradient on the shared parameters to this norm after the "
+              "backward pass, as the official code does (0 turns clipping off)", low=0.0, high=1e6),
         Param("min_losses", "floats", None, help="lowest reachable loss L* of each task; empty means all 0",
               per_task=True),
     )
     wants_losses_after_step: ClassVar[bool] = True
+
+    def shared_max_norm(self) -> float:
+        return float(self.hp["max_norm"])
 
     _device: torch.device = torch.device("cpu")
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from mtlcore.registry import Param
-from mtlcore.weighting.base import Aggregation, GradientWeighting, register
+from mtlcore.weighting.base import WEIGHTED_HEADS_NOTE, Aggregation, GradientWeighting, register
 from mtlcore.weighting.imtl_g import imtl_g_weights
 from mtlcore.weighting.jacobian import as_tensor, check_jacobian, combine, dtype_eps, gramian, require_losses
 from mtlcore.weighting.vector_adam import VectorAdam
@@ -35,6 +35,7 @@ class IMTL(GradientWeighting):
     formula = (r"\tilde g_i = e^{s_i} g_i,\ w = \text{IMTL-G}(\tilde G),\ d = T \sum_i w_i \tilde g_i;\ "
                r"s \leftarrow s - \eta\,\mathrm{Adam}(e^{s} L - 1)")
     cost = "as IMTL-G, plus an Adam step on T scalars; needs the losses"
+    departures = WEIGHTED_HEADS_NOTE.replace("the reference code", "LibMTL's IMTL code")
     params = (Param("lr", "float", 1e-2, low=1e-6, high=10.0, log=True,
                     help="learning rate of the loss scales s (Adam)"),)
 

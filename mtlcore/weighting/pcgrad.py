@@ -17,7 +17,8 @@ from mtlcore.weighting.two_task import TwoTaskRule, pcgrad_row, two_task_pcgrad
 
 
 def pcgrad_weights(gram: np.ndarray, orders: np.ndarray) -> np.ndarray:
-    """Coefficients of sum_i g_i^PC: step k projects every row i off its k-th task at once."""
+    """Coefficients of sum_i g_i^PC: step k projects every row i that conflicts with its k-th task onto
+    that task's normal plane (removing the conflicting component), all rows at once."""
     t = gram.shape[0]
     coef = np.eye(t)
     rows = np.arange(t)
@@ -53,7 +54,8 @@ def batch_pcgrad_weights(grams: np.ndarray, orders: np.ndarray | None) -> np.nda
 class PCGrad(GramianWeighting):
     name = "pcgrad"
     title = "PCGrad"
-    summary = "Projects each gradient off the normal plane of every gradient it conflicts with (random order)."
+    summary = ("Projects each gradient onto the normal plane of every gradient it conflicts with, removing the "
+               "conflicting component (random order).")
     paper = "Yu et al., Gradient Surgery for Multi-Task Learning, NeurIPS 2020"
     family = "gradient surgery"
     needs = "gradients"

@@ -3,8 +3,8 @@
 Every gradient method here reduces to a problem on the Gramian G = J J^T: the direction is then
 w^T J for T weights, so the n-dimensional work is one Gramian and one weighted sum. The problems are
 tiny (T <= a few dozen), so what matters is exactness and per-call overhead, not asymptotics: plain
-numpy, a Lawson-Hanson active set for the quadratic programmes (exact in finitely many steps, unlike
-Frank-Wolfe), Newton for the smooth equations, and no modelling library rebuilt every step.
+numpy, scipy's compiled Lawson-Hanson NNLS for the quadratic programmes (exact in finitely many steps,
+unlike Frank-Wolfe), Newton for the smooth equations, and no modelling library rebuilt every step.
 
 Conventions: G is a symmetric positive semi-definite float64 array; returned weights are float64
 arrays of length T. Each solver first divides G by its mean diagonal so tolerances are relative.
@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 from scipy.linalg import lapack
-from scipy.optimize import brentq
+from scipy.optimize import brentq, nnls
 
 TINY = 1e-300
 
@@ -38,53 +38,41 @@ def _spd_solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
 
 
-def nonnegative_quadratic(q: np.ndarray, c: np.ndarray, tol: float = 1e-12) -> np.ndarray:
-    """argmin_{x >= 0} 1/2 x^T q x - c^T x for positive semi-definite q (Lawson-Hanson on q, c).
+def square_root(q: np.ndarray, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B) with q = A^T A and A^T (B c) = c for every c in the range of q (PSD q).
 
-    This is NNLS written on the normal equations, so it needs only Gramian entries. The active set
-    grows by the coordinate with the largest negative gradient and shrinks by interpolation whenever
-    the unconstrained solution on the passive set leaves the orthant; it ends at an exact KKT point.
-    `tol` is the gradient level treated as zero, relative to the scale of q and c.
+    From q = V diag(lam) V^T: A = diag(sqrt(lam)) V^T, B = diag(1/sqrt(lam)) V^T, over the eigenvalues
+    above `tol` times the largest (the numerically zero directions of q are left out). Zero rows when
+    q is zero.
     """
-    n = c.shape[0]
-    scale = max(float(np.abs(np.diag(q)).max(initial=0.0)), float(np.abs(c).max(initial=0.0)), TINY)
-    thresh = tol * scale
-    x = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    w = c.copy()  # negative gradient c - q x
-    refused = np.zeros(n, dtype=bool)  # coordinates that just failed to enter (numerically dependent)
-    for _ in range(4 * n + 10):
-        candidates = ~passive & ~refused & (w > thresh)
-        if not candidates.any():
-            break
-        j = int(np.argmax(np.where(candidates, w, -np.inf)))
-        passive[j] = True
-        entered = True
-        for _ in range(4 * n + 10):
-            idx = np.flatnonzero(passive)
-            z = np.zeros(n)
-            z[idx] = _spd_solve(q[np.ix_(idx, idx)], c[idx])
-            if (z[idx] > 0).all():
-                x = z
-                break
-            if entered and z[j] <= 0:
-                # the entering coordinate cannot move: it adds nothing beyond the passive set
-                passive[j] = False
-                refused[j] = True
-                break
-            entered = False
-            leaving = passive & (z <= 0)
-            denom = x[leaving] - z[leaving]
-            step = float(np.min(np.where(denom > 0, x[leaving] / np.where(denom > 0, denom, 1.0), 1.0)))
-            x = x + step * (z - x)
-            passive &= x > thresh * 1e-3
-            x[~passive] = 0.0
-        else:
-            break
-        if not refused[j]:
-            refused[:] = False
-        w = c - q @ x
-    return x
+    lam, vec = np.linalg.eigh(q)
+    top = max(float(lam[-1]), 0.0) if lam.size else 0.0
+    keep = lam > max(tol, q.shape[0] * np.finfo(np.float64).eps) * top
+    root = np.sqrt(lam[keep])
+    basis = vec[:, keep].T
+    return root[:, None] * basis, basis / root[:, None]
+
+
+def nonnegative_least_squares(root: tuple[np.ndarray, np.ndarray], c: np.ndarray) -> np.ndarray:
+    """argmin_{x >= 0} 1/2 x^T q x - c^T x given `square_root(q)`: min_{x >= 0} |A x - B c|^2, solved
+    exactly by scipy's compiled Lawson-Hanson `nnls`."""
+    a, b = root
+    if a.shape[0] == 0:
+        return np.zeros(c.shape[0])
+    return nnls(a, b @ c, maxiter=50 * c.shape[0] + 100)[0]
+
+
+def nonnegative_quadratic(q: np.ndarray, c: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """argmin_{x >= 0} 1/2 x^T q x - c^T x for positive semi-definite q with c in its range.
+
+    Non-negative least squares on a square root of q (q = A^T A, c = A^T b): the same KKT point as an
+    active set on q itself, through scipy's nnls. Against the hand-written Lawson-Hanson on q it
+    replaced (T = 3..20, loaded 2-core machine): MGDA's min-norm problem 2.5-18x and UPGrad's T
+    projections 1.9-17x faster (one eigendecomposition shared by the T problems), one DualProj
+    projection ~10 us slower (0.6x: the factorisation outweighs its few active-set steps); the same
+    weights to 2e-13 where they are unique, KKT residuals <= 2e-14.
+    """
+    return nonnegative_least_squares(square_root(q, tol), c)
 
 
 def min_norm_weights(gram: np.ndarray, tol: float = 1e-12) -> np.ndarray:
@@ -142,9 +130,10 @@ def dual_cone_weights(gram: np.ndarray, u: np.ndarray, tol: float = 1e-12) -> np
     if not scale > 0 or not math.isfinite(scale):
         return u2.reshape(np.shape(u)).copy()
     g = gram / scale
+    root = square_root(g, tol)  # one factorisation for the k projections
     out = np.empty_like(u2)
     for row, ui in enumerate(u2):
-        out[row] = ui + nonnegative_quadratic(g, -(g @ ui), tol)
+        out[row] = ui + nonnegative_least_squares(root, -(g @ ui))
     return out.reshape(np.shape(u))
 
 
@@ -334,7 +323,12 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
 
 
 def pseudo_inverse(gram: np.ndarray, rtol: float) -> np.ndarray:
-    """Pseudo-inverse of a PSD matrix, cutting eigenvalues below rtol * the largest."""
+    """Pseudo-inverse of a PSD matrix, keeping only eigenvalues above rtol * the largest.
+
+    Not np.linalg.pinv(hermitian=True): that one cuts by |eigenvalue|, so a Gramian's roundoff-negative
+    eigenvalues (about -1e-16 of the largest) survive the squared-singular-value cut ConFIG needs and
+    are inverted (ConFIG on three identical gradients then returned a zero update instead of 3 g).
+    """
     lam, vec = np.linalg.eigh(gram)
     keep = lam > rtol * max(float(lam[-1]), 0.0)
     if not keep.any():

@@ -15,10 +15,12 @@ from mtlcore.weighting.loss_based import FAMILY, RecordedLossWeighting
 class UncertaintyWeighting(RecordedLossWeighting):
     """Learned per-task log-variances s_i: total = sum(exp(-s_i) L_i + s_i), weight exp(-s_i).
 
-    This is twice Kendall et al.'s regression form (L / 2 sigma^2 + log sigma) and equal to their
-    classification approximation. The factor 2 makes UW start at weight 1, identical to EW, instead of
-    1/2; the optimum is the same (exp(s_i) = L_i, so each weight tends to 1 / L_i). The s_i are handed
-    to the model's optimiser through `parameters()`, as in the paper.
+    This is twice Kendall et al.'s regression form (L / 2 sigma^2 + log sigma), used for every task
+    as LibMTL does. Kendall et al.'s classification term is different: exp(-s) L + s / 2, whose optimum
+    is exp(s) = 2 L (weight 1 / (2 L)); it is not what this method computes. The factor 2 makes UW
+    start at weight 1, identical to EW, instead of 1/2; the optimum of the regression form is the same
+    (exp(s_i) = L_i, so each weight tends to 1 / L_i). The s_i are handed to the model's optimiser
+    through `parameters()`, as in the paper.
     """
 
     name: ClassVar[str] = "uw"
@@ -31,6 +33,10 @@ class UncertaintyWeighting(RecordedLossWeighting):
     formula: ClassVar[str] = (r"\mathcal{L} = \sum_{i=1}^{T} \left( e^{-s_i} L_i + s_i \right), \quad "
                               r"s_i = \log \sigma_i^2 \text{ learned}, \quad w_i = e^{-s_i}")
     cost: ClassVar[str] = "one backward pass (T extra learned scalars)"
+    departures: ClassVar[str] = (
+        "One form for every task: e^{-s} L + s, twice Kendall et al.'s regression term (as LibMTL uses for all "
+        "tasks). Kendall et al.'s classification term is e^{-s} L + s/2 (its weights tend to 1/(2L), not 1/L); "
+        "it is not used here.")
     params: ClassVar[tuple[Param, ...]] = (
         Param("init", "float", 0.0, help="starting log-variance s of every task (0 means weight 1)",
               low=-10.0, high=10.0),
