@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog
-from dashboard.shared.live import markdown_text
 from dashboard.shared.state import page_guard
+from dashboard.shared.text import md_escape
 from dashboard.train import forms
 
 TRAIN_PAGE = Path(__file__).resolve().parent / "train.py"
@@ -68,7 +68,7 @@ def card(entry: dict[str, Any]) -> None:
         st.markdown(f"**Needs:** {needs}  \n**Cost per step:** {entry.get('cost') or 'not stated'}"
                     + ("  \n**Random:** draws from the run's seeded generator" if entry.get("stochastic") else ""))
         if entry.get("departures"):
-            st.markdown(f"**Against the reference code:** {markdown_text(entry['departures'])}")
+            st.markdown(f"**Against the reference code:** {md_escape(entry['departures'])}")
         if entry["params"]:
             st.dataframe(params_table(entry["params"]), hide_index=True, width="stretch")
         else:
