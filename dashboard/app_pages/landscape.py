@@ -222,9 +222,10 @@ def page() -> None:
     titles = {m["name"]: m["title"] for m in methods}
     specs, starts, steps, lr, imbalance = controls(methods)
     st.caption("At (0, 0) both gates c1 = max(tanh(x2/2), 0) and c2 = max(tanh(-x2/2), 0) sit at 0. The papers' "
-               "code takes them with a clamp, whose slope there is 0: every gradient vanishes and no method "
-               "moves. Here max() splits its slope at a tie (as torch.maximum does), so from (0, 0) both "
-               "losses point down along x2 and every method leaves it.")
+               "code takes them with `torch.clamp`, whose slope at its bound was 1 from 2018 until PyTorch 2.14 "
+               "(the papers' runs leave (0, 0)) and is 0 since 2.14 (every gradient vanishes and no method "
+               "moves). Here the slope at a tie is split in half, as torch.maximum does: a convention of ours, "
+               "under which both losses point down along x2 at (0, 0) and every method leaves it.")
     if not specs:
         st.info("Pick at least one method.", icon=":material/info:")
         return
