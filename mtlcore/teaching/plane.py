@@ -68,8 +68,10 @@ def _directions_here(methods: list[str], gradients: np.ndarray) -> list[PlaneDir
     for name in methods:
         try:
             out.append(combine_in_plane(name, gradients))
-        except ConfigError as exc:
+        except ConfigError as exc:  # written for users
             out.append(str(exc))
+        except Exception as exc:  # noqa: BLE001  one method's fault must not hide the others
+            out.append(f"{type(exc).__name__}: {exc}")
     return out
 
 
