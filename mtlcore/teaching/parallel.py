@@ -6,8 +6,8 @@ by a measured cost per step) that run in the warm pool's worker processes (mtlco
 a forkserver that imports the core once, so after the first use or `warm_up` a call starts at once);
 results are identical whatever the split, because every point's arithmetic is done point by point
 (see objective._pointwise). A process that keeps torch out (the dashboard's server) sends every
-computation there, the cost probe and short runs included; one that has torch already (the CLI,
-tests) computes short work itself.
+computation there, the cost probe and short runs included; one that has torch already (tests, a
+script that trains) computes short work itself.
 """
 
 from __future__ import annotations
@@ -53,11 +53,10 @@ def worker_pool(workers: int = 2) -> ProcessPoolExecutor:
 
 
 def offloaded() -> bool:
-    """Whether this process sends even short toy work to the workers: it has not imported torch (or
-    promised never to, as the dashboard's server does)."""
-    from mtlcore import catalog
-
-    return catalog.torch_kept_out() or "torch" not in sys.modules
+    """Whether this process sends even short toy work to the workers: it has not imported torch (the
+    dashboard's server never does; one that has, such as the CLI after its first run or the tests,
+    computes short work itself rather than pay a round trip)."""
+    return "torch" not in sys.modules
 
 
 def worker_limit() -> int:
