@@ -166,16 +166,16 @@ def grid_for(starts: np.ndarray, n: int = 140) -> tuple[np.ndarray, np.ndarray]:
 
 def _paths(values: np.ndarray, last: int, colour: str, label: str, group: str, width: float, legend: bool,
            axes: dict | None = None, detail: Detail = FULL) -> list[dict]:
-    """Line traces of one method's paths (values: (S, K, 2)): bold up to record `last` (the first start's
-    trace carries the legend entry when `legend`), then faint to the end of the run."""
+    """Line traces of one method's paths (values: (S, K, 2)): bold up to record `last`, every start in one
+    trace split by NaN gaps (carrying the legend entry when `legend`; one trace per method keeps the
+    browser's drawing short), then faint to the end of the run."""
     axes = axes or {}
     done = _stride(last + 1, detail.points)
-    out = []
-    for s in range(values.shape[0]):
-        path = values[s, done].astype(np.float32)
-        out.append({"type": "scatter", "x": path[:, 0], "y": path[:, 1], "mode": "lines",
-                    "line": {"color": colour, "width": width}, "name": label, "legendgroup": group,
-                    "showlegend": legend and s == 0, "hoverinfo": "name", **axes})
+    bold = np.concatenate([values[:, done], np.full((values.shape[0], 1, 2), np.nan)], axis=1)
+    flat = bold.reshape(-1, 2)[:-1].astype(np.float32)
+    out = [{"type": "scatter", "x": flat[:, 0], "y": flat[:, 1], "mode": "lines",
+            "line": {"color": colour, "width": width}, "name": label, "legendgroup": group,
+            "showlegend": legend, "hoverinfo": "name", **axes}]
     if last < values.shape[1] - 1:  # the rest of the run, where the animation's dots go next: one trace,
         rest = last + _stride(values.shape[1] - last, detail.rest_points)  # the starts split by NaN gaps
         paths = np.concatenate([values[:, rest], np.full((values.shape[0], 1, 2), np.nan)], axis=1)

@@ -68,5 +68,7 @@ def _worker_count(jobs: Sequence[_Job], steps: int, workers: int | None) -> int:
     limit = min(worker_limit(), len(jobs))
     if limit < 2:
         return 1
+    if offloaded():  # the work goes to the warm pool anyway: every worker it has takes a share
+        return limit
     estimate = sum(steps * step_cost_us([job.spec], job.starts.shape[0]) * 1e-6 for job in jobs)
     return limit if estimate > PARALLEL_ABOVE_S else 1
