@@ -213,8 +213,12 @@ def cmd_toy(args: argparse.Namespace) -> int:
 
     from mtlcore import teaching as toy
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    starts = toy.parse_points(args.starts) if args.starts else list(toy.PAPER_STARTS)
+    preset = toy.protocol(args.protocol)
+    methods = [(m, preset.params_for(m)) for m in (m.strip() for m in args.methods.split(",")) if m]
+    starts = toy.parse_points(args.starts) if args.starts else list(preset.starts)
+    steps = preset.steps if args.steps is None else args.steps
+    lr = preset.lr if args.lr is None else args.lr
+    imbalance = preset.imbalance if args.imbalance is None else args.imbalance
     bar = None if args.quiet else tqdm(total=100, unit="%", desc="toy", file=sys.stderr)
 
     def progress(fraction: float, message: str) -> None:
@@ -223,7 +227,7 @@ def cmd_toy(args: argparse.Namespace) -> int:
             bar.set_postfix_str(message, refresh=False)
 
     try:
-        runs = toy.simulate(methods, starts, steps=args.steps, lr=args.lr, imbalance=args.imbalance,
+        runs = toy.simulate(methods, starts, steps=steps, lr=lr, imbalance=imbalance,
                             seed=args.seed, progress=progress, use_cache=not args.no_cache, workers=args.workers)
     finally:
         if bar is not None:
@@ -232,8 +236,9 @@ def cmd_toy(args: argparse.Namespace) -> int:
 
     reached = toy.REACHED if args.reached is None else args.reached
     table = toy.reach_table(runs, reached, mark=lambda d, ok: f"{d:.3f}{' *' if ok else ''}")
-    print(f"distance of each final point to the Pareto set (* within {reached:g}); "
-          f"{args.steps:,} Adam steps at lr {args.lr:g}, L1 scaled by {args.imbalance:g}")
+    fixed = "; ".join(f"{m} {', '.join(f'{k} = {v:g}' for k, v in p.items())}" for m, p in methods if p)
+    print(f"distance of each final point to the Pareto set (* within {reached:g}); {preset.title} protocol: "
+          f"{steps:,} Adam steps at lr {lr:g}, L1 scaled by {imbalance:g}" + (f"; {fixed}" if fixed else ""))
     with pd.option_context("display.width", 200):
         print(table.to_string())
     where = "from the cache" if all(r.cached for r in runs) else "computed"
@@ -294,10 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=cmd_sweep)
     ty = sub.add_parser("toy", help="run weighting methods on the two-objective toy (the Landscape page)")
     ty.add_argument("--methods", default="ew,mgda,pcgrad,cagrad,nash_mtl", help="comma-separated method names")
-    ty.add_argument("--starts", default="", help="start points 'x1, x2; x1, x2' (default: the papers' five)")
-    ty.add_argument("--steps", type=int, default=35_000, help="Adam steps (default: the papers' 35,000)")
-    ty.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
-    ty.add_argument("--imbalance", type=float, default=0.1, help="scale on L1 (0.1: Nash-MTL paper, 1: CAGrad)")
+    ty.add_argument("--protocol", default="nash_mtl", choices=("nash_mtl", "cagrad"),
+                    help="the paper whose setup to run: nash_mtl (five starts, 35,000 steps, L1 x 0.1) or "
+                         "cagrad (three starts, 100,000 steps, c = 0.5, no scaling); the options below override it")
+    ty.add_argument("--starts", default="", help="start points 'x1, x2; x1, x2' (default: the protocol's)")
+    ty.add_argument("--steps", type=int, default=None, help="Adam steps (default: the protocol's)")
+    ty.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default: the protocol's, 1e-3)")
+    ty.add_argument("--imbalance", type=float, default=None,
+                    help="scale on L1 (default: the protocol's; 0.1 Nash-MTL, 1 CAGrad)")
     ty.add_argument("--seed", type=int, default=0)
     ty.add_argument("--workers", type=int, default=None, help="worker processes (default: 2 for long runs)")
     ty.add_argument("--reached", type=float, default=None,

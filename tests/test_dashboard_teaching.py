@@ -112,6 +112,67 @@ def test_landscape_says_which_methods_cannot_adapt_in_the_toy(tmp_path: Path, mo
     assert [c.value for c in at.caption if "no epochs" in c.value][0].startswith(":material/info: **Dynamic")
 
 
+def test_landscape_presets_are_the_papers_protocols() -> None:
+    at = app("landscape").run()
+    assert_clean(at)
+    protocol = at.selectbox(key="toy_protocol")
+    assert protocol.value == "nash_mtl" and set(protocol.options) >= {
+        "Nash-MTL paper (Navon et al. 2022): five starts, 35,000 Adam steps at lr 1e-3, L1 scaled by 0.1",
+        "CAGrad paper (Liu et al. 2021): three starts, 100,000 Adam steps at lr 1e-3, CAGrad's c = 0.5, "
+        "losses not scaled"}
+    protocol.set_value("cagrad").run()
+    assert_clean(at)
+    assert at.multiselect(key="toy_starts").value == ["(-8.5, 7.5)", "(-8.5, -5)", "(9, 9)"]
+    assert at.number_input(key="toy_steps").value == 100_000
+    assert at.select_slider(key="toy_imbalance").value == 1.0 and at.select_slider(key="toy_lr").value == 1e-3
+    from dashboard.train import forms
+
+    key = forms.param_key("toy", "cagrad", "c")
+    assert at.number_input(key=key).value == 0.5
+    at.selectbox(key="toy_protocol").set_value("nash_mtl").run()
+    assert at.number_input(key=key).value == 0.4  # back to CAGrad's own default
+    assert at.number_input(key="toy_steps").value == 35_000 and len(at.multiselect(key="toy_starts").value) == 5
+
+
+def test_landscape_grows_a_shown_set_by_the_new_start_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtlcore.teaching import runs as toy_runs
+
+    monkeypatch.setenv("MTL_CACHE", str(tmp_path))
+    computed: list[tuple[str, tuple[int, ...]]] = []
+
+    def counting(real):  # type: ignore[no-untyped-def]
+        def run(jobs, *args, **kwargs):  # type: ignore[no-untyped-def]
+            computed.extend((job.spec.method, job.slots) for job in jobs)
+            return real(jobs, *args, **kwargs)
+        return run
+
+    # inline or in the worker processes (the dashboard keeps torch out of its process)
+    monkeypatch.setattr(toy_runs, "_simulate_jobs", counting(toy_runs._simulate_jobs))
+    monkeypatch.setattr(toy_runs, "_simulate_parallel", counting(toy_runs._simulate_parallel))
+    built: list[int] = []
+    real_figure = toy_charts.landscape_figure
+    monkeypatch.setattr(toy_charts, "landscape_figure", lambda *a, **k: built.append(1) or real_figure(*a, **k))
+    at = app("landscape").run()
+    at.multiselect(key="toy_methods").set_value(["mgda", "ew"])
+    at.number_input(key="toy_steps").set_value(250)
+    at.run()
+    at.button(key="toy_run").click().run()
+    assert_clean(at)
+    assert sorted(computed) == [("ew", (0, 1, 2, 3, 4)), ("mgda", (0, 1, 2, 3, 4))] and len(built) == 1
+    at.run()  # a rerun draws the kept figures
+    assert len(built) == 1
+    computed.clear()
+    at.text_input(key="toy_own").set_value("3, -2").run()  # no click: only the new start is computed
+    assert_clean(at)
+    assert sorted(computed) == [("ew", (5,)), ("mgda", (5,))]
+    assert list(at.dataframe[0].value.columns)[5] == "(3, -2)"
+    assert set(charts(at)) == {"toy_landscape", "toy_loss_space"}
+    light = charts(at)["toy_landscape"]
+    at.toggle(key="toy_detail").set_value(True).run()
+    full = charts(at)["toy_landscape"]
+    assert len(full["frames"]) > len(light["frames"]) and len(light["frames"]) <= toy_charts.LIGHT.frames
+
+
 # -- Gradient conflict -----------------------------------------------------------------------------------
 def test_explorer_shows_which_methods_stop_conflicting() -> None:
     at = app("explorer").run()
@@ -188,7 +249,12 @@ def test_every_figure_passes_plotly_validation() -> None:
         go.Figure(fig.to_dict())  # full validation of every property
     fig = toy_charts.landscape_figure(runs, 700, 0.1, order)
     lines = [t for t in fig.data if t.type == "scatter" and t.mode == "lines" and t.name == "mgda"]
-    assert lines and all(len(t.x) <= toy_charts.MAX_TRAJECTORY_POINTS + 1 for t in lines)
+    assert lines
+    for t in lines:  # one trace per panel, its starts split by NaN gaps, each start's path cut to the maximum
+        x = np.asarray(t.x, dtype=np.float64)
+        gaps = np.flatnonzero(np.isnan(x))
+        assert gaps.size == len(runs[0].starts) - 1
+        assert np.diff(np.concatenate([[-1], gaps, [x.size]])).max() - 1 <= toy_charts.MAX_TRAJECTORY_POINTS + 1
     assert any("at most" in (a.text or "") for a in fig.layout.annotations)  # the cut is said on the chart
 
 

@@ -16,10 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted(p.stem for p in (ROOT / "dashboard" / "app_pages").glob("*.py"))
-# The toy's pages import mtlcore/toy.py, which imports torch at module level; they turn green (and
-# this mark must go) once the page side of the toy imports only light modules.
+# The toy's pages and figures: their computations run in the toy's worker processes, their metadata
+# comes from the catalogue, so they import no torch either (checked on their own, as they once did).
 TOY_PAGES = {"landscape", "explorer"}
-TOY_MODULES = {"toy_charts"}
+TOY_MODULES = {"teaching.charts"}
 HELPERS = sorted(p.stem for p in (ROOT / "dashboard").glob("*.py")
                  if p.stem not in {"__init__", "streamlit_app"})
 
@@ -36,11 +36,6 @@ def fresh_python(code: str, tmp_path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def light(name: str, heavy: set[str]) -> object:
-    marks = [pytest.mark.xfail(reason="mtlcore/toy.py imports torch at module level", strict=True)]
-    return pytest.param(name, marks=marks) if name in heavy else name
-
-
 def test_dashboard_helper_modules_import_without_torch(tmp_path: Path) -> None:
     """All light helpers in one fresh interpreter, checked after each import: names the first offender."""
     modules = [m for m in HELPERS if m not in TOY_MODULES]
@@ -53,7 +48,7 @@ def test_dashboard_helper_modules_import_without_torch(tmp_path: Path) -> None:
     assert got == {"first_to_import_torch": []}
 
 
-@pytest.mark.parametrize("module", [light(m, TOY_MODULES) for m in sorted(TOY_MODULES)])
+@pytest.mark.parametrize("module", sorted(TOY_MODULES))
 def test_toy_helper_modules_import_without_torch(module: str, tmp_path: Path) -> None:
     got = fresh_python(f"import dashboard.{module}\nprint(json.dumps({{'torch': 'torch' in sys.modules}}))\n",
                        tmp_path)
@@ -61,7 +56,7 @@ def test_toy_helper_modules_import_without_torch(module: str, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", [light(p, TOY_PAGES) for p in PAGES])
+@pytest.mark.parametrize("page", PAGES)
 def test_page_runs_without_importing_torch(page: str, tmp_path: Path) -> None:
     got = fresh_python(
         "from streamlit.testing.v1 import AppTest\n"

@@ -292,8 +292,9 @@ def test_runs_are_recorded_deterministic_and_cached(monkeypatch: pytest.MonkeyPa
 def test_a_corrupt_cache_file_is_recomputed(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("MTL_CACHE", str(tmp_path))
     first = toy.simulate(["pcgrad"], steps=100)[0]
-    for path in (cache._cache_path(simulator._Spec("pcgrad"), np.array(toy.PAPER_STARTS), 100, toy.PAPER_LR, 1.0, 0),):
-        path.write_bytes(b"not an npz file")
+    for j in range(len(toy.PAPER_STARTS)):
+        cache._cache_path(simulator._Spec("pcgrad"), np.array(toy.PAPER_STARTS), j, 100, toy.PAPER_LR, 1.0,
+                          0).write_bytes(b"not an npz file")
     again = toy.simulate(["pcgrad"], steps=100)[0]
     assert not again.cached
     np.testing.assert_array_equal(again.points, first.points)

@@ -1,8 +1,9 @@
 """Gradient-conflict explorer: two or three task gradients in the plane, and what each method makes of them.
 
 Sliders set the gradients; every chosen method's direction comes from its own `aggregate` on that
-2-D Jacobian (or its `combine` weights, for loss-based methods), exactly as in training. The shaded
-cone holds the directions that conflict with no task (g_i . d >= 0 for all i).
+2-D Jacobian (or its `combine` weights, for loss-based methods), exactly as in training, computed in
+the toy's warm worker processes (this server never imports torch). The shaded cone holds the
+directions that conflict with no task (g_i . d >= 0 for all i).
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ def page() -> None:
     equal = st.toggle("Draw every direction at the same length", value=True, key=K_EQUAL,
                       help="Conflict is about angles; the methods' step sizes differ a lot (see |d| below)")
     results: list[toy.PlaneDirection] = []
-    for name in chosen:
-        with page_guard(f"the method {titles.get(name, name)}"):
-            results.append(toy.combine_in_plane(name, grads))
+    for name, answer in zip(chosen, toy.plane_directions(list(chosen), grads)):
+        if isinstance(answer, str):
+            st.error(f"{titles.get(name, name)}: {answer}", icon=":material/error:")
+        else:
+            results.append(answer)
     left, right = st.columns([3, 2])
     left.plotly_chart(toy_charts.conflict_figure(grads, {r.method: r.direction for r in results}, registry, titles,
                                                  equal_length=equal), key="cx_plane", width="stretch")

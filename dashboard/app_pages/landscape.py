@@ -1,8 +1,11 @@
 """Landscape: the CAGrad / Nash-MTL two-objective toy, and where each weighting method takes it.
 
 The page only chooses and draws: mtlcore.teaching runs the methods (the registry's own `aggregate` and
-`combine`, the code training runs) and caches every result on disk, so a set computed once redraws
-at once, and the step slider only re-slices arrays. Each chart's Play button animates the run in
+`combine`, the code training runs) in its worker processes (this server never imports torch) and
+caches every trajectory on disk, one file per method and start, so a set computed once redraws at
+once and a start or method added to a shown set computes only itself (small additions right away).
+Built figures are kept per (runs, step, detail), so a rerun does not rebuild them; they open light
+(fewer points and frames) with full detail on demand. Each chart's Play button animates the run in
 the browser (Plotly frames), without a rerun of this script. Long computations run in a background
 thread of this server (never in the script thread, which a widget change would stop), which fans
 them out to worker processes; a fragment shows their progress and reruns the page when they are done.
@@ -34,6 +37,10 @@ POLL_S = 0.5
 
 K_METHODS, K_STARTS, K_OWN, K_STEPS, K_LR, K_IMB = ("toy_methods", "toy_starts", "toy_own", "toy_steps", "toy_lr",
                                                      "toy_imbalance")
+K_PROTOCOL, K_DETAIL = "toy_protocol", "toy_detail"
+# every preset's starts, the Nash-MTL paper's five first
+PRESET_STARTS = tuple(dict.fromkeys(p for proto in toy.PROTOCOLS.values() for p in proto.starts))
+FIGURES_KEPT = 24  # built figure pairs kept per server (a step slider visits a few dozen)
 OWNER = "toy"  # prefix of the generated method-parameter widgets (not the Train page's)
 
 
@@ -63,11 +70,33 @@ def _warm_workers() -> bool:
     return True
 
 
+def protocol_default(method: str, spec: dict[str, Any]) -> Any:
+    """A method setting's starting value: the chosen paper's (CAGrad's c = 0.5 in its protocol), else its own."""
+    chosen = toy.protocol(st.session_state.get(K_PROTOCOL, toy.NASH_MTL.name))
+    value = chosen.params_for(method).get(spec["name"])
+    return forms.widget_default(spec) if value is None else value
+
+
+def apply_protocol() -> None:
+    """The protocol selector's callback: its starts, steps, learning rate, scale and method settings."""
+    chosen = toy.protocol(st.session_state[K_PROTOCOL])
+    st.session_state[K_STARTS] = [toy.start_label(p) for p in chosen.starts]
+    st.session_state[K_STEPS] = chosen.steps
+    st.session_state[K_LR] = chosen.lr
+    st.session_state[K_IMB] = chosen.imbalance
+    named = {(m, name) for proto in toy.PROTOCOLS.values() for m, params in proto.method_params.items()
+             for name in params}
+    for method, name in named:  # a setting another paper fixed goes back to this paper's (or its default)
+        spec = next(p for p in catalog.method(method)["params"] if p["name"] == name)
+        st.session_state[forms.param_key(OWNER, method, name)] = protocol_default(method, spec)
+
+
 def read_params(method: dict[str, Any]) -> dict[str, Any]:
     """The method's settings from its generated widgets, validated by the core's own rules."""
     out: dict[str, Any] = {}
     for spec in method["params"]:
-        raw = st.session_state.get(forms.param_key(OWNER, method["name"], spec["name"]), forms.widget_default(spec))
+        raw = st.session_state.get(forms.param_key(OWNER, method["name"], spec["name"]),
+                                   protocol_default(method["name"], spec))
         value = forms.parse_floats(str(raw)) if spec["kind"] == "floats" else raw
         if value is not None:
             out[spec["name"]] = value
@@ -119,12 +148,17 @@ def controls(methods: list[dict[str, Any]]) -> tuple[list[tuple[str, dict[str, A
                                                     int, float, float]:
     names = [m["name"] for m in methods]
     titles = {m["name"]: m["title"] for m in methods}
+    st.selectbox("Protocol", list(toy.PROTOCOLS), key=K_PROTOCOL, on_change=apply_protocol,
+                 format_func=lambda n: f"{toy.PROTOCOLS[n].title}: {toy.PROTOCOLS[n].note}",
+                 help="The two papers ran the same toy differently; choosing one sets its starts, steps, "
+                      "learning rate, scale on L1 and the method settings it fixed (all still editable)")
     c1, c2 = st.columns([3, 2])
     chosen = c1.multiselect("Methods", names, default=[n for n in DEFAULT_METHODS if n in names], key=K_METHODS,
                             format_func=lambda n: titles.get(n, n),
                             help="Every registered method; each runs with the same code as real training")
-    paper = [toy.start_label(p) for p in toy.PAPER_STARTS]
-    picked = c2.multiselect("Start points (the papers' five)", paper, default=paper, key=K_STARTS)
+    paper = [toy.start_label(p) for p in PRESET_STARTS]
+    picked = c2.multiselect("Start points (the papers')", paper, default=[toy.start_label(p) for p in toy.PAPER_STARTS],
+                            key=K_STARTS)
     own = c2.text_input("Your own start points", "", key=K_OWN, placeholder="x1, x2; x1, x2",
                         help="Points separated by ';', e.g. '5, 5; -2, 8'")
     c1, c2, c3 = st.columns(3)
@@ -145,22 +179,24 @@ def controls(methods: list[dict[str, Any]]) -> tuple[list[tuple[str, dict[str, A
                 any_param = True
                 st.markdown(f"**{entry['title']}**")
                 for spec in entry["params"]:
-                    widgets.param_widget(spec, forms.param_key(OWNER, name, spec["name"]))
+                    widgets.param_widget({**spec, "default": protocol_default(name, spec)},
+                                         forms.param_key(OWNER, name, spec["name"]))
         if not any_param:
             st.caption("The chosen methods have no settings.")
     specs = [(name, read_params(next(m for m in methods if m["name"] == name))) for name in chosen]
-    starts = [p for p, label in zip(toy.PAPER_STARTS, paper) if label in (picked or [])] + toy.parse_points(own)
+    starts = [p for p, label in zip(PRESET_STARTS, paper) if label in (picked or [])] + toy.parse_points(own)
     return specs, starts, steps, float(lr), float(imbalance)
 
 
 def is_default(specs: list[tuple[str, dict[str, Any]]], starts: list[tuple[float, float]], steps: int, lr: float,
                imbalance: float) -> bool:
-    """The page's opening choice (the papers' five methods, starts and settings), computed without a click
-    when worker processes are available, so a first visit shows it within seconds."""
+    """A preset's own setup (the five methods, the chosen paper's starts and settings), computed without a
+    click when worker processes are available, so a first visit shows it within seconds."""
+    chosen = toy.protocol(st.session_state.get(K_PROTOCOL, toy.NASH_MTL.name))
     defaults = [(name, read_params(catalog.method(name))) for name in DEFAULT_METHODS if name in
                 {m["name"] for m in catalog.methods()}]
-    return (specs == defaults and starts == list(toy.PAPER_STARTS) and steps == toy.PAPER_STEPS
-            and lr == toy.PAPER_LR and imbalance == toy.NASH_IMBALANCE)
+    return (specs == defaults and starts == list(chosen.starts) and steps == chosen.steps
+            and lr == chosen.lr and imbalance == chosen.imbalance)
 
 
 def summary_table(runs: list[toy.Trajectories], titles: dict[str, str]) -> pd.DataFrame:
@@ -168,6 +204,23 @@ def summary_table(runs: list[toy.Trajectories], titles: dict[str, str]) -> pd.Da
     table.index = [titles.get(name, name) for name in table.index]
     table.index.name = "method"
     return table
+
+
+@st.cache_resource(show_spinner=False, max_entries=FIGURES_KEPT)
+def _built(key: str, _runs: list[toy.Trajectories], upto: int, imbalance: float, _registry: list[str],
+           _titles: dict[str, str], detail: toy_charts.Detail) -> tuple[Any, Any]:
+    """Both figures of one (runs, step, detail), built once per server (`key` names the runs; shared,
+    never mutated: st.plotly_chart copies a figure before sending it)."""
+    return (toy_charts.landscape_figure(_runs, upto, imbalance, _registry, _titles, detail=detail),
+            toy_charts.loss_space_figure(_runs, upto, imbalance, _registry, _titles, detail=detail))
+
+
+def figures(runs: list[toy.Trajectories], upto: int, imbalance: float, registry: list[str], titles: dict[str, str],
+            detail: toy_charts.Detail) -> tuple[Any, Any]:
+    """The landscape and loss-space figures, from the server's cache when these runs were drawn before."""
+    key = config_key([(r.method, r.params) for r in runs], [tuple(map(float, p)) for p in runs[0].starts],
+                     runs[0].total_steps, runs[0].lr, imbalance)
+    return _built(f"{key}:{runs[0].seed}:{len(registry)}", runs, upto, imbalance, registry, titles, detail)
 
 
 def results(runs: list[toy.Trajectories], imbalance: float, registry: list[str], titles: dict[str, str]) -> None:
@@ -183,12 +236,16 @@ def results(runs: list[toy.Trajectories], imbalance: float, registry: list[str],
     step = st.slider("Step", 0, steps, value=steps, step=max(steps // 1000, 1), key=f"toy_step_{steps}",
                      help="Draws the paths up to this step (every 1/1000 of the run is recorded); the Play "
                           "button on each chart animates the whole run in the browser instead")
+    full = st.toggle("Full detail", value=False, key=K_DETAIL,
+                     help=f"Draw each path with up to {toy_charts.FULL.points} points and animate up to "
+                          f"{toy_charts.FULL.frames} frames (default: {toy_charts.LIGHT.points} points and "
+                          f"{toy_charts.LIGHT.frames} frames, a page the browser draws sooner)")
+    detail = toy_charts.FULL if full else toy_charts.LIGHT
     upto = runs[0].at_step(step)
-    st.plotly_chart(toy_charts.landscape_figure(runs, upto, imbalance, registry, titles), key="toy_landscape",
-                    width="stretch")
-    st.plotly_chart(toy_charts.loss_space_figure(runs, upto, imbalance, registry, titles), key="toy_loss_space",
-                    width="stretch")
-    note = toy_charts.animation_caption(runs, upto)
+    landscape, loss_space = figures(runs, upto, imbalance, registry, titles, detail)
+    st.plotly_chart(landscape, key="toy_landscape", width="stretch")
+    st.plotly_chart(loss_space, key="toy_loss_space", width="stretch")
+    note = toy_charts.animation_caption(runs, upto, detail)
     if note:
         st.caption(note)
     took = max(r.seconds for r in runs)
@@ -222,9 +279,10 @@ def page() -> None:
     titles = {m["name"]: m["title"] for m in methods}
     specs, starts, steps, lr, imbalance = controls(methods)
     st.caption("At (0, 0) both gates c1 = max(tanh(x2/2), 0) and c2 = max(tanh(-x2/2), 0) sit at 0. The papers' "
-               "code takes them with a clamp, whose slope there is 0: every gradient vanishes and no method "
-               "moves. Here max() splits its slope at a tie (as torch.maximum does), so from (0, 0) both "
-               "losses point down along x2 and every method leaves it.")
+               "code takes them with `torch.clamp`, whose slope at its bound was 1 from 2018 until PyTorch 2.14 "
+               "(the papers' runs leave (0, 0)) and is 0 since 2.14 (every gradient vanishes and no method "
+               "moves). Here the slope at a tie is split in half, as torch.maximum does: a convention of ours, "
+               "under which both losses point down along x2 at (0, 0) and every method leaves it.")
     if not specs:
         st.info("Pick at least one method.", icon=":material/info:")
         return
@@ -235,20 +293,33 @@ def page() -> None:
     if not starts:
         st.info("Pick at least one start point.", icon=":material/info:")
         return
-    runs = toy.cached_runs(specs, starts, steps, lr, imbalance)
+    request = toy.plan(specs, starts, steps, lr, imbalance)
+    runs = request.runs()
     if runs is not None:
         results(runs, imbalance, registry, titles)
         return
     key = config_key(specs, starts, steps, lr, imbalance)
     job = running_job(key)
-    if job is None and is_default(specs, starts, steps, lr, imbalance) and toy.worker_limit() > 1:
-        job = start_job(key, specs, starts, steps, lr, imbalance)  # the papers' set: start it at once
+    if job is None and toy.worker_limit() > 1 and is_default(specs, starts, steps, lr, imbalance):
+        job = start_job(key, specs, starts, steps, lr, imbalance)  # a preset's own set: start it at once
     if job is not None and not job.done:
         st.fragment(run_every=POLL_S)(progress_panel)(key)
         return
+    missing = request.missing()
+    # a shown set grown by a start or a method: compute the new trajectories without a click
+    partial = len(missing) < len(specs) or any(len(m.slots) < len(starts) for m in missing)
+    estimate = toy.missing_seconds(request)
+    if partial and (job is None or not job.error):
+        if estimate / max(min(toy.worker_limit(), len(missing)), 1) < SYNC_BELOW_S:
+            bar = st.progress(0.0, text="Computing the new trajectories...")
+            runs = toy.complete(request, progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Computing... {m}"))
+            bar.empty()
+            results(runs, imbalance, registry, titles)
+            return
+        start_job(key, specs, starts, steps, lr, imbalance)
+        st.rerun()
     if job is not None and job.error:
         st.error(f"The last computation failed: {job.error}", icon=":material/error:")
-    estimate = toy.estimated_seconds(specs, len(starts), steps)
     if estimate >= SYNC_BELOW_S:
         _warm_workers()
     st.caption(f"Not computed yet. Estimated {estimate:.1f} s of compute in one process "
@@ -256,7 +327,7 @@ def page() -> None:
     if st.button("Run", type="primary", icon=":material/play_arrow:", key="toy_run"):
         if estimate < SYNC_BELOW_S:
             bar = st.progress(0.0, text="Computing...")
-            runs = toy.simulate(specs, starts, steps=steps, lr=lr, imbalance=imbalance, workers=1,
+            runs = toy.complete(request, workers=1,
                                 progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Computing... {m}"))
             bar.empty()
             results(runs, imbalance, registry, titles)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
@@ -47,6 +48,21 @@ MAX_FRAMES = 60
 MIN_FRAMES = 20
 FRAME_TRACES = 600
 FRAME_MS = 80  # per frame when playing, then as long for the dots to glide (a linear transition) to the next
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How much of a run the animated figures carry: points per bold path, per faint rest of a path,
+    and frames at most. The page opens LIGHT (a smaller page that the browser draws sooner) and offers
+    FULL on demand; the recorded runs are the same."""
+
+    points: int = MAX_TRAJECTORY_POINTS
+    rest_points: int = MAX_REST_POINTS
+    frames: int = MAX_FRAMES
+
+
+FULL = Detail()
+LIGHT = Detail(points=120, rest_points=40, frames=12)
 PARETO_COLOUR = "#111111"
 CONE_FILL = "rgba(89, 161, 79, 0.18)"
 START_SYMBOL = "x"
@@ -76,9 +92,9 @@ def _stride(n: int, max_points: int = MAX_TRAJECTORY_POINTS) -> np.ndarray:
     return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
 
 
-def frame_count(n_methods: int) -> int:
-    """Frames of each animated figure for this many methods (see FRAME_TRACES)."""
-    return max(MIN_FRAMES, min(MAX_FRAMES, FRAME_TRACES // max(4 * n_methods, 1)))
+def frame_count(n_methods: int, detail: Detail = FULL) -> int:
+    """Frames of each animated figure for this many methods (see FRAME_TRACES), at most detail.frames."""
+    return min(detail.frames, max(MIN_FRAMES, min(MAX_FRAMES, FRAME_TRACES // max(4 * n_methods, 1))))
 
 
 def frame_records(n_records: int, upto: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
@@ -149,19 +165,19 @@ def grid_for(starts: np.ndarray, n: int = 140) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _paths(values: np.ndarray, last: int, colour: str, label: str, group: str, width: float, legend: bool,
-           axes: dict | None = None) -> list[dict]:
-    """Line traces of one method's paths (values: (S, K, 2)): bold up to record `last` (the first start's
-    trace carries the legend entry when `legend`), then faint to the end of the run."""
+           axes: dict | None = None, detail: Detail = FULL) -> list[dict]:
+    """Line traces of one method's paths (values: (S, K, 2)): bold up to record `last`, every start in one
+    trace split by NaN gaps (carrying the legend entry when `legend`; one trace per method keeps the
+    browser's drawing short), then faint to the end of the run."""
     axes = axes or {}
-    done = _stride(last + 1)
-    out = []
-    for s in range(values.shape[0]):
-        path = values[s, done].astype(np.float32)
-        out.append({"type": "scatter", "x": path[:, 0], "y": path[:, 1], "mode": "lines",
-                    "line": {"color": colour, "width": width}, "name": label, "legendgroup": group,
-                    "showlegend": legend and s == 0, "hoverinfo": "name", **axes})
+    done = _stride(last + 1, detail.points)
+    bold = np.concatenate([values[:, done], np.full((values.shape[0], 1, 2), np.nan)], axis=1)
+    flat = bold.reshape(-1, 2)[:-1].astype(np.float32)
+    out = [{"type": "scatter", "x": flat[:, 0], "y": flat[:, 1], "mode": "lines",
+            "line": {"color": colour, "width": width}, "name": label, "legendgroup": group,
+            "showlegend": legend, "hoverinfo": "name", **axes}]
     if last < values.shape[1] - 1:  # the rest of the run, where the animation's dots go next: one trace,
-        rest = last + _stride(values.shape[1] - last, MAX_REST_POINTS)  # the starts split by NaN gaps
+        rest = last + _stride(values.shape[1] - last, detail.rest_points)  # the starts split by NaN gaps
         paths = np.concatenate([values[:, rest], np.full((values.shape[0], 1, 2), np.nan)], axis=1)
         flat = paths.reshape(-1, 2)[:-1].astype(np.float32)
         out.append({"type": "scatter", "x": flat[:, 0], "y": flat[:, 1], "mode": "lines",
@@ -186,12 +202,12 @@ def _rounded(values: np.ndarray, digits: int = 6) -> np.ndarray:
 
 
 def _animate(figure: dict, runs: Sequence[toy.Trajectories], upto: int, dots: list[tuple[int, np.ndarray]],
-             plot_px: float) -> None:
+             plot_px: float, detail: Detail = FULL) -> None:
     """Add frames and their controls to `figure`. dots: (trace index, (S, K, 2) values) of every dot
     trace; each frame puts every dot trace at that frame's record."""
     if not runs or not dots:
         return
-    records = frame_records(runs[0].points.shape[1], upto, frame_count(len(runs)))
+    records = frame_records(runs[0].points.shape[1], upto, frame_count(len(runs), detail))
     if records.size < 2:
         return
     # Plain lists: plotly.py validates every frame's traces even in a figure that skips validation,
@@ -204,11 +220,11 @@ def _animate(figure: dict, runs: Sequence[toy.Trajectories], upto: int, dots: li
     figure["layout"].update(controls)
 
 
-def animation_caption(runs: Sequence[toy.Trajectories], upto: int) -> str:
+def animation_caption(runs: Sequence[toy.Trajectories], upto: int, detail: Detail = FULL) -> str:
     """What the charts' Play buttons show, for a caption under them."""
     if not runs:
         return ""
-    n_records, most = runs[0].points.shape[1], frame_count(len(runs))
+    n_records, most = runs[0].points.shape[1], frame_count(len(runs), detail)
     frames = frame_records(n_records, upto, most).size
     if frames < 2:
         return ""
@@ -265,7 +281,7 @@ def _backgrounds(imbalance: float, lo: float, hi: float) -> tuple[str, str, str]
 
 
 def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: float, registry_order: Sequence[str],
-                     titles: dict[str, str] | None = None, key: str = "landscape") -> go.Figure:
+                     titles: dict[str, str] | None = None, key: str = "landscape", detail: Detail = FULL) -> go.Figure:
     """Contours of L1, L2 and their mean side by side, every trajectory drawn up to record `upto`.
 
     Starts are crosses, the current positions dots, the Pareto set (x2 = -8.3552, x1 in [-7, 7]) a
@@ -309,7 +325,7 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
             colour = method_colour(run.method, registry_order)
             label = (titles or {}).get(run.method, run.method)
             last = min(max(upto, 0), run.points.shape[1] - 1)
-            traces.extend(_paths(run.points, last, colour, label, run.method, 2, p == 0, axes))
+            traces.extend(_paths(run.points, last, colour, label, run.method, 2, p == 0, axes, detail))
             dots.append((len(traces), run.points))
             traces.append({**_positions(run.points, last, axes), "mode": "markers",
                            "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
@@ -319,19 +335,20 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
                        "mode": "markers", "marker": {"symbol": START_SYMBOL, "size": 10, "color": "#222"},
                        "name": "start", "legendgroup": "start", "showlegend": p == 0,
                        "hovertemplate": "start (%{x}, %{y})<extra></extra>", **axes})
-    if runs and runs[0].points.shape[1] > MAX_TRAJECTORY_POINTS:
+    if runs and runs[0].points.shape[1] > detail.points:
         layout["annotations"].append({
-            "text": f"each trajectory drawn with at most {MAX_TRAJECTORY_POINTS} of its "
+            "text": f"each trajectory drawn with at most {detail.points} of its "
                     f"{runs[0].points.shape[1]} recorded points", "xref": "paper", "yref": "paper", "x": 1, "y": 0,
             "xanchor": "right", "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#555"},
             "bgcolor": "rgba(255,255,255,0.7)"})
     figure = {"data": traces, "layout": layout}
-    _animate(figure, runs, upto, dots, height - top - bottom)
+    _animate(figure, runs, upto, dots, height - top - bottom, detail)
     return go.Figure(figure, _validate=False)
 
 
 def loss_space_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: float, registry_order: Sequence[str],
-                      titles: dict[str, str] | None = None, key: str = "loss-space") -> go.Figure:
+                      titles: dict[str, str] | None = None, key: str = "loss-space",
+                      detail: Detail = FULL) -> go.Figure:
     """L1 against L2 along every trajectory, with the Pareto front (the image of the Pareto set).
 
     Like the landscape: paths bold up to record `upto` and faint after; frames move the dots."""
@@ -344,7 +361,7 @@ def loss_space_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: fl
         colour = method_colour(run.method, registry_order)
         label = (titles or {}).get(run.method, run.method)
         last = min(max(upto, 0), run.losses.shape[1] - 1)
-        for trace in _paths(run.losses, last, colour, label, run.method, 1.5, True):
+        for trace in _paths(run.losses, last, colour, label, run.method, 1.5, True, None, detail):
             traces.append({**trace, "opacity": trace.get("opacity", 0.85)})
         dots.append((len(traces), run.losses))
         traces.append({**_positions(run.losses, last), "mode": "markers",
@@ -362,7 +379,7 @@ def loss_space_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: fl
               "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
               "xaxis": {"title": {"text": "L1"}}, "yaxis": {"title": {"text": "L2"}}}
     figure = {"data": traces, "layout": layout}
-    _animate(figure, runs, upto, dots, height - top - bottom)
+    _animate(figure, runs, upto, dots, height - top - bottom, detail)
     return go.Figure(figure, _validate=False)
 
 

@@ -8,11 +8,13 @@ Over x in R^2, with eps = 5e-6:
 The Nash-MTL paper scales L1 by 0.1 (imbalance = 0.1); the CAGrad paper does not (imbalance = 1).
 The Pareto set is x2 = -8.3552, x1 in [-7, 7].
 
-The gates: at x2 = 0 both c1 and c2 sit exactly at their floor 0. The reference code takes them with
-torch.clamp, whose slope at its bound is 0, so at the Nash-MTL paper's start (0, 0) the gradient of
-both losses vanishes and no method moves from it. Here max(u, floor) splits its slope at a tie (1/2
-where u equals the floor, as torch.maximum does): at (0, 0) both gradients then point along x2 (L1
-and L2 both fall as x2 decreases) and every method leaves the start downwards.
+The gates: at x2 = 0 both c1 and c2 sit exactly at their floor 0. The papers' code takes them with
+torch.clamp, and what that gives at (0, 0) depends on the PyTorch version: from 2018 until 2.14
+torch.clamp passed slope 1 at its bound (so the papers' runs did leave (0, 0)); torch 2.14 returns
+slope 0 there, so the same code today has both gradients vanish at (0, 0) and no method moves. The
+rule here is a convention of ours, neither version's: max(u, floor) splits its slope at a tie (1/2
+where u equals the floor, as torch.maximum does), so at (0, 0) both gradients point along x2 (L1 and
+L2 both fall as x2 decreases) and every method leaves the start downwards.
 In f1 and f2, max(|u|, eps) has slope 0 at and below eps (a tie there has measure zero and never
 decides a run).
 The losses and the Jacobian are in closed form: numpy for grids, Python floats for the simulator's

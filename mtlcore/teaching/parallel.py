@@ -1,41 +1,41 @@
-"""Worker processes for long toy runs, and the measured cost of a step that decides when to use them.
+"""Worker processes for the toy's computations, and the measured cost of a step that decides how to split them.
 
 A step costs tens of microseconds per method, all of it Python overhead, so one process is bound by
-one core. Methods are independent, so they are split into groups (balanced by a measured cost per
-step) that run in persistent worker processes; results are identical whatever the split, because
-every point's arithmetic is done point by point (see objective._pointwise). Workers come from a forkserver
-that imports the core once, so after the first use (or warm_up) a run starts at once.
+one core. Jobs (a method from some starts) are independent, so they are split into groups (balanced
+by a measured cost per step) that run in the warm pool's worker processes (mtlcore.runs.pool:
+a forkserver that imports the core once, so after the first use or `warm_up` a call starts at once);
+results are identical whatever the split, because every point's arithmetic is done point by point
+(see objective._pointwise). A process that keeps torch out (the dashboard's server) sends every
+computation there, the cost probe and short runs included; one that has torch already (tests, a
+script that trains) computes short work itself.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import struct
+import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from mtlcore.registry import ConfigError
+from mtlcore.runs.pool import WarmPool
 from mtlcore.teaching.objective import PAPER_LR, PAPER_STARTS
-from mtlcore.teaching.simulator import Progress, Trajectories, _simulate_joint, _Spec
+from mtlcore.teaching.simulator import Progress, Trajectories, _Job, _simulate_jobs, _simulate_joint, _Spec
 
 log = logging.getLogger("mtl.toy")
 
 PROBE_STEPS = (10, 60)  # a cost probe's two run lengths (see step_cost_us)
-PARALLEL_ABOVE_S = 3.0  # runs estimated shorter than this stay in the calling process
-
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
+PARALLEL_ABOVE_S = 3.0  # runs estimated shorter than this stay in one process
+CALL_TIMEOUT_S = 300.0  # a probe or a plane direction: a cold worker imports torch first
 
 
 def _init_worker() -> None:
@@ -44,28 +44,19 @@ def _init_worker() -> None:
     torch.set_num_threads(1)  # 2 x 2 problems: a second thread only adds hand-off
 
 
-def _context() -> Any:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["mtlcore.teaching", "mtlcore.weighting"])
-        return ctx
-    return multiprocessing.get_context("spawn")
+POOL = WarmPool(preload=["mtlcore.teaching", "mtlcore.weighting"], initializer=_init_worker)
 
 
 def worker_pool(workers: int = 2) -> ProcessPoolExecutor:
     """The shared pool of `workers` processes (made on first use, remade when broken or resized)."""
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size != workers or getattr(_pool, "_broken", False):
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker)
-            _pool_size = workers
-        return _pool
+    return POOL.get(workers)
 
 
-def _ping() -> int:
-    return os.getpid()
+def offloaded() -> bool:
+    """Whether this process sends even short toy work to the workers: it has not imported torch (the
+    dashboard's server never does; one that has, such as the CLI after its first run or the tests,
+    computes short work itself rather than pay a round trip)."""
+    return "torch" not in sys.modules
 
 
 def worker_limit() -> int:
@@ -80,12 +71,7 @@ def worker_limit() -> int:
 
 def warm_up() -> None:
     """Start the worker processes now, without waiting (their imports take a few seconds, once)."""
-    workers = worker_limit()
-    if workers < 2:
-        return
-    pool = worker_pool(workers)
-    for _ in range(workers):
-        pool.submit(_ping)
+    POOL.warm_up(max(worker_limit(), 1))
 
 
 def _key(spec: _Spec) -> tuple[str, str]:
@@ -94,6 +80,7 @@ def _key(spec: _Spec) -> tuple[str, str]:
 
 @lru_cache(maxsize=512)
 def _probe_us(keys: tuple[tuple[str, str], ...], n_starts: int) -> float:
+    """Worker entry (or inline where torch is loaded already): microseconds per step, measured here."""
     specs = [_Spec(name, json.loads(params)) for name, params in keys]
     starts = np.resize(np.asarray(PAPER_STARTS), (n_starts, 2))
     _simulate_joint(specs, starts, 2, PAPER_LR, 1.0, 0, None, records=2)  # first calls out of the timing
@@ -127,7 +114,7 @@ def _groups(costs: Sequence[float], n_groups: int) -> list[list[int]]:
     return [sorted(g) for g in groups if g]
 
 
-def _run_group(specs: list[_Spec], starts: np.ndarray, steps: int, lr: float, imbalance: float, seed: int,
+def _run_group(jobs: list[_Job], steps: int, lr: float, imbalance: float, seed: int,
                progress_path: str) -> list[Trajectories]:
     """Worker entry: one group's joint run, its progress written as one float64 at the file's start."""
     fd = os.open(progress_path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -135,7 +122,7 @@ def _run_group(specs: list[_Spec], starts: np.ndarray, steps: int, lr: float, im
         def report(fraction: float, message: str) -> None:
             os.pwrite(fd, struct.pack("d", fraction), 0)
 
-        return _simulate_joint(specs, starts, steps, lr, imbalance, seed, report)
+        return _simulate_jobs(jobs, steps, lr, imbalance, seed, report)
     finally:
         os.close(fd)
 
@@ -149,32 +136,40 @@ def _read_fraction(path: str) -> float:
         return 0.0
 
 
-def _simulate_parallel(specs: list[_Spec], starts: np.ndarray, steps: int, lr: float, imbalance: float,
-                       seed: int, progress: Progress | None, workers: int) -> list[Trajectories]:
-    costs = [step_cost_us([spec], starts.shape[0]) for spec in specs]
+def _simulate_parallel(jobs: list[_Job], steps: int, lr: float, imbalance: float, seed: int,
+                       progress: Progress | None, workers: int) -> list[Trajectories]:
+    """The jobs split over `workers` processes of the warm pool (1: one worker, for a process that keeps
+    torch out); results in the jobs' order."""
+    costs = [step_cost_us([job.spec], job.starts.shape[0]) for job in jobs]
     groups = _groups(costs, workers)
     loads = [sum(costs[i] for i in g) for g in groups]
-    pool = worker_pool(workers)
+    pool = worker_pool(max(worker_limit(), workers))
     with tempfile.TemporaryDirectory(prefix="mtl-toy-") as folder:
         paths = [os.path.join(folder, f"group{j}") for j in range(len(groups))]
-        futures = [pool.submit(_run_group, [specs[i] for i in g], starts, steps, lr, imbalance, seed, path)
+        futures = [pool.submit(_run_group, [jobs[i] for i in g], steps, lr, imbalance, seed, path)
                    for g, path in zip(groups, paths)]
         while True:
-            done, pending = wait(futures, timeout=0.1)
+            done, pending = wait(futures, timeout=0.05)
             if progress is not None:
                 share = sum(load * (1.0 if f in done else _read_fraction(path))
-                            for load, f, path in zip(loads, futures, paths)) / sum(loads)
-                progress(min(share, 1.0), f"{len(groups)} worker processes, "
+                            for load, f, path in zip(loads, futures, paths)) / max(sum(loads), 1e-12)
+                progress(min(share, 1.0), f"{len(groups)} worker process(es), "
                                           f"{len(done)} of {len(groups)} done")
             if not pending:
                 break
-        results: list[Trajectories | None] = [None] * len(specs)
+        results: list[Trajectories | None] = [None] * len(jobs)
         for g, f in zip(groups, futures):
             try:
                 runs = f.result()
-            except BrokenProcessPool:  # e.g. a __main__ that starts work on import: compute here instead
-                log.warning("toy worker processes failed; computing %d method(s) in this process", len(g))
-                runs = _simulate_joint([specs[i] for i in g], starts, steps, lr, imbalance, seed, None)
+            except BrokenProcessPool:  # a worker died, or a __main__ that starts work on import
+                group = [jobs[i] for i in g]
+                if offloaded():  # this process keeps torch out: once more on a fresh pool
+                    log.warning("toy worker processes failed; trying %d job(s) on a fresh pool", len(g))
+                    runs = worker_pool(max(worker_limit(), workers)).submit(
+                        _run_group, group, steps, lr, imbalance, seed, os.devnull).result()
+                else:
+                    log.warning("toy worker processes failed; computing %d job(s) in this process", len(g))
+                    runs = _simulate_jobs(group, steps, lr, imbalance, seed, None)
             for i, run in zip(g, runs):
                 results[i] = run
     return [r for r in results if r is not None]

@@ -60,3 +60,28 @@ def combine_in_plane(method: str, gradients: Any, params: dict[str, Any] | None 
     norms = np.hypot(g[:, 0], g[:, 1]) * size
     cosines = np.divide(g @ direction, norms, out=np.zeros(g.shape[0]), where=norms > 0)
     return PlaneDirection(method, direction, weights, cosines)
+
+
+def _directions_here(methods: list[str], gradients: np.ndarray) -> list[PlaneDirection | str]:
+    """Worker entry: each method's direction, or the message of its ConfigError."""
+    out: list[PlaneDirection | str] = []
+    for name in methods:
+        try:
+            out.append(combine_in_plane(name, gradients))
+        except ConfigError as exc:  # written for users
+            out.append(str(exc))
+        except Exception as exc:  # noqa: BLE001  one method's fault must not hide the others
+            out.append(f"{type(exc).__name__}: {exc}")
+    return out
+
+
+def plane_directions(methods: list[str], gradients: Any) -> list[PlaneDirection | str]:
+    """Every method's direction for these gradients (a message where a method refuses them), computed
+    in a toy worker process when this one keeps torch out (the dashboard's server)."""
+    from mtlcore.teaching.parallel import CALL_TIMEOUT_S, offloaded, worker_limit, worker_pool
+
+    g = np.asarray(gradients, dtype=np.float64)
+    if not offloaded():
+        return _directions_here(list(methods), g)
+    future = worker_pool(worker_limit()).submit(_directions_here, list(methods), g)
+    return future.result(timeout=CALL_TIMEOUT_S)

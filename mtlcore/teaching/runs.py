@@ -1,22 +1,21 @@
-"""The public entry of the toy: cached runs load, the others are computed inline or in worker processes."""
+"""The public entry of the toy: cached trajectories load, only the missing ones are computed (inline or
+in worker processes)."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 from mtlcore.registry import ConfigError
-from mtlcore.teaching.cache import _cache_path, _load, _save
+from mtlcore.teaching.cache import Plan, plan
 from mtlcore.teaching.objective import PAPER_LR, PAPER_STARTS, PAPER_STEPS
-from mtlcore.teaching.parallel import PARALLEL_ABOVE_S, _simulate_parallel, step_cost_us, worker_limit
-from mtlcore.teaching.simulator import (
-    MethodSpec,
-    Progress,
-    Trajectories,
-    _simulate_joint,
-    _Spec,
-    _spec,
-    _validated_inputs,
+from mtlcore.teaching.parallel import (
+    PARALLEL_ABOVE_S,
+    _simulate_parallel,
+    offloaded,
+    step_cost_us,
+    worker_limit,
 )
+from mtlcore.teaching.simulator import MethodSpec, Progress, Trajectories, _Job, _simulate_jobs, _spec
 
 
 def simulate(methods: Sequence[MethodSpec], starts: Any = PAPER_STARTS, steps: int = PAPER_STEPS,
@@ -24,34 +23,31 @@ def simulate(methods: Sequence[MethodSpec], starts: Any = PAPER_STARTS, steps: i
              use_cache: bool = True, workers: int | None = None) -> list[Trajectories]:
     """Run each method (a name, or (name, params)) from every start with Adam; one result per method.
 
-    Cached runs load instantly; the others are computed together, `progress(fraction, message)`
-    being called about a hundred times. `workers`: processes to split the methods over; None picks
-    up to MTL_TOY_WORKERS (default 2) on a multi-core machine when the run is estimated above
-    PARALLEL_ABOVE_S, else 1 (in this process). Results are deterministic for a seed and do not
-    depend on `workers`.
+    Cached trajectories load instantly (one file per method and start: a new start or method computes
+    only itself); the others are computed together, `progress(fraction, message)` being called about
+    a hundred times. `workers`: processes to split the work over; None picks up to MTL_TOY_WORKERS
+    (default 2) on a multi-core machine when the work is estimated above PARALLEL_ABOVE_S, else 1.
+    A process that keeps torch out computes even then in a worker process. Results are deterministic
+    for a seed and depend neither on `workers` nor on what was cached.
     """
-    s = _validated_inputs(starts, steps, lr, imbalance)
-    specs = [_spec(m) for m in methods]
-    paths = [_cache_path(spec, s, steps, lr, imbalance, seed) if use_cache else None for spec in specs]
-    results: list[Trajectories | None] = [
-        _load(path, spec, s, steps, lr, imbalance, seed) if path is not None and path.exists() else None
-        for spec, path in zip(specs, paths)]
-    todo = [i for i, r in enumerate(results) if r is None]
-    if todo:
-        todo_specs = [specs[i] for i in todo]
-        n = _worker_count(todo_specs, s.shape[0], steps, workers)
-        if n > 1:
-            fresh = _simulate_parallel(todo_specs, s, steps, lr, imbalance, seed, progress, n)
+    return complete(plan(methods, starts, steps, lr, imbalance, seed, use_cache), progress, workers)
+
+
+def complete(request: Plan, progress: Progress | None = None, workers: int | None = None) -> list[Trajectories]:
+    """Compute what `request` misses, save it, and return every method's trajectories."""
+    jobs = request.missing()
+    if jobs:
+        n = _worker_count(jobs, request.steps, workers)
+        if n > 1 or offloaded():
+            fresh = _simulate_parallel(jobs, request.steps, request.lr, request.imbalance, request.seed, progress, n)
         else:
-            fresh = _simulate_joint(todo_specs, s, steps, lr, imbalance, seed, progress)
-        for i, run in zip(todo, fresh):
-            results[i] = run
-            path = paths[i]
-            if path is not None:
-                _save(path, run)
+            fresh = _simulate_jobs(jobs, request.steps, request.lr, request.imbalance, request.seed, progress)
+        request.fill(fresh, jobs)
     if progress is not None:
         progress(1.0, "done")
-    return [r for r in results if r is not None]
+    runs = request.runs()
+    assert runs is not None  # every missing trajectory was just filled
+    return runs
 
 
 def estimated_seconds(methods: Sequence[MethodSpec], n_starts: int, steps: int) -> float:
@@ -59,13 +55,20 @@ def estimated_seconds(methods: Sequence[MethodSpec], n_starts: int, steps: int) 
     return steps * step_cost_us([_spec(m) for m in methods], n_starts) * 1e-6
 
 
-def _worker_count(specs: Sequence[_Spec], n_starts: int, steps: int, workers: int | None) -> int:
+def missing_seconds(request: Plan) -> float:
+    """Single-process compute time of what `request` misses (0 when everything is cached)."""
+    return sum(request.steps * step_cost_us([job.spec], job.starts.shape[0]) * 1e-6 for job in request.missing())
+
+
+def _worker_count(jobs: Sequence[_Job], steps: int, workers: int | None) -> int:
     if workers is not None:
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
-        return min(workers, len(specs))
-    limit = min(worker_limit(), len(specs))
+        return min(workers, len(jobs))
+    limit = min(worker_limit(), len(jobs))
     if limit < 2:
         return 1
-    estimate = estimated_seconds([(sp.method, sp.params) for sp in specs], n_starts, steps)
+    if offloaded():  # the work goes to the warm pool anyway: every worker it has takes a share
+        return limit
+    estimate = sum(steps * step_cost_us([job.spec], job.starts.shape[0]) * 1e-6 for job in jobs)
     return limit if estimate > PARALLEL_ABOVE_S else 1

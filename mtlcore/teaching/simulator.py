@@ -73,11 +73,23 @@ class _Spec:
 
 
 def _spec(m: MethodSpec) -> _Spec:
-    from mtlcore.weighting import WEIGHTINGS
+    """A method and its given parameters, checked against the torch-free catalogue (a ConfigError
+    naming the available methods when unknown)."""
+    from mtlcore import catalog
 
     name, params = (m, {}) if isinstance(m, str) else (m[0], dict(m[1]))
-    WEIGHTINGS.get(name)  # a ConfigError naming the available methods when unknown
+    catalog.method(name)
     return _Spec(name, params)
+
+
+@dataclass
+class _Job:
+    """One method from some of the starts; `slots` are the starts' places in the full list (each
+    per-start instance is seeded by its place, so a start computed alone later draws what it would have)."""
+
+    spec: _Spec
+    starts: np.ndarray  # (S, 2)
+    slots: tuple[int, ...]
 
 
 def reach_table(runs: Sequence[Trajectories], reached: float = REACHED,
@@ -131,15 +143,16 @@ def toy_caveat(method: MethodSpec) -> str | None:
     """What a method does differently in the toy than in training, for the page to say; None if nothing.
 
     The toy is one deterministic objective with no passes over data, so nothing ever ends an epoch:
-    a loss method whose weights change only at epoch ends (it overrides `end_of_epoch` and counts as
-    fixed here, e.g. DWA averaging over epochs) keeps its starting weights for the whole run.
+    a loss method whose weights change only at epoch ends (the catalogue's `epoch_end_only_when`,
+    e.g. DWA averaging over epochs) keeps its starting weights for the whole run. Read from metadata,
+    so the page builds no method (and imports no torch).
     """
-    from mtlcore.weighting import LossWeighting, create, method_class
+    from mtlcore import catalog
+    from mtlcore.teaching.cache import resolved_params
 
     spec = _spec(method)
-    cls = method_class(spec.method)
-    if (issubclass(cls, LossWeighting) and cls.end_of_epoch is not LossWeighting.end_of_epoch
-            and _fixed_loss_weights(create(spec.method, 2, **spec.params))):
+    when = catalog.method(spec.method).get("epoch_end_only_when")
+    if when is not None and all(resolved_params(spec).get(k) == v for k, v in when.items()):
         return ("updates its weights at the end of each epoch, and the toy (one objective, no passes over "
                 "data) has no epochs, so here it keeps its starting weights; a setting that adapts within "
                 "an epoch, where the method has one, makes it move")
@@ -155,7 +168,7 @@ class _Driver:
     step. Other methods keep one instance per start, since their state belongs to one run.
     """
 
-    def __init__(self, spec: _Spec, n_starts: int, seed: int, lr: float) -> None:
+    def __init__(self, spec: _Spec, slots: Sequence[int], seed: int, lr: float) -> None:
         import torch
 
         from mtlcore.config import OptimConfig
@@ -169,10 +182,11 @@ class _Driver:
         self.batched = self.gradient and bool(getattr(cls, "independent_rows", False))
         first = create(spec.method, 2, **spec.params)
         self.fixed = not self.gradient and _fixed_loss_weights(first)
-        count = 1 if (self.batched or self.fixed) else n_starts
-        self.methods = [first] + [create(spec.method, 2, **spec.params) for _ in range(count - 1)]
-        for i, m in enumerate(self.methods):
-            m.set_generator(torch.Generator().manual_seed(seed + 7919 * i))
+        shared = self.batched or self.fixed  # one instance serves every start
+        places = (0,) if shared else tuple(slots)
+        self.methods = [first] + [create(spec.method, 2, **spec.params) for _ in range(len(places) - 1)]
+        for slot, m in zip(places, self.methods):
+            m.set_generator(torch.Generator().manual_seed(seed + 7919 * slot))
         # learned loss weights (UW) train with the point, with the optimiser training builds: one Adam
         # over every start's instance (Adam is per parameter, so this is S optimisers in one call)
         learned = [p for m in self.methods for p in m.parameters()]
@@ -233,15 +247,22 @@ class _Driver:
 
 def _simulate_joint(specs: Sequence[_Spec], starts: np.ndarray, steps: int, lr: float, imbalance: float,
                     seed: int, progress: Progress | None, records: int = RECORDED) -> list[Trajectories]:
-    """Every method's starts advance together: one closed-form evaluation and one Adam update per step.
+    """Every method from every start (see _simulate_jobs)."""
+    slots = tuple(range(starts.shape[0]))
+    return _simulate_jobs([_Job(spec, starts, slots) for spec in specs], steps, lr, imbalance, seed, progress,
+                          records)
+
+
+def _simulate_jobs(jobs: Sequence[_Job], steps: int, lr: float, imbalance: float, seed: int,
+                   progress: Progress | None, records: int = RECORDED) -> list[Trajectories]:
+    """Every job's starts advance together: one closed-form evaluation and one Adam update per step.
 
     `records`: positions kept besides the start, evenly spaced in steps."""
     import torch
 
     began = time.perf_counter()
-    n_starts, n_methods = starts.shape[0], len(specs)
-    drivers = [_Driver(spec, n_starts, seed, lr) for spec in specs]
-    x = np.tile(starts, (n_methods, 1))
+    drivers = [_Driver(job.spec, job.slots, seed, lr) for job in jobs]
+    x = np.concatenate([job.starts for job in jobs]).astype(np.float64)
     m1 = np.zeros_like(x)
     m2 = np.zeros_like(x)
     b1, b2 = ADAM_BETAS
@@ -253,7 +274,8 @@ def _simulate_joint(specs: Sequence[_Spec], starts: np.ndarray, steps: int, lr: 
     losses_rec = np.empty((n_rec, x.shape[0], 2))
     weights_rec = np.full((n_rec, x.shape[0], 2), np.nan)
     direction = np.empty_like(x)
-    slices = [slice(i * n_starts, (i + 1) * n_starts) for i in range(n_methods)]
+    bounds = np.cumsum([0] + [job.starts.shape[0] for job in jobs])
+    slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
     wants_after = any(d.after for d in drivers)
     report_every = max(steps // 100, 1)
     rec = 0
@@ -295,9 +317,9 @@ def _simulate_joint(specs: Sequence[_Spec], starts: np.ndarray, steps: int, lr: 
                 progress(t / steps, f"step {t:,} of {steps:,}")
     seconds = time.perf_counter() - began
     out = []
-    for spec, sl in zip(specs, slices):
+    for job, sl in zip(jobs, slices):
         out.append(Trajectories(
-            method=spec.method, params=dict(spec.params), starts=starts.copy(), steps=record_at,
+            method=job.spec.method, params=dict(job.spec.params), starts=job.starts.copy(), steps=record_at,
             points=points[:, sl].transpose(1, 0, 2).copy(), losses=losses_rec[:, sl].transpose(1, 0, 2).copy(),
             weights=weights_rec[:, sl].transpose(1, 0, 2).copy(), total_steps=steps, lr=float(lr),
             imbalance=float(imbalance), seed=seed, seconds=seconds))

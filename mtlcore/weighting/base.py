@@ -53,6 +53,12 @@ class Weighting:
     departures: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     stochastic: ClassVar[bool] = False  # uses the generator given to set_generator
+    # its only random draw is the order tasks are visited in, which two tasks force: with T = 2 a
+    # stochastic method is then deterministic (the teaching toy reuses such runs start by start)
+    random_only_in_task_order: ClassVar[bool] = False
+    # parameter values under which a loss method's weights change only at epoch ends (DWA averaging
+    # over epochs: {"window": 0}); None when they never do. Pages read it without building the method.
+    epoch_end_only_when: ClassVar[dict[str, Any] | None] = None
     supports_representation: ClassVar[bool] = False  # gradient methods that also work on R
     # independent mini-batches a step needs (MoDo, SDMGrad: 3); the trainer draws the extra ones and
     # calls GradientWeighting.aggregate_batches instead of aggregate
@@ -225,6 +231,8 @@ def register(cls: type[Weighting]) -> type[Weighting]:
         extra={"needs": cls.needs, "kind": kind, "formula": cls.formula, "cost": cls.cost,
                "departures": cls.departures,
                "stochastic": cls.stochastic, "supports_representation": cls.supports_representation,
-               "batches_per_step": cls.batches_per_step},
+               "batches_per_step": cls.batches_per_step,
+               "random_only_in_task_order": cls.random_only_in_task_order,
+               "epoch_end_only_when": cls.epoch_end_only_when},
     ))
     return cls

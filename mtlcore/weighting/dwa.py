@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -29,6 +29,7 @@ class DynamicWeightAverage(RecordedLossWeighting):
     formula: ClassVar[str] = (r"w_i = T\,\frac{\exp(r_i/\tau)}{\sum_{j} \exp(r_j/\tau)}, \quad "
                               r"r_i = \frac{\bar L_i(t-1)}{\bar L_i(t-2)}, \quad w_i = 1 \text{ for } t \le 2")
     cost: ClassVar[str] = "one backward pass"
+    epoch_end_only_when: ClassVar[dict[str, Any] | None] = {"window": 0}
     params: ClassVar[tuple[Param, ...]] = (
         Param("temperature", "float", 2.0, help="softmax temperature; larger keeps the weights closer to 1",
               low=0.01, high=100.0, log=True),

@@ -34,6 +34,7 @@ class GradVac(GradientWeighting):
     family = "gradient surgery"
     needs = "gradients"
     stochastic = True
+    random_only_in_task_order = True
     formula = (r"\text{if}\ \phi_{ij} < \hat\phi_{ij}:\ g_i \leftarrow g_i + "
                r"\frac{\|g_i\|(\hat\phi_{ij}\sqrt{1-\phi_{ij}^2} - \phi_{ij}\sqrt{1-\hat\phi_{ij}^2})}"
                r"{\|g_j\|\sqrt{1-\hat\phi_{ij}^2}} g_j;\ "

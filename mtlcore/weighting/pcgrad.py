@@ -60,6 +60,7 @@ class PCGrad(GramianWeighting):
     family = "gradient surgery"
     needs = "gradients"
     stochastic = True
+    random_only_in_task_order = True
     formula = (r"g_i \leftarrow g_i - \frac{g_i^\top g_j}{\|g_j\|^2} g_j \ \text{if}\ g_i^\top g_j < 0"
                r"\ (j \ne i\ \text{in random order});\quad d = \sum_i g_i")
     cost = "Gramian plus T(T-1) scalar updates in task space; T gradients per step"
