@@ -18,13 +18,12 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from mtlcore.events import Alert, Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+from mtlcore.runs.rows import event_rows  # noqa: F401  (re-exported: rows as the store writes them)
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = os.path.join("runs", "mtl.sqlite")
@@ -33,8 +32,11 @@ TERMINAL = ("finished", "stopped", "failed", "diverged", "interrupted")
 STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this (on another host) is dead
 LOCAL = "local"  # executors: local worker processes queue under a limit; Ray's scheduler queues its own
 EXECUTORS = (LOCAL, "ray")
+RESUMABLE = ("stopped", "interrupted")  # a run in these states with a checkpoint can go on
 # columns added after schema version 1 shipped: added in place (old code reads and writes them fine)
-_ADDED_COLUMNS = {"executor": "TEXT NOT NULL DEFAULT 'local'"}
+_ADDED_COLUMNS = {"executor": "TEXT NOT NULL DEFAULT 'local'",
+                  # the run's last resumable checkpoint (a file beside the database) and its step
+                  "checkpoint": "TEXT NOT NULL DEFAULT ''", "checkpoint_step": "INTEGER NOT NULL DEFAULT 0"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -146,6 +148,19 @@ def _pid_alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def resume_problem(run: dict[str, Any] | None) -> str | None:
+    """Why the run cannot be resumed, or None when it can."""
+    if run is None:
+        return "no such run"
+    if run["status"] not in RESUMABLE:
+        return f"run {run['id']} is {run['status']}; only a stopped or interrupted run can be resumed"
+    if not run.get("checkpoint"):
+        return f"run {run['id']} has no checkpoint to resume from"
+    if not Path(run["checkpoint"]).is_file():
+        return f"the checkpoint of run {run['id']} is missing ({run['checkpoint']})"
+    return None
 
 
 class RunStore:
@@ -348,10 +363,43 @@ class RunStore:
             c.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(clean), run_id))
 
     def delete_run(self, run_id: str) -> None:
+        row = self.conn.execute("SELECT checkpoint FROM runs WHERE id=?", (run_id,)).fetchone()
         with self.transaction() as c:
             for table, col in (("metrics", "run_id"), ("events", "run_id"), ("controls", "run_id"),
                                ("runs", "id")):
                 c.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
+        if row and row[0]:
+            Path(row[0]).unlink(missing_ok=True)
+
+    # -- checkpoints and resuming -----------------------------------------------------------------
+    def set_checkpoint(self, run_id: str, path: str, step: int) -> None:
+        """Record the run's newest checkpoint (written by the trainer, after the rows up to `step`)."""
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET checkpoint=?, checkpoint_step=? WHERE id=?", (str(path), int(step), run_id))
+
+    def prepare_resume(self, run_id: str, pid: int | None = None) -> dict[str, Any]:
+        """Queue a stopped or interrupted run again from its checkpoint: the points and events after the
+        checkpoint's step are dropped (the resumed run writes them again), the stop request is cleared.
+        Raises ValueError (with the reason) when the run cannot be resumed."""
+        run = self.get_run(run_id)
+        problem = resume_problem(run)
+        if problem is not None:
+            raise ValueError(problem)
+        assert run is not None
+        step = int(run["checkpoint_step"])
+        with self.transaction(immediate=True) as c:
+            cur = c.execute("UPDATE runs SET status='queued', error='', ended=NULL, step=?, pid=?, host=?, "
+                            "executor=? WHERE id=? AND status IN ('stopped','interrupted')",
+                            (step, pid, self.host, LOCAL, run_id))
+            if cur.rowcount != 1:
+                raise ValueError(f"run {run_id} changed while it was being resumed")
+            c.execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, step))
+            c.execute("DELETE FROM events WHERE run_id=? AND (step>? OR kind='finished')", (run_id, step))
+            c.execute("UPDATE controls SET stop=0, version=version+1, updated=? WHERE run_id=?",
+                      (time.time(), run_id))
+        resumed = self.get_run(run_id)
+        assert resumed is not None
+        return resumed
 
     def reap(self) -> list[str]:
         """Mark runs whose worker died as interrupted; their metrics stay."""
@@ -446,42 +494,3 @@ class RunStore:
         df = pd.read_sql_query(q + " ORDER BY rowid", self.conn, params=args)
         df["payload"] = df["payload"].map(json.loads)
         return df
-
-
-def event_rows(event: Any) -> tuple[list[tuple], list[tuple]]:
-    """Map one trainer event to metric rows (step, epoch, time, split, task, name, value) and event rows."""
-    rows: list[tuple] = []
-    evs: list[tuple] = []
-    if isinstance(event, StepMetrics):
-        for task, v in event.losses.items():
-            rows.append((event.step, event.epoch, event.time, "train", task, "loss", v))
-        for task, v in event.weights.items():
-            rows.append((event.step, event.epoch, event.time, "train", task, "weight", v))
-        for key, v in event.extra.items():
-            rows.append((event.step, event.epoch, event.time, "train", "", key, v))
-    elif isinstance(event, Evaluation):
-        for task, v in event.losses.items():
-            rows.append((event.step, event.epoch, event.time, event.split, task, "loss", v))
-        for task, ms in event.metrics.items():
-            for m, v in ms.items():
-                if m != "loss":
-                    rows.append((event.step, event.epoch, event.time, event.split, task, m, v))
-    elif isinstance(event, GradientStats):
-        s, e, t = event.step, event.epoch, event.time
-        for task, v in event.norms.items():
-            rows.append((s, e, t, "grad", task, "grad_norm", v))
-        for task, v in event.direction_cosine.items():
-            rows.append((s, e, t, "grad", task, "direction_cosine", v))
-        names = event.tasks
-        for i in range(len(names)):
-            for j in range(i + 1, len(names)):
-                rows.append((s, e, t, "grad", f"{names[i]}|{names[j]}", "cosine", event.cosine[i][j]))
-        rows.append((s, e, t, "grad", "", "conflict", float(event.conflict)))
-    elif isinstance(event, WeightsChanged):
-        evs.append((event.step, time.time(), "weights_changed", json.dumps(event.weights)))
-    elif isinstance(event, Alert):
-        evs.append((event.step, time.time(), "alert", json.dumps(asdict(event))))
-    elif isinstance(event, (Started, Finished)):
-        evs.append((0 if isinstance(event, Started) else -1, time.time(),
-                    type(event).__name__.lower(), json.dumps(asdict(event), default=str)))
-    return rows, evs

@@ -13,6 +13,7 @@ holds (FAMO's logits) is copied in place, a torch optimiser loads its state dict
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,10 @@ def encode(value: Any) -> Any:
         return ("gen", value.get_state())
     if isinstance(value, torch.optim.Optimizer):
         return ("optim", encode(value.state_dict()))
+    if isinstance(value, deque):
+        return ("deque", value.maxlen, [encode(v) for v in value])
+    if isinstance(value, (set, frozenset)):
+        return ("set", [encode(v) for v in sorted(value, key=repr)])
     if isinstance(value, (list, tuple)):
         return ("list" if isinstance(value, list) else "tuple", [encode(v) for v in value])
     if isinstance(value, dict):
@@ -78,6 +83,10 @@ def decode(saved: Any, current: Any = None) -> Any:
     if tag in ("list", "tuple"):
         items = [decode(v) for v in saved[1]]
         return items if tag == "list" else tuple(items)
+    if tag == "deque":
+        return deque((decode(v) for v in saved[2]), maxlen=saved[1])
+    if tag == "set":
+        return {decode(v) for v in saved[1]}
     if tag == "dict":
         return {decode(k): decode(v) for k, v in saved[1]}
     if tag == "obj":
