@@ -131,3 +131,14 @@ def test_torch_rng_is_part_of_the_checkpoint(tmp_path, poll_every_step: None) ->
     path = tmp_path / "run.pt"
     list(Trainer(digits_config("ew"), control=StopAtStep(2), checkpoint=path).run())
     assert isinstance(ckpt.read(path)["rng"]["torch"], torch.Tensor)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True])
+def test_checkpoint_every_is_validated(value) -> None:
+    from mtlcore.registry import ConfigError
+
+    raw = digits_config("ew").to_dict()
+    raw["checkpoint_every"] = value
+    with pytest.raises(ConfigError, match="checkpoint_every"):
+        RunConfig.from_dict(raw).validate(preflight=False)
+    assert RunConfig().checkpoint_every == 500

@@ -42,6 +42,7 @@ class Aggregation:
 STATE_VERSION = 1
 # attributes that are configuration or torch bookkeeping, not running state
 _NOT_STATE = frozenset(torch.nn.Module().__dict__) | {"n_tasks", "hp", "generator"}
+_MODULE, _PARAMETER = torch.nn.Module, torch.nn.Parameter
 
 
 class Weighting(torch.nn.Module):
@@ -71,6 +72,16 @@ class Weighting(torch.nn.Module):
         check_per_task(self.params, self.hp, n_tasks, self.name)  # what catalog.check_method checks without torch
         self.generator: torch.Generator | None = None
         self.reset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Plain state (counters, NumPy vectors, tensors) is set directly: `nn.Module.__setattr__` costs
+        ~1-3 us here (its `isinstance(value, Parameter)` alone ~1 us), which the toy's tiny problems would
+        pay a few times per step. Parameters, submodules and names torch tracks still go through torch."""
+        if (name in self._parameters or name in self._modules or name in self._buffers
+                or isinstance(value, _MODULE) or _PARAMETER in type(value).__mro__):
+            super().__setattr__(name, value)
+        else:
+            object.__setattr__(self, name, value)
 
     def reset(self) -> None:
         """Clear state between runs (stateful methods override)."""
