@@ -66,6 +66,7 @@ def test_cli_resume_continues_the_same_run(method: str, tmp_path: Path, poll_eve
     assert f"resuming from step {STOP_AFTER}" in capsys.readouterr().err
     done = store.get_run(run_id)
     assert done["status"] == "finished" and done["summary"]["steps"] == STEPS
+    assert done["checkpoint"] == "" and not (tmp_path / "checkpoints" / f"{run_id}.pt").exists()  # disk freed
     expected, got = train_loss(store, whole), train_loss(store, run_id)
     assert sorted(got) == sorted(expected)  # every step once: no gap, no duplicate
     assert max(abs(expected[k] - got[k]) for k in expected) <= 1e-6

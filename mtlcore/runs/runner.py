@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from mtlcore.checkpoint import checkpoint_path
@@ -134,6 +135,9 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
         raise
     writer.flush()
     assert finished is not None
+    if finished.status != "stopped":  # only a stopped run can be resumed: free the disk
+        store.set_checkpoint(run_id, "", 0)
+        Path(target).unlink(missing_ok=True)
     store.set_status(run_id, finished.status,
                      error=finished.reason if finished.status in ("failed", "diverged") else "",
                      summary=_summary(last_val, finished, alerts))
