@@ -1,5 +1,5 @@
-"""Command line: `python -m mtlcore datasets | methods | architectures | train | list | export | sweep | toy |
-import-table | catalog | worker`.
+"""Command line: `python -m mtlcore datasets | methods | architectures | train | resume | list | export | sweep |
+toy | import-table | catalog | worker`.
 
 The CLI runs the same `runner.execute` as the app's workers, so a run trained here shows in the
 dashboard exactly as one started there.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Sequence
 
@@ -78,16 +79,42 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    raw = json.loads(RunConfig.load(args.config).to_json())
+    for assignment in args.set or []:
+        _apply_override(raw, assignment)
+    config = RunConfig.from_dict(raw).validate()
+    return _train_here(config, RunStore(args.db), args.quiet)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Continue a stopped or interrupted run from its last checkpoint, under the same id."""
+    store = RunStore(args.db)
+    run = store.get_run(args.run_id)
+    if run is None:
+        raise ConfigError(f"no run {args.run_id} in {store.path}")
+    try:
+        if args.background:
+            from mtlcore.runs.workers import start_resume
+
+            start_resume(store, args.run_id)
+        else:
+            store.prepare_resume(args.run_id, pid=os.getpid())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"run {args.run_id}: resuming from step {run['checkpoint_step']}"
+          + (" in the background" if args.background else ""), file=sys.stderr)
+    if args.background:
+        return 0
+    return _train_here(RunConfig.from_dict(run["config"]), store, args.quiet, args.run_id)
+
+
+def _train_here(config: RunConfig, store: RunStore, quiet: bool, run_id: str | None = None) -> int:
+    """Train in this process with a progress bar; prints the outcome. Exit code 0 when it finished."""
     from tqdm import tqdm
 
     from mtlcore.events import Evaluation, Finished, Started, StepMetrics
     from mtlcore.runs.runner import execute
 
-    raw = json.loads(RunConfig.load(args.config).to_json())
-    for assignment in args.set or []:
-        _apply_override(raw, assignment)
-    config = RunConfig.from_dict(raw).validate()
-    store = RunStore(args.db)
     bar: tqdm | None = None
     result: dict[str, Any] = {}
 
@@ -96,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if isinstance(event, Started):
             print(f"training on {event.device}: {event.total_steps} steps, tasks {', '.join(event.tasks)}",
                   file=sys.stderr)
-            bar = tqdm(total=event.total_steps, unit="step", disable=args.quiet, dynamic_ncols=True)
+            bar = tqdm(total=event.total_steps, unit="step", disable=quiet, dynamic_ncols=True)
         elif isinstance(event, StepMetrics) and bar is not None:
             bar.update(event.step - bar.n)
             bar.set_postfix({t: f"{v:.3f}" for t, v in event.losses.items()}, refresh=False)
@@ -108,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             result["status"], result["reason"] = event.status, event.reason
 
     try:
-        run_id = execute(config, store, on_event=on_event)
+        run_id = execute(config, store, run_id, on_event=on_event)
     finally:
         if bar is not None:
             bar.close()  # a storage fault ends the run mid-bar: the error line starts on its own line
@@ -282,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. optim.lr=0.01")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
+    rs = with_db(sub.add_parser("resume", help="continue a stopped or interrupted run from its checkpoint"))
+    rs.add_argument("run_id")
+    rs.add_argument("--background", action="store_true", help="hand it to a worker process and return at once")
+    rs.add_argument("--quiet", action="store_true", help="no progress bar")
+    rs.set_defaults(func=cmd_resume)
     with_db(sub.add_parser("list", help="list stored runs")).set_defaults(func=cmd_list)
     ex = with_db(sub.add_parser("export", help="export a run's metrics as CSV (long format)"))
     ex.add_argument("run_id")

@@ -93,6 +93,9 @@ class RunConfig:
     diverge_factor: float = 100.0
     # a classification task at chance level for this many validations in a row is flagged; 0: off
     chance_evals: int = 3
+    # a checkpoint (model, optimiser, method state, random streams) every N steps, and always at a stop,
+    # so the run can be resumed; 0 writes one only at a stop
+    checkpoint_every: int = 500
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,6 +178,8 @@ FIELDS: dict[str, Param] = {p.name: p for p in (
           "first-step loss ends the run as diverged; 0 turns this off", low=0.0, high=1e12),
     Param("chance_evals", "int", 3, "a classification task at chance level for this many validations in a "
           "row is flagged; 0 turns this off", low=0, high=MAX_STEPS),
+    Param("checkpoint_every", "int", 500, "a resumable checkpoint every N steps (and at a stop); 0 writes "
+          "one only at a stop", low=0, high=MAX_STEPS),
 )}
 OPTIM_FIELDS: dict[str, Param] = {p.name: p for p in (
     Param("optim.optimizer", "choice", "adam", choices=OPTIMIZERS),

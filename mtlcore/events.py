@@ -85,4 +85,12 @@ class Finished:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-Event = Union[Started, StepMetrics, Evaluation, GradientStats, WeightsChanged, Alert, Finished]
+@dataclass
+class Checkpointed:
+    """A resumable checkpoint of the run at `step` was written to `path` (the runner records where)."""
+
+    step: int
+    path: str
+
+
+Event = Union[Started, StepMetrics, Evaluation, GradientStats, WeightsChanged, Alert, Checkpointed, Finished]

@@ -9,18 +9,30 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 import torch
 
+from mtlcore import checkpoint as ckpt
 from mtlcore import gradients as grads
 from mtlcore.config import OptimConfig, RunConfig, gradient_problem
 from mtlcore.data.augment import Augmenter
 from mtlcore.data.base import PreparedData, Split, load_dataset
 from mtlcore.device import choose_threads, pick_device
-from mtlcore.events import Evaluation, Event, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+from mtlcore.events import (
+    Alert,
+    Checkpointed,
+    Evaluation,
+    Event,
+    Finished,
+    GradientStats,
+    Started,
+    StepMetrics,
+    WeightsChanged,
+)
 from mtlcore.health import HealthWatch, TrainingDiverged
 from mtlcore.models.base import MTLModel, build_model
 from mtlcore.registry import ConfigError
@@ -137,12 +149,21 @@ def make_augmenter(config: RunConfig, data: PreparedData) -> Augmenter | None:
 
 
 class Trainer:
-    """One run. Construct, then iterate `run()`; the last event is always `Finished`."""
+    """One run. Construct, then iterate `run()`; the last event is always `Finished`.
+
+    With `checkpoint` (a file path) the loop saves resumable checkpoints there every
+    `config.checkpoint_every` steps and at a stop; with `resume` it first continues from that file.
+    """
 
     def __init__(self, config: RunConfig, data: PreparedData | None = None,
-                 control: Control | None = None) -> None:
+                 control: Control | None = None, checkpoint: str | os.PathLike[str] | None = None,
+                 resume: bool = False) -> None:
         self.config = config.validate(preflight=False)  # set-up problems end the run as failed
         self.control = control or NoControl()
+        self.checkpoint = checkpoint
+        if resume and checkpoint is None:
+            raise ValueError("resume needs the checkpoint file to resume from")
+        self.resume = resume
         self._data = data
         self._control_version = 0
         self.model: MTLModel | None = None
@@ -211,25 +232,33 @@ class Trainer:
         try:
             self.setup()
             assert self.model is not None and self.method is not None
+            epoch_sum = torch.zeros(len(self.tasks), dtype=torch.float64)
+            epoch_n = 0
+            perm = torch.empty(0, dtype=torch.long)
+            if self.resume:
+                assert self.checkpoint is not None
+                at = ckpt.restore(self, ckpt.read(self.checkpoint))
+                step, epoch_sum, epoch_n, perm = at.step, at.epoch_sum, at.epoch_n, at.perm
+                self._control_version = at.control_version
+                t0 -= at.elapsed  # the time axis goes on from where the run stopped
+
+            def position() -> ckpt.LoopPosition:
+                return ckpt.LoopPosition(step, elapsed(), epoch_sum, epoch_n, perm, self._control_version)
             # total_steps 0 tells the pages that this run goes on until it is stopped
             yield Started(str(self.device), 0 if self.config.optim.until_stopped else self.total_steps,
                           self.steps_per_epoch,
                           sum(p.numel() for p in self.model.parameters()),
                           sum(p.numel() for p in self.shared), self.tasks, time.time())
             last_poll = -1.0
-            epoch_sum = torch.zeros(len(self.tasks), dtype=torch.float64)
-            epoch_n = 0
-            perm = torch.empty(0, dtype=torch.long)
             while step < self.total_steps:
                 pos = step % self.steps_per_epoch
-                if pos == 0:
-                    perm = torch.randperm(len(self.data.train), generator=self.batch_gen).to(self.device)
                 now = elapsed()
-                if now - last_poll >= POLL_EVERY_S:
-                    last_poll = now
+                if now - last_poll >= POLL_EVERY_S:  # before the epoch's draw: a stop here saves the
+                    last_poll = now                   # batch stream as it stands between two steps
                     state = self.control.poll()
                     if state.stop:
                         yield from self._validation(step, elapsed())
+                        yield from self._save_checkpoint(position())
                         yield Finished("stopped", f"stopped by request at step {step}", time.time(),
                                        {"steps": step})
                         return
@@ -239,6 +268,8 @@ class Trainer:
                             changed = self._apply_weights(state.weights, step)
                             if changed:
                                 yield changed
+                if pos == 0:
+                    perm = torch.randperm(len(self.data.train), generator=self.batch_gen).to(self.device)
                 idx = perm[pos * self.batch_size:(pos + 1) * self.batch_size]
                 want_stats = bool(self.config.grad_stats_every) and len(self.shared) > 0 and (
                     step % self.config.grad_stats_every == 0)
@@ -262,6 +293,9 @@ class Trainer:
                     epoch_n = 0
                 if step % self.eval_every == 0 and step < self.total_steps:
                     yield from self._validation(step, elapsed())
+                every = self.config.checkpoint_every
+                if every and step % every == 0 and step < self.total_steps:
+                    yield from self._save_checkpoint(position())
             yield from self._validation(step, elapsed())
             test = self._evaluate(self.data.test, "test", step, elapsed())
             yield test
@@ -279,6 +313,17 @@ class Trainer:
         evaluation = self._evaluate(self.data.val, "val", step, t)
         yield evaluation
         yield from self.health.observe_evaluation(step, evaluation.metrics)
+
+    def _save_checkpoint(self, at: ckpt.LoopPosition) -> Iterator[Event]:
+        """Write the checkpoint, if this run keeps one; a failed write is an alert, not a failed run."""
+        if self.checkpoint is None:
+            return
+        try:
+            path = ckpt.write(self.checkpoint, ckpt.capture(self, at))
+        except (OSError, RuntimeError) as exc:
+            yield Alert(at.step, "checkpoint", "", f"could not save a checkpoint at step {at.step}: {exc}")
+            return
+        yield Checkpointed(at.step, str(path))
 
     def _apply_weights(self, weights: list[float], step: int) -> WeightsChanged | None:
         assert self.method is not None

@@ -1,4 +1,4 @@
-"""Runs: every stored run in one table; filter, sort, rename, tag, delete, export, compare.
+"""Runs: every stored run in one table; filter, sort, rename, tag, delete, export, compare, resume.
 
 The table and the exports are plain functions in dashboard.runs.table; this page only draws
 widgets. Runs that are training show live progress in a fragment that refreshes by itself and
@@ -16,11 +16,15 @@ from dashboard.runs import table as runs_table
 from dashboard.shared import live, ownership
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
+from mtlcore.runs import workers
+from mtlcore.runs.states import RESUMABLE, resume_problem
+from mtlcore.runs.store import StoreError
 
 COMPARE_PAGE = Path(__file__).resolve().parent / "compare.py"
 SELECTED = "runs_selected"  # the runs the actions apply to
 TABLE = "runs_table"
 PENDING_DELETE = "_runs_pending_delete"
+RESUME_ERROR = "_runs_resume_error"
 SHOWN_ACTIVE = "_runs_shown_active"
 LIVE_REFRESH_S = 1.5
 MAX_COMPARE = 8
@@ -67,6 +71,35 @@ def delete_pending() -> None:
 
 def cancel_delete() -> None:
     st.session_state[PENDING_DELETE] = None
+
+
+def resume_run(rid: str) -> None:
+    """Queue the run again from its checkpoint; a worker continues it under the same id."""
+    try:
+        workers.start_resume(store(), rid)
+    except (ValueError, StoreError) as exc:
+        st.session_state[RESUME_ERROR] = str(exc)
+    else:
+        st.session_state[RESUME_ERROR] = None
+        st.toast("Resuming the run from its last checkpoint")
+
+
+def resume_button(rid: str) -> None:
+    """For a stopped or interrupted run: resume it from its checkpoint, or say why it cannot be."""
+    run = store().get_run(rid)
+    if run is None or run["status"] not in RESUMABLE:
+        return
+    problem = resume_problem(run)
+    if problem is not None:
+        st.text(f"Cannot resume: {problem}")
+        return
+    st.button(f"Resume from step {int(run['checkpoint_step']):,}", icon=":material/play_arrow:", key="runs_resume",
+              on_click=resume_run, args=(rid,),
+              help="Continue this run from its last checkpoint under the same id: its curves go on where "
+                   "they stopped, as if it had never been stopped")
+    error = st.session_state.get(RESUME_ERROR)
+    if error:
+        st.text(f"Could not resume: {error}")
 
 
 def live_status() -> None:
@@ -137,6 +170,8 @@ def actions(shown: pd.DataFrame) -> None:
                    "the app): you may look at, compare and export them, but only their owner (or the teacher, "
                    "with the key in the sidebar) may rename, tag or delete them.")
     confirm_delete(shown)
+    if len(selected) == 1:
+        resume_button(selected[0])
 
     r1, r2 = st.columns(2)
     with r1:

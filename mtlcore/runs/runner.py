@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
+from mtlcore.checkpoint import checkpoint_path
 from mtlcore.config import RunConfig
-from mtlcore.events import Alert, Evaluation, Event, Finished, Started, StepMetrics
+from mtlcore.events import Alert, Checkpointed, Evaluation, Event, Finished, Started, StepMetrics
 from mtlcore.runs.store import RunStore, StoreError, event_rows
 from mtlcore.trainer import ControlState, Trainer
 
@@ -96,12 +98,17 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
     """Train one run to its end, persisting everything; returns the run id.
 
     With `run_id`, the run row already exists (made by the launcher, possibly queued); otherwise
-    the config is validated (ConfigError) and one is created. Never raises for a training failure:
-    the run is marked failed with the reason.
+    the config is validated (ConfigError) and one is created. A run whose row records a checkpoint
+    (one `RunStore.prepare_resume` queued again) continues from it, under the same id, so its
+    curves go on where they stopped. Checkpoints go beside the database (`checkpoint_path`).
+    Never raises for a training failure: the run is marked failed with the reason.
     """
     if run_id is None:
         config.validate()  # a config that cannot train is refused before its row exists
         run_id = store.create_run(config.to_dict(), status="running")
+    row = store.get_run(run_id)
+    resume = bool(row and row.get("checkpoint"))
+    target = row["checkpoint"] if resume and row else str(checkpoint_path(store.path, run_id))
     store.set_status(run_id, "running", pid=os.getpid(), host=store.host, started=time.time(),
                      heartbeat=time.time())
     writer = StoreWriter(store, run_id)
@@ -109,7 +116,7 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
     finished: Finished | None = None
     alerts: list[Alert] = []
     try:
-        for event in Trainer(config, control=StoreControl(store, run_id)).run():
+        for event in Trainer(config, control=StoreControl(store, run_id), checkpoint=target, resume=resume).run():
             if isinstance(event, Started):
                 store.set_status(run_id, "running", device=event.device, total_steps=event.total_steps)
             elif isinstance(event, Evaluation) and event.split == "val":
@@ -118,7 +125,9 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
                 alerts.append(event)
             elif isinstance(event, Finished):
                 finished = event
-            writer.add(event)
+            writer.add(event)  # a checkpoint event flushes: its step's points are stored before it is recorded
+            if isinstance(event, Checkpointed):
+                store.set_checkpoint(run_id, event.path, event.step)
             if on_event is not None:
                 on_event(event)
     except BaseException as exc:  # KeyboardInterrupt or a store fault: keep what was written
@@ -126,6 +135,9 @@ def execute(config: RunConfig, store: RunStore, run_id: str | None = None,
         raise
     writer.flush()
     assert finished is not None
+    if finished.status != "stopped":  # only a stopped run can be resumed: free the disk
+        store.set_checkpoint(run_id, "", 0)
+        Path(target).unlink(missing_ok=True)
     store.set_status(run_id, finished.status,
                      error=finished.reason if finished.status in ("failed", "diverged") else "",
                      summary=_summary(last_val, finished, alerts))

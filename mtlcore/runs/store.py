@@ -9,7 +9,6 @@ No torch import: pages use this module directly.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import socket
@@ -18,13 +17,14 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from mtlcore.events import Alert, Evaluation, Finished, GradientStats, Started, StepMetrics, WeightsChanged
+from mtlcore.runs.faults import StoreError, storage_fault
+from mtlcore.runs.rows import event_rows  # noqa: F401  (re-exported: rows as the store writes them)
+from mtlcore.runs.states import pid_alive, resume_problem
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = os.path.join("runs", "mtl.sqlite")
@@ -97,38 +97,6 @@ CREATE TABLE IF NOT EXISTS controls (
 """
 
 
-class StoreError(RuntimeError):
-    """The database cannot be used or written (wrong schema, not SQLite, read-only, disk full);
-    the message says which file and what to do, in one line."""
-
-
-def storage_fault(path: str, exc: BaseException) -> StoreError | None:
-    """The StoreError a storage fault means (disk full, read-only, cannot open), or None when
-    `exc` is not one of those (then it is a bug or a damaged file, reported as it is)."""
-    text = str(exc).lower()
-    code = getattr(exc, "errno", None)
-    if "disk is full" in text or code == errno.ENOSPC:
-        return StoreError(f"cannot write to the run database {path}: the disk is full (free some space; "
-                          "the points written before are kept)")
-    if _on_read_only_mount(path) and ("readonly" in text or "unable to open" in text or code == errno.EROFS):
-        return StoreError(f"the run database {path} is on a read-only file system (SQLite must write "
-                          "beside it even to read it); use a writable path with --db or MTL_DB")
-    if "readonly" in text or "read-only" in text or code in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return StoreError(f"the run database {path} is read-only here (a read-only file or folder); "
-                          "use a writable path with --db or MTL_DB")
-    if "unable to open database file" in text:
-        return StoreError(f"cannot open or create the run database {path}: its folder must exist and be "
-                          "writable; use another path with --db or MTL_DB")
-    return None
-
-
-def _on_read_only_mount(path: str) -> bool:
-    try:
-        return bool(os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
 def default_db_path() -> str:
     return os.environ.get("MTL_DB") or DEFAULT_DB
 
@@ -137,6 +105,9 @@ def default_db_path() -> str:
 _ADDED_COLUMNS = (
     ("runs", "executor", "TEXT NOT NULL DEFAULT 'local'"),
     ("runs", "owner", "TEXT NOT NULL DEFAULT ''"),
+    # the run's last resumable checkpoint (a file beside the database) and its step
+    ("runs", "checkpoint", "TEXT NOT NULL DEFAULT ''"),
+    ("runs", "checkpoint_step", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
@@ -146,21 +117,6 @@ def _add_missing_columns(c: sqlite3.Connection) -> None:
         have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child (killed but not yet reaped) is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 class RunStore:
@@ -365,10 +321,43 @@ class RunStore:
             c.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(clean), run_id))
 
     def delete_run(self, run_id: str) -> None:
+        row = self.conn.execute("SELECT checkpoint FROM runs WHERE id=?", (run_id,)).fetchone()
         with self.transaction() as c:
             for table, col in (("metrics", "run_id"), ("events", "run_id"), ("controls", "run_id"),
                                ("runs", "id")):
                 c.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
+        if row and row[0]:
+            Path(row[0]).unlink(missing_ok=True)
+
+    # -- checkpoints and resuming -----------------------------------------------------------------
+    def set_checkpoint(self, run_id: str, path: str, step: int) -> None:
+        """Record the run's newest checkpoint (written by the trainer, after the rows up to `step`)."""
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET checkpoint=?, checkpoint_step=? WHERE id=?", (str(path), int(step), run_id))
+
+    def prepare_resume(self, run_id: str, pid: int | None = None) -> dict[str, Any]:
+        """Queue a stopped or interrupted run again from its checkpoint: the points and events after the
+        checkpoint's step are dropped (the resumed run writes them again), the stop request is cleared.
+        Raises ValueError (with the reason) when the run cannot be resumed."""
+        run = self.get_run(run_id)
+        problem = resume_problem(run)
+        if problem is not None:
+            raise ValueError(problem)
+        assert run is not None
+        step = int(run["checkpoint_step"])
+        with self.transaction(immediate=True) as c:
+            cur = c.execute("UPDATE runs SET status='queued', error='', ended=NULL, step=?, pid=?, host=?, "
+                            "executor=? WHERE id=? AND status IN ('stopped','interrupted')",
+                            (step, pid, self.host, LOCAL, run_id))
+            if cur.rowcount != 1:
+                raise ValueError(f"run {run_id} changed while it was being resumed")
+            c.execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, step))
+            c.execute("DELETE FROM events WHERE run_id=? AND (step>? OR kind='finished')", (run_id, step))
+            c.execute("UPDATE controls SET stop=0, version=version+1, updated=? WHERE run_id=?",
+                      (time.time(), run_id))
+        resumed = self.get_run(run_id)
+        assert resumed is not None
+        return resumed
 
     def reap(self) -> list[str]:
         """Mark runs whose worker died as interrupted; their metrics stay."""
@@ -379,7 +368,7 @@ class RunStore:
         dead = []
         for rid, pid, host, hb, _status, created in rows:
             if host == self.host and pid:
-                is_dead = not _pid_alive(pid)
+                is_dead = not pid_alive(pid)
             else:
                 is_dead = (hb or created) < now - STALE_AFTER_S
             if is_dead:
@@ -463,42 +452,3 @@ class RunStore:
         df = pd.read_sql_query(q + " ORDER BY rowid", self.conn, params=args)
         df["payload"] = df["payload"].map(json.loads)
         return df
-
-
-def event_rows(event: Any) -> tuple[list[tuple], list[tuple]]:
-    """Map one trainer event to metric rows (step, epoch, time, split, task, name, value) and event rows."""
-    rows: list[tuple] = []
-    evs: list[tuple] = []
-    if isinstance(event, StepMetrics):
-        for task, v in event.losses.items():
-            rows.append((event.step, event.epoch, event.time, "train", task, "loss", v))
-        for task, v in event.weights.items():
-            rows.append((event.step, event.epoch, event.time, "train", task, "weight", v))
-        for key, v in event.extra.items():
-            rows.append((event.step, event.epoch, event.time, "train", "", key, v))
-    elif isinstance(event, Evaluation):
-        for task, v in event.losses.items():
-            rows.append((event.step, event.epoch, event.time, event.split, task, "loss", v))
-        for task, ms in event.metrics.items():
-            for m, v in ms.items():
-                if m != "loss":
-                    rows.append((event.step, event.epoch, event.time, event.split, task, m, v))
-    elif isinstance(event, GradientStats):
-        s, e, t = event.step, event.epoch, event.time
-        for task, v in event.norms.items():
-            rows.append((s, e, t, "grad", task, "grad_norm", v))
-        for task, v in event.direction_cosine.items():
-            rows.append((s, e, t, "grad", task, "direction_cosine", v))
-        names = event.tasks
-        for i in range(len(names)):
-            for j in range(i + 1, len(names)):
-                rows.append((s, e, t, "grad", f"{names[i]}|{names[j]}", "cosine", event.cosine[i][j]))
-        rows.append((s, e, t, "grad", "", "conflict", float(event.conflict)))
-    elif isinstance(event, WeightsChanged):
-        evs.append((event.step, time.time(), "weights_changed", json.dumps(event.weights)))
-    elif isinstance(event, Alert):
-        evs.append((event.step, time.time(), "alert", json.dumps(asdict(event))))
-    elif isinstance(event, (Started, Finished)):
-        evs.append((0 if isinstance(event, Started) else -1, time.time(),
-                    type(event).__name__.lower(), json.dumps(asdict(event), default=str)))
-    return rows, evs

@@ -84,6 +84,13 @@ def start_cold(config: RunConfig, store: RunStore, name: str = "", group_id: str
     return run_id
 
 
+def start_resume(store: RunStore, run_id: str) -> subprocess.Popen:
+    """Queue a stopped or interrupted run again from its checkpoint and spawn its worker (ValueError
+    with the reason when it cannot be resumed); the worker continues it under the same id."""
+    store.prepare_resume(run_id, pid=os.getpid())
+    return start_worker(store, run_id)
+
+
 # -- the worker's side --------------------------------------------------------------------------
 def train_queued(db: str, run_id: str, limit: int | None = None, poll_s: float = 0.2) -> str:
     """Take the queued run's turn (under `limit` local runs, or at once), train it to its end in

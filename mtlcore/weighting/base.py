@@ -10,6 +10,11 @@ Three base classes, one per interface:
 
 A method is a small class with class-level metadata; `@register` puts it in WEIGHTINGS once and
 every page, the CLI and the guide pick it up from there.
+
+Every method is a `torch.nn.Module`: learnable tensors are `nn.Parameter`s (UW's log-variances, which
+the trainer optimises with the model), and `state_dict()` / `load_state_dict()` carry the whole running
+state a resumed run needs, whatever attributes `reset()` set (see `state.py`), the state of the method's
+random generator included.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 
 from mtlcore.registry import ConfigError, Entry, Param, Registry, check_per_task, resolve_params
 from mtlcore.weighting.jacobian import check_jacobian, check_jacobians, combine_batch, gramians
+from mtlcore.weighting.state import TENSOR_KEY, decode, encode, restore_tensor
 from mtlcore.weighting.two_task import TwoTaskRule, row_gramians, small_two_task_stack, weighted_rows
 
 NEEDS = ("losses", "gradients", "representation")
@@ -37,7 +43,13 @@ class Aggregation:
     weights: torch.Tensor | None  # (T,) task weights, where the method defines them
 
 
-class Weighting:
+STATE_VERSION = 1
+# attributes that are configuration or torch bookkeeping, not running state
+_NOT_STATE = frozenset(torch.nn.Module().__dict__) | {"n_tasks", "hp", "generator"}
+_MODULE, _PARAMETER = torch.nn.Module, torch.nn.Parameter
+
+
+class Weighting(torch.nn.Module):
     """Common metadata and lifecycle. Subclasses set the ClassVars and implement one interface."""
 
     name: ClassVar[str] = ""
@@ -67,11 +79,22 @@ class Weighting:
     def __init__(self, n_tasks: int, **params: Any) -> None:
         if not isinstance(n_tasks, int) or n_tasks < 1:
             raise ConfigError(f"{self.name}: number of tasks must be >= 1, got {n_tasks!r}")
+        super().__init__()
         self.n_tasks = n_tasks
         self.hp = resolve_params(self.params, params, f"weighting method '{self.name}'")
         check_per_task(self.params, self.hp, n_tasks, self.name)  # what catalog.check_method checks without torch
         self.generator: torch.Generator | None = None
         self.reset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Plain state (counters, NumPy vectors, tensors) is set directly: `nn.Module.__setattr__` costs
+        ~1-3 us here (its `isinstance(value, Parameter)` alone ~1 us), which the toy's tiny problems would
+        pay a few times per step. Parameters, submodules and names torch tracks still go through torch."""
+        if (name in self._parameters or name in self._modules or name in self._buffers
+                or isinstance(value, _MODULE) or _PARAMETER in type(value).__mro__):
+            super().__setattr__(name, value)
+        else:
+            object.__setattr__(self, name, value)
 
     def reset(self) -> None:
         """Clear state between runs (stateful methods override)."""
@@ -79,16 +102,62 @@ class Weighting:
     def set_generator(self, generator: torch.Generator | None) -> None:
         self.generator = generator
 
-    def parameters(self) -> list[torch.Tensor]:
-        """Learnable tensors optimised together with the model (e.g. UW's log-variances)."""
-        return []
-
-    def to(self, device: torch.device) -> "Weighting":
-        return self
+    def parameters(self, recurse: bool = True) -> list[torch.nn.Parameter]:  # type: ignore[override]
+        """Learnable tensors optimised together with the model (e.g. UW's log-variances); a list, so
+        callers can test it for emptiness."""
+        return list(super().parameters(recurse))
 
     def current_weights(self) -> list[float] | None:
         """Weights as last used, for display when no step has run yet."""
         return None
+
+    # -- state for checkpoints ---------------------------------------------------------------------
+    def running_state(self) -> dict[str, Any]:
+        """The attributes that make up the method's running state (everything but configuration)."""
+        return {k: v for k, v in self.__dict__.items() if k not in _NOT_STATE}
+
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        """Parameters as usual, then every tensor attribute as an entry of its own (a snapshot)."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        for name, value in self.running_state().items():
+            if isinstance(value, torch.Tensor):
+                destination[prefix + name] = value if keep_vars else value.detach().clone()
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """Non-tensor state, encoded so `torch.load(weights_only=True)` reads it back."""
+        attributes = {name: TENSOR_KEY if isinstance(value, torch.Tensor) else encode(value)
+                      for name, value in self.running_state().items()}
+        generator = None if self.generator is None else self.generator.get_state()
+        return {"version": STATE_VERSION, "method": self.name, "attributes": attributes, "generator": generator}
+
+    def set_extra_state(self, state: Any) -> None:
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(f"{self.name}: unreadable method state (expected version {STATE_VERSION})")
+        if state.get("method") != self.name:
+            raise ValueError(f"saved state of method '{state.get('method')}' cannot load into '{self.name}'")
+        saved = state["attributes"]
+        for name in [n for n in self.running_state() if n not in saved]:
+            delattr(self, name)  # set after the save: back to the class default
+        for name, value in saved.items():
+            if value != TENSOR_KEY:
+                setattr(self, name, decode(value, self.__dict__.get(name)))
+        if state["generator"] is not None and self.generator is not None:
+            self.generator.set_state(state["generator"])
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict, strict: bool,
+                              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
+        extra = state_dict.get(prefix + "_extra_state")
+        saved = extra.get("attributes", {}) if isinstance(extra, dict) else {}
+        tensors = {name: prefix + name for name, value in saved.items() if value == TENSOR_KEY}
+        keys = set(tensors.values())
+        rest = {k: v for k, v in state_dict.items() if k not in keys}
+        super()._load_from_state_dict(rest, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        for name, key in tensors.items():
+            if key in state_dict:
+                setattr(self, name, restore_tensor(state_dict[key], self.__dict__.get(name)))
+            elif strict:
+                missing_keys.append(key)
 
 
 class LossWeighting(Weighting):

@@ -43,7 +43,7 @@ class UncertaintyWeighting(RecordedLossWeighting):
     )
 
     _device: torch.device = torch.device("cpu")
-    log_variance: torch.Tensor
+    log_variance: torch.nn.Parameter
 
     def reset(self) -> None:
         super().reset()
@@ -53,16 +53,13 @@ class UncertaintyWeighting(RecordedLossWeighting):
                 self.log_variance.fill_(float(self.hp["init"]))
             self.log_variance.grad = None
         else:
-            self.log_variance = torch.full((self.n_tasks,), float(self.hp["init"]), device=self._device,
-                                           requires_grad=True)
+            self.log_variance = torch.nn.Parameter(torch.full((self.n_tasks,), float(self.hp["init"]),
+                                                              device=self._device))
 
-    def parameters(self) -> list[torch.Tensor]:
-        return [self.log_variance]
-
-    def to(self, device: torch.device | str) -> "UncertaintyWeighting":
+    def to(self, device: torch.device | str) -> "UncertaintyWeighting":  # type: ignore[override]
         """Move s before the optimiser is built (the trainer calls this right after `create`)."""
         self._device = torch.device(device)
-        self.log_variance = self.log_variance.detach().to(self._device).requires_grad_(True)
+        self.log_variance = torch.nn.Parameter(self.log_variance.detach().to(self._device))
         return self
 
     def combine(self, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
