@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any, Sequence
 
+from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.spreadsheet import metrics_csv
@@ -79,6 +80,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     for assignment in args.set or []:
         _apply_override(raw, assignment)
     config = RunConfig.from_dict(raw).validate()
+    if not config.name:  # the same telling name the dashboard gives its runs
+        config.name = naming.run_name(config)
     store = RunStore(args.db)
     bar: tqdm | None = None
     result: dict[str, Any] = {}

@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from mtlcore import launch
+from mtlcore import launch, naming
 from mtlcore.config import RunConfig, json_object, read_text
 from mtlcore.device import usable_cores
 from mtlcore.pareto import non_dominated
@@ -194,7 +194,10 @@ def plan(sweep: SweepConfig) -> list[PlannedRun]:
                                 "gradients": "auto" if kind == "grid" else sweep.base.weighting.gradients}
             raw["seed"] = seed
             label = f"static {_fmt_point(point)}" if point is not None else method
-            raw["name"] = f"{prefix}{label} · seed {seed}"
+            # a named sweep's runs read "<sweep> · <setting> · seed n"; an unnamed one's get the
+            # telling name every run gets (data set, tasks, architecture, weights)
+            raw["name"] = (f"{prefix}{label} · seed {seed}" if prefix
+                           else f"{naming.run_name(raw)} · seed {seed}")
             out.append(PlannedRun(raw["name"], RunConfig.from_dict(raw).validate(), kind, method, point, seed))
     return out
 

@@ -13,11 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.compare import charts as cc
-from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows
-from dashboard.shared import live
+from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows, waited_on
+from dashboard.shared import live, tables
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, store
-from mtlcore import launch
+from mtlcore import launch, naming
 from mtlcore.config import RunConfig
 from mtlcore.delta_m import (
     AVERAGING,
@@ -35,6 +35,7 @@ RUNS_PARAM = "runs"
 SELECT = "compare_runs"
 MIN_RUNS, MAX_RUNS = 2, 8
 LIVE_REFRESH_S = 2.0
+WATCHED = "_compare_watched"  # ids of the shown or awaited runs that are queued or training
 RUNS_PAGE = Path(__file__).resolve().parent / "runs.py"
 
 
@@ -78,7 +79,8 @@ def choose_runs() -> list[str]:
         st.info("No runs yet: train some on the Train page or start a sweep.", icon=":material/info:")
         return []
     options = runs["id"].tolist()
-    labels = {r.id: f"{r.name or r.id} · {r.method} · {r.status} ({r.id[:6]})" for r in runs.itertuples()}
+    shown = naming.display_names(zip(runs["id"], runs["name"]))
+    labels = {r.id: f"{shown[r.id]} · {r.status}" for r in runs.itertuples()}
     if SELECT not in st.session_state:
         st.session_state[SELECT] = selection_from_url(options)
     else:
@@ -144,10 +146,11 @@ def results(selected: list[str]) -> None:
                                             "rare classes as much as common ones")
     st.caption(DEFINITION + " Computed from stored single-task runs (architecture `single_task`).")
     delta = delta_m_for_runs(s, selected, split, averaging, metric)
-    table = cc.final_table(load(selected).runs, split, delta)
-    st.dataframe(table, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in table.columns
-                                if c not in ("status", "baseline")})
+    runs = load(selected).runs
+    table = cc.final_table(runs, split, delta)
+    levels = {r.label: live.status_level(r.row) for r in runs}
+    st.dataframe(tables.styled(table, levels), width="stretch",
+                 column_config={"alerts": st.column_config.TextColumn("alerts", width="large")})
     missing_baselines(run_rows(s, selected), delta)
     if err := st.session_state.pop("_compare_error", None):
         st.error(err, icon=":material/error:")
@@ -190,6 +193,30 @@ def config_differences(selected: list[str]) -> None:
         st.dataframe(diff, width="stretch")
 
 
+def live_sections(selected: list[str], watched: list[str]) -> None:
+    """Curves, final metrics (Delta-m) and config differences: the part of the page that refreshes
+    by itself while a run it shows or waits on (a baseline it started) is queued or training.
+
+    `watched` is what was active when the page was drawn; once none of it is, the whole page reruns
+    so the refresh switches off (and the baseline buttons and info boxes follow)."""
+    now = refresh_state(selected)
+    if watched and not now:
+        st.rerun(scope="app")
+    with page_guard("the curves"):
+        curves(selected)
+    with page_guard("the final metrics"):
+        results(selected)
+    with page_guard("the config differences"):
+        config_differences(selected)
+
+
+def refresh_state(selected: list[str]) -> list[str]:
+    """The runs the page waits on now (kept in the session, where a test reads it)."""
+    watched = waited_on(store(), run_rows(store(), selected))
+    st.session_state[WATCHED] = watched
+    return watched
+
+
 def page() -> None:
     st.markdown("### :material/compare_arrows: Compare runs")
     selected = choose_runs()
@@ -200,14 +227,8 @@ def page() -> None:
         if not selected:
             return
     controls()
-    statuses = store().list_runs()
-    active = bool(statuses[statuses["id"].isin(selected)]["status"].isin(live.ACTIVE).any())
-    with page_guard("the curves"):
-        st.fragment(run_every=LIVE_REFRESH_S if active else None)(curves)(selected)
-    with page_guard("the final metrics"):
-        results(selected)
-    with page_guard("the config differences"):
-        config_differences(selected)
+    watched = refresh_state(selected)
+    st.fragment(run_every=LIVE_REFRESH_S if watched else None)(live_sections)(selected, watched)
 
 
 with page_guard("the Compare page"):

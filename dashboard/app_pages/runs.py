@@ -13,8 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.runs import table as runs_table
-from dashboard.shared import live
+from dashboard.shared import live, tables
 from dashboard.shared.state import page_guard, store
+from mtlcore import naming
 
 COMPARE_PAGE = Path(__file__).resolve().parent / "compare.py"
 SELECTED = "runs_selected"  # the runs the actions apply to
@@ -74,7 +75,7 @@ def live_status() -> None:
     st.markdown(f"**Training now** ({len(active)})")
     for row in active.sort_values("created").itertuples():
         frac = min(1.0, row.step / row.total_steps) if row.total_steps else 0.0
-        text = (f"{row.name or row.id} · {row.status} · step {row.step:,}"
+        text = (f"{naming.display_name(row.name, row.id)} · {row.status} · step {row.step:,}"
                 + (f" / {row.total_steps:,}" if row.total_steps else ""))
         st.progress(frac, text=text)
 
@@ -102,7 +103,7 @@ def actions(shown: pd.DataFrame) -> None:
     ids_shown = shown["id"].tolist()
     names = dict(zip(shown["id"], shown["name"]))
     selected = st.multiselect("Selected runs", ids_shown, key=SELECTED,
-                              format_func=lambda rid: f"{names.get(rid, rid)} ({rid[:6]})",
+                              format_func=lambda rid: naming.display_name(names.get(rid, rid), rid),
                               help="Click rows in the table, or pick runs here")
     if not selected:
         st.caption("Select runs (click rows in the table) to compare, rename, tag, export or delete them.")
@@ -173,15 +174,23 @@ def page() -> None:
         st.session_state[SELECTED] = [r for r in st.session_state[SELECTED] if r in set(shown["id"])]
     st.caption(f"{len(shown)} of {len(table)} runs")
     metric_cols = [c for c in shown.columns if " · " in c]
+    # the metrics right after the name and status, so they are on screen without scrolling sideways
     st.dataframe(
-        shown, key=TABLE, on_select=lambda: table_selected(shown["id"].tolist()), selection_mode="multi-row",
-        hide_index=True, column_order=["name", "dataset", "tasks", "method", "architecture", "status", "progress",
-                                       *metric_cols, "duration_s", "created", "tags", "id"],
+        tables.styled(shown, list(shown["level"])), key=TABLE, on_select=lambda: table_selected(shown["id"].tolist()),
+        selection_mode="multi-row", hide_index=True,
+        column_order=["name", "status", *metric_cols, "progress", "method", "architecture", "dataset", "tasks",
+                      "alerts", "duration_s", "created", "tags", "id"],
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            "name": st.column_config.TextColumn("name", width="large"),
+            "status": st.column_config.TextColumn("status", width="small",
+                                                  help="red: diverged or failed; amber: stopped, or finished "
+                                                       "with alerts (a task stuck at chance)"),
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
+                                                        width="small"),
+            "alerts": st.column_config.TextColumn("alerts", width="medium"),
             "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),
             "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-            **{c: st.column_config.NumberColumn(c, format="%.4f") for c in metric_cols},
+            **{c: st.column_config.NumberColumn(c, format="%.4f", width="small") for c in metric_cols},
         })
     actions(shown)
 

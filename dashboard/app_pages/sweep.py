@@ -19,7 +19,7 @@ import streamlit as st
 from dashboard.shared import catalog, live
 from dashboard.shared.state import page_guard, store
 from dashboard.sweep.charts import pareto_figure, selected_run_ids
-from mtlcore import launch
+from mtlcore import launch, naming
 from mtlcore.config import RunConfig, gradient_problem
 from mtlcore.delta_m import baseline_config, find_baselines
 from mtlcore.ray_backend import ray_missing
@@ -103,7 +103,8 @@ def sweep_form() -> SweepConfig | None:
         base = RunConfig.from_dict({
             "data": {"name": dataset, "tasks": list(tasks)}, "model": {"architecture": arch},
             "optim": {"lr": float(lr), "epochs": float(epochs), "max_steps": max_steps or None}})
-        sweep = SweepConfig(name=f"{titles[dataset]} · {' vs '.join(tasks)}", base=base, tasks=list(tasks),
+        sweep = SweepConfig(name=naming.SEP.join([f"{titles[dataset]} {'+'.join(tasks)}",
+                                                          naming.architecture_text(arch)]), base=base, tasks=list(tasks),
                             grid_points=int(points), corners=bool(corners), methods=list(methods),
                             seeds=list(range(seeds))).validate()
     except ConfigError as exc:

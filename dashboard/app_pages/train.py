@@ -16,7 +16,7 @@ from dashboard.shared import catalog, charts, live, widgets
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.train import forms, presets
-from mtlcore import launch
+from mtlcore import launch, naming
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 
 LIVE_REFRESH_S = 1.0  # the issue asks for at least one redraw a second; each costs the browser ~0.5 s of CPU
@@ -52,7 +52,12 @@ def push_live_weights() -> None:
         return
     weights = forms.live_weights(st.session_state, list(run["tasks"]))
     if weights is not None:
+        before = s.read_control(rid)[1]
         s.set_live_weights(rid, weights)
+        # a run steered mid-run says so in its name ("static 1/15→1/1"), unless the user named it
+        steered = naming.steered_name(run["name"], run["config"], before, weights, forms.dataset_title)
+        if steered:
+            s.rename(rid, steered)
 
 
 def sliders_drive(run: dict[str, Any]) -> bool:
