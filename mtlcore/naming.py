@@ -9,6 +9,7 @@ two runs with the same setup still read differently. No torch, no Streamlit.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 STATIC = "static"
@@ -103,12 +104,15 @@ def display_name(name: str, run_id: str, chars: int = SHORT_ID) -> str:
 
 
 def display_names(runs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """run id -> shown name for (id, name) pairs, unique among them: the short id grows where two
-    runs would otherwise read the same (same name and same first id characters)."""
+    """run id -> shown name for (id, name) pairs, unique among them: the short id grows only where
+    two runs would otherwise read the same (same name and same first id characters)."""
     pairs = list(runs)
-    chars = SHORT_ID
+    chars = {rid: SHORT_ID for rid, _ in pairs}
     while True:
-        shown = {rid: display_name(name, rid, chars) for rid, name in pairs}
-        if len(set(shown.values())) == len(shown) or chars >= max((len(r) for r, _ in pairs), default=0):
+        shown = {rid: display_name(name, rid, chars[rid]) for rid, name in pairs}
+        counts = Counter(shown.values())
+        clashing = [rid for rid in shown if counts[shown[rid]] > 1 and chars[rid] < len(rid)]
+        if not clashing:
             return shown
-        chars += 2
+        for rid in clashing:
+            chars[rid] += 2
