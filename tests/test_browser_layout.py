@@ -53,6 +53,8 @@ LAYOUT_FAULTS_JS = """() => {
     }
     const bar = plot.querySelector('.modebar');
     if (bar && legend && meets(box(bar), box(legend))) faults.push(['legend under the toolbar', name]);
+    const svg = plot.querySelector('.main-svg');
+    if (title && svg && box(title).right > box(svg).right + 1) faults.push(['title cut', name]);
     const holder = plot.closest('[data-testid="stElementContainer"]') || plot.parentElement;
     if (box(plot).right > box(holder).right + 2) faults.push(['chart clipped', name]);
   }

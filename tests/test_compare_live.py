@@ -64,7 +64,7 @@ def test_compare_shows_delta_m_once_the_baseline_it_started_finishes(
     assert any("is training" in i.value for i in at.info)
     assert refresh_periods[-1] and refresh_periods[-1] > 0  # the page refreshes while the baseline is queued
     assert at.session_state["_compare_watched"] == [baseline]
-    assert "Δm (%) ↓" not in at.dataframe[0].value.columns or at.dataframe[0].value["Δm (%) ↓"].isna().all()
+    assert "Δm (%) ↓" not in at.table[0].value.columns or at.table[0].value["Δm (%) ↓"].isna().all()
 
     # the worker trains it: running, then finished with its results
     store.set_status(baseline, "running", step=10, total_steps=300)
@@ -75,7 +75,7 @@ def test_compare_shows_delta_m_once_the_baseline_it_started_finishes(
     at.run()
     assert not at.exception and not at.error
     assert not any("is training" in i.value for i in at.info)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert table["Δm (%) ↓"].notna().all()  # Delta-m of both runs, against the new baseline
     assert set(table["baseline"]) == {baseline}
     assert at.session_state["_compare_watched"] == []

@@ -216,7 +216,7 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
     x = values(charts(at)[f"cmp_left_{ids['uw']}"]["data"][1]["x"])
     assert x.max() == pytest.approx(300 / 50)  # 300 steps at 50 steps per epoch
 
-    final, diff = at.dataframe[0].value, at.dataframe[1].value
+    final, diff = at.table[0].value, at.dataframe[0].value
     dm = delta_m_for_runs(store, [ids["long"], ids["uw"]], "test").set_index("run_id")
     # long run: left -(0.90-0.95)/0.95, right -(0.80-0.90)/0.90 (percent), averaged over the tasks
     assert dm.loc[ids["long"], "delta_m"] == pytest.approx((100 * 0.05 / 0.95 + 100 * 0.1 / 0.9) / 2)

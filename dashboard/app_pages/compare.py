@@ -91,14 +91,16 @@ def choose_runs() -> list[str]:
 
 
 def controls() -> None:
-    c1, c2, c3, c4, c5 = st.columns([1.3, 1.6, 1, 1.3, 1.3])
-    c1.radio("x-axis", list(cc.X_AXES), key="compare_x", horizontal=True, bind="query-params")
-    c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing", bind="query-params",
-              help="Exponential moving average over every stored point; the raw curve stays faint underneath")
-    c3.toggle("Log-scale loss", key="compare_log", value=True, bind="query-params")
-    c4.radio("Layout", ["overlay", "side by side"], key="compare_layout", horizontal=True, bind="query-params")
-    c5.multiselect("Splits", ["train", "val"], default=["train", "val"], key="compare_splits",
-                   help="train solid, val dashed")
+    """One row that wraps in a narrow window: each control keeps its whole label."""
+    row = st.container(horizontal=True, gap="medium")
+    row.radio("x-axis", list(cc.X_AXES), key="compare_x", horizontal=True, bind="query-params", width="content")
+    row.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing", bind="query-params", width=220,
+               help="Exponential moving average over every stored point; the raw curve stays faint underneath")
+    row.toggle("Log-scale loss", key="compare_log", value=True, bind="query-params", width="content")
+    row.radio("Layout", ["overlay", "side by side"], key="compare_layout", horizontal=True, bind="query-params",
+              width="content")
+    row.multiselect("Splits", ["train", "val"], default=["train", "val"], key="compare_splits", width=220,
+                    help="train solid, val dashed")
 
 
 def load(selected: list[str]) -> CompareData:
@@ -127,7 +129,7 @@ def curves(selected: list[str]) -> None:
                                               key=f"sbs-{task}-{x_axis}-{log_y}"), key=f"cmp_{task}_{run.id}")
         else:
             live_chart(cc.task_figure(data, task, None, x_axis, smoothing, log_y, splits), key=f"cmp_{task}")
-    st.markdown("#### Task weights and gradient cosine, per run")
+    st.markdown("#### Task weights and gradient cosine")
     live_chart(cc.weights_figure(data, x_axis=x_axis), key="cmp_weights")
     live_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine")
 
@@ -149,8 +151,9 @@ def results(selected: list[str]) -> None:
     runs = load(selected).runs
     table = cc.final_table(runs, split, delta)
     levels = {r.label: live.status_level(r.row) for r in runs}
-    st.dataframe(tables.styled(table, levels), width="stretch",
-                 column_config={"alerts": st.column_config.TextColumn("alerts", width="large")})
+    # a static table (at most 8 rows): it shows the styler's "—" in empty cells, where st.dataframe
+    # would print "None"
+    st.table(tables.styled(table, levels))
     missing_baselines(run_rows(s, selected), delta)
     if err := st.session_state.pop("_compare_error", None):
         st.error(err, icon=":material/error:")

@@ -90,10 +90,10 @@ def filters(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     tags = c5.multiselect("Tags", runs_table.all_tags(runs), key="runs_tags")
     shown = runs_table.filter_runs(table, text, datasets, methods, statuses, tags)
     metric_cols = [c for c in table.columns if " · " in c]
-    s1, s2, s3 = st.columns([1.5, 1, 1.5])
-    by = s1.selectbox("Sort by", list(runs_table.SORTABLE) + metric_cols, key="runs_sort")
-    descending = s2.toggle("Descending", value=True, key="runs_desc")
-    s3.radio("Final metrics of", ["val", "test"], key="runs_split", horizontal=True,
+    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps when narrow
+    by = row.selectbox("Sort by", list(runs_table.SORTABLE) + metric_cols, key="runs_sort", width=260)
+    descending = row.toggle("Descending", value=True, key="runs_desc", width="content")
+    row.radio("Final metrics of", ["val", "test"], key="runs_split", horizontal=True, width="content",
              help="Each run's last evaluation on the validation split, or its test result (finished runs)")
     return runs_table.sort_runs(shown, by, descending)
 
@@ -181,7 +181,7 @@ def page() -> None:
         column_order=["name", "status", *metric_cols, "progress", "method", "architecture", "dataset", "tasks",
                       "alerts", "duration_s", "created", "tags", "id"],
         column_config={
-            "name": st.column_config.TextColumn("name", width="large"),
+            "name": st.column_config.TextColumn("name", width="medium"),
             "status": st.column_config.TextColumn("status", width="small",
                                                   help="red: diverged or failed; amber: stopped, or finished "
                                                        "with alerts (a task stuck at chance)"),

@@ -105,8 +105,8 @@ def _sharing(arch: dict[str, Any]) -> str:
 
 def preset_bar() -> None:
     shown = presets.all_presets()
-    cols = st.columns(len(shown))
-    for col, p in zip(cols, shown):
+    row = st.container(horizontal=True)  # wraps in a narrow window rather than cutting the titles
+    for col, p in zip([row.container(width="stretch") for _ in shown], shown):
         with col:
             st.button(p.title, icon=p.icon, key=f"preset_{p.key}", on_click=apply_preset, args=(p.key,),
                       width="stretch", help=p.explanation)
@@ -331,7 +331,9 @@ def live_panel(interval: float | None) -> None:
 
 
 def chart_grid(view: charts.RunView) -> None:
-    left, right = st.columns(2)
+    # two charts a row where they fit, one a row in a narrow panel (titles and panels stay whole)
+    row = st.container(horizontal=True)
+    left, right = row.container(width="stretch"), row.container(width="stretch")
     with left:
         weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
                              help="the share each task has in the total loss the model minimises")
@@ -380,11 +382,17 @@ def others(active: Any, shown: str) -> None:
         c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
 
 
+SETUP_WIDTH_PX = 310  # at 800 px with the sidebar open, too little is left beside it: the live panel wraps
+
+
 def page() -> None:
     st.markdown("### :material/model_training: Train")
     with page_guard("the presets"):
         preset_bar()
-    setup_col, live_col = st.columns([1.15, 2.4], gap="large")
+    # a row that wraps: the setup keeps a readable width, and in a narrow window (800 px with the
+    # sidebar open) the live panel moves under it instead of squeezing labels into "Optimiz er"
+    row = st.container(horizontal=True, gap="medium")
+    setup_col, live_col = row.container(width=SETUP_WIDTH_PX), row.container(width="stretch")
     with live_col:  # drawn first: after Train, the new run's panel must not wait for the form
         active = not store().list_runs(status=list(live.ACTIVE)).empty
         interval = LIVE_REFRESH_S if active else None

@@ -253,7 +253,7 @@ def weights_figure(data: CompareData, runs: Sequence[CompareRun] | None = None, 
             shown.add(run.id)
     panels.yaxis(0, rangemode="tozero")
     panels.xaxes(title={"text": X_AXES[x_axis], "standoff": 2})
-    return panels.figure("Task weights over time: a panel per task, a colour per run", f"cmp-weights-{x_axis}",
+    return panels.figure("Task weights over time", f"cmp-weights-{x_axis}",
                          thin.note(0.0), "no weights recorded yet")
 
 
@@ -284,7 +284,7 @@ def cosine_figure(data: CompareData, runs: Sequence[CompareRun] | None = None, x
                                         "layer": "below"})
     panels.yaxis(0, range=[-1.05, 1.05])
     panels.xaxes(title={"text": X_AXES[x_axis], "standoff": 2})
-    return panels.figure("Gradient cosine between tasks (below 0: conflict): a panel per task pair, a colour per run",
+    return panels.figure("Gradient cosine (below 0: conflict)",
                          f"cmp-cosine-{x_axis}", thin.note(smoothing),
                          "no gradient measurements (one task, or grad_stats_every = 0)")
 

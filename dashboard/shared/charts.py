@@ -180,7 +180,7 @@ def loss_figure(view: RunView, weighted: bool = False) -> go.Figure:
                                 line={"color": colour, "width": 2.5, "dash": "dot"},
                                 marker={"size": 6, "color": colour}))
     notes = cut.note() + ([] if traces else [_waiting("waiting for the first steps...", view)])
-    title = "Weighted training loss w·L per task" if weighted else "Loss per task (train, and val dotted)"
+    title = "Weighted loss w·L per task" if weighted else "Loss per task"  # the legend tells train from val
     return _figure(view, title, traces, notes,
                    axes={"yaxis": {"title": {"text": "w·loss" if weighted else "loss"}, "type": "log",
                                    "dtick": "D2", "tickformat": ".2~g"}})
@@ -282,5 +282,5 @@ def cosine_figure(view: RunView) -> go.Figure:
     if not traces:
         notes.append(_waiting("needs two tasks and a model with shared parameters" if len(view.tasks) < 2
                               else "waiting for the first gradient measurement...", view))
-    return _figure(view, "Gradient cosine similarity between tasks", traces, notes + cut.note(), shapes,
+    return _figure(view, "Gradient cosine between tasks", traces, notes + cut.note(), shapes,
                    axes={"yaxis": {"title": {"text": "cosine"}, "range": [-1.05, 1.05]}})
