@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard.shared import live
 from dashboard.shared.pages import page_list
 from dashboard.shared.state import RUN_PARAM, page_guard, store
-from mtlcore import launch
+from mtlcore import launch, naming
 
 PAGES: list[tuple[str, str, str]] = [
     ("app_pages/train.py", "Train", ":material/model_training:"),
@@ -40,7 +40,7 @@ def sidebar(train_page: st.Page) -> None:
                 st.caption("None right now.")
             for row in active.itertuples():
                 pct = f" · {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
-                st.page_link(train_page, label=f"{row.name or row.id} ({row.status}{pct})",
+                st.page_link(train_page, label=f"{naming.display_name(row.name, row.id)} ({row.status}{pct})",
                              icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
                              query_params={RUN_PARAM: row.id})
         st.caption(f"Runs are stored in `{store().path}`.")

@@ -11,14 +11,15 @@ API first. Screenshots go to the test's temp folder (MTL_LAYOUT_SHOTS names anot
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mtlcore import sweep as sweep_mod
 from mtlcore.store import RunStore
 from mtlcore.sweep import SweepConfig, submit
-from mtlcore import sweep as sweep_mod
 from tests.support import browser as e2e
 from tests.support.stored_runs import TASKS, stored_run
 
@@ -64,8 +65,8 @@ LAYOUT_FAULTS_JS = """() => {
       if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflow !== 'visible')
         { faults.push(['label cut', text(label)]); break; }
       const words = (e.textContent || '').trim().split(/\\s+/);
-      const lines = e.getClientRects().length;
-      if (e.tagName === 'P' && words.length === 1 && box(e).height > 1.8 * parseFloat(getComputedStyle(e).lineHeight || '20'))
+      const lineHeight = parseFloat(getComputedStyle(e).lineHeight) || 20;
+      if (e.tagName === 'P' && words.length === 1 && box(e).height > 1.8 * lineHeight)
         { faults.push(['label wrapped mid-word', text(label)]); break; }
     }
   }
@@ -156,3 +157,23 @@ def test_pages_lay_out_without_overlaps(server: tuple[e2e.AppServer, dict[str, s
                 if not any(" · " in h for h in headers):
                     found.setdefault("runs", []).append(["metric columns hidden", headers])
     assert not found, found
+
+
+def test_compare_fills_in_delta_m_by_itself(server: tuple[e2e.AppServer, dict[str, str]]) -> None:
+    """A baseline queued for two shown runs finishes while the page is open: Delta-m appears
+    without a reload (the page's own refresh), and the "is training" box goes."""
+    srv, _ = server
+    store = RunStore(srv.db)
+    a, b = stored_run(store, "ew", seed=5), stored_run(store, "uw", seed=5)
+    base = stored_run(store, "ew", seed=5, arch="single_task", status="queued")
+    store.set_status(base, "queued", pid=os.getpid())  # alive: the page must not reap it
+    with e2e.browser(viewport=(1280, 720)) as page:
+        open_page(page, f"{srv.url}/compare?runs={a},{b}", "[data-testid='stTable']")
+        page.get_by_text("is training").first.wait_for(timeout=30_000)
+        final = {"left": {"loss": 0.3, "accuracy": 0.95}, "right": {"loss": 0.3, "accuracy": 0.9}}
+        store.set_status(base, "finished", summary={"val": final, "test": final}, step=300)
+        finished = time.monotonic()
+        e2e.wait_until(lambda: base in page.locator("[data-testid='stTable']").first.inner_text(), 20,
+                       "Delta-m against the finished baseline")
+        print(f"Delta-m shown {time.monotonic() - finished:.1f} s after the baseline finished")
+        e2e.wait_until(lambda: page.get_by_text("is training").count() == 0, 10, "the info box going")

@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.compare import charts as cc
-from dashboard.compare.data import load_compare, waited_on, run_rows
+from dashboard.compare.data import load_compare, run_rows, waited_on
 from mtlcore import launch, naming
 from mtlcore.config import RunConfig
 from mtlcore.store import RunStore

@@ -378,7 +378,8 @@ def others(active: Any, shown: str) -> None:
     for row in rest.itertuples():
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         pct = f" {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
-        c1.markdown(f"{'⏳' if row.status == 'queued' else '▶'} **{row.name or row.id}** — {row.status}{pct}")
+        shown = naming.display_name(row.name, row.id)
+        c1.markdown(f"{'⏳' if row.status == 'queued' else '▶'} **{shown}** — {row.status}{pct}")
         c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
 
 
