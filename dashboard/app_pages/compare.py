@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.compare import charts as cc
-from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows, waited_on
+from dashboard.compare.data import CompareData, combine, load_run, run_rows, waited_on
 from dashboard.shared import live, tables
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, store
@@ -189,7 +189,8 @@ def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
 def config_differences(selected: list[str]) -> None:
     rows = run_rows(store(), selected)
     st.markdown("#### Config differences")
-    diff = cc.config_diff({run_label(r): r["config"] for r in rows})
+    shown = naming.display_names((r["id"], r.get("name") or "") for r in rows)  # unique column names
+    diff = cc.config_diff({shown[r["id"]]: r["config"] for r in rows})
     if diff.empty:
         st.caption("The configs are identical (apart from their names).")
     else:
