@@ -36,6 +36,7 @@ SELECT = "compare_runs"
 MIN_RUNS, MAX_RUNS = 2, 8
 LIVE_REFRESH_S = 2.0
 WATCHED = "_compare_watched"  # ids of the shown or awaited runs that are queued or training
+PAGE_RUN = "_compare_page_run"  # set by a whole-page run, taken by the fragment it draws
 RUNS_PAGE = Path(__file__).resolve().parent / "runs.py"
 
 
@@ -203,8 +204,8 @@ def live_sections(selected: list[str], watched: list[str]) -> None:
 
     `watched` is what was active when the page was drawn; once none of it is, the whole page reruns
     so the refresh switches off (and the baseline buttons and info boxes follow)."""
-    now = refresh_state(selected)
-    if watched and not now:
+    # the whole page's run has just read the store; a refresh of this fragment alone reads it again
+    if not st.session_state.pop(PAGE_RUN, False) and watched and not refresh_state(selected):
         st.rerun(scope="app")
     with page_guard("the curves"):
         curves(selected)
@@ -232,6 +233,7 @@ def page() -> None:
             return
     controls()
     watched = refresh_state(selected)
+    st.session_state[PAGE_RUN] = True
     st.fragment(run_every=LIVE_REFRESH_S if watched else None)(live_sections)(selected, watched)
 
 

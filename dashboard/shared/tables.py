@@ -1,9 +1,10 @@
 """How the pages' tables show missing numbers and run statuses: one rule for Runs and Compare.
 
-st.dataframe prints an empty cell as "None", which reads like a value; a Styler's display values
-show "—" instead while the cells keep their numbers (sorting and the data under the table are
-unchanged). A status is coloured by what it means (dashboard.shared.live.status_level): a
-diverged run in red, a finished run with alerts in amber, never the green of a success.
+A Styler's display values put "—" in empty cells while the cells keep their numbers: st.table shows
+them (Compare's final metrics; st.dataframe's grid still prints "None" for a missing value, so small
+read-only tables go through st.table). A status is coloured by what it means
+(dashboard.shared.live.status_level), in both: a diverged run in red, a finished run with alerts in
+amber, never the green of a success.
 """
 
 from __future__ import annotations
