@@ -138,6 +138,8 @@ def test_pages_lay_out_without_overlaps(server: tuple[e2e.AppServer, dict[str, s
         "train": (f"{srv.url}/?run={ids['static']}", ".js-plotly-plot"),
         "runs": (f"{srv.url}/runs", "[data-testid='stDataFrame']"),
         "compare": (f"{srv.url}/compare?runs={ids['ew']},{ids['static']},{ids['diverged']}", ".js-plotly-plot"),
+        "compare-side-by-side": (f"{srv.url}/compare?runs={ids['ew']},{ids['static']},{ids['diverged']}"
+                                 "&compare_layout=side%20by%20side", ".js-plotly-plot"),
         "sweep": (f"{srv.url}/sweep", ".js-plotly-plot"),
     }
     found: dict[str, list] = {}

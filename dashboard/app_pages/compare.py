@@ -123,7 +123,8 @@ def curves(selected: list[str]) -> None:
     for task in data.tasks:
         if side:
             ranges = cc.shared_ranges(data, task, splits, log_y)
-            cols = st.columns(len(data.runs))
+            row = st.container(horizontal=True)  # a run per column where they fit, wrapped where not
+            cols = [row.container(width="stretch") for _ in data.runs]
             for col, run in zip(cols, data.runs):
                 with col:
                     live_chart(cc.task_figure(data, task, [run], x_axis, smoothing, log_y, splits, ranges,

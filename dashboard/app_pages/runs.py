@@ -81,13 +81,13 @@ def live_status() -> None:
 
 
 def filters(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    c1, c2, c3, c4, c5 = st.columns([2, 1.2, 1.2, 1.2, 1.2])
-    text = c1.text_input("Search", key="runs_search", placeholder="name, id, tag or sweep",
-                         bind="query-params")
-    datasets = c2.multiselect("Data set", sorted(table["dataset"].unique()), key="runs_dataset")
-    methods = c3.multiselect("Method", sorted(table["method"].unique()), key="runs_method")
-    statuses = c4.multiselect("Status", sorted(table["status"].unique()), key="runs_status")
-    tags = c5.multiselect("Tags", runs_table.all_tags(runs), key="runs_tags")
+    row = st.container(horizontal=True, gap="small")  # wraps in a narrow window
+    text = row.text_input("Search", key="runs_search", placeholder="name, id, tag or sweep",
+                          bind="query-params")
+    datasets = row.multiselect("Data set", sorted(table["dataset"].unique()), key="runs_dataset", placeholder="any")
+    methods = row.multiselect("Method", sorted(table["method"].unique()), key="runs_method", placeholder="any")
+    statuses = row.multiselect("Status", sorted(table["status"].unique()), key="runs_status", placeholder="any")
+    tags = row.multiselect("Tags", runs_table.all_tags(runs), key="runs_tags", placeholder="any")
     shown = runs_table.filter_runs(table, text, datasets, methods, statuses, tags)
     metric_cols = [c for c in table.columns if " · " in c]
     row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps when narrow

@@ -177,7 +177,8 @@ def task_figure(data: CompareData, task: str, runs: Sequence[CompareRun] | None 
     metric_names = sorted({r.metric[task][0] for r in runs if task in r.metric})
     arrows = "".join(sorted({"↑" if r.metric[task][1] else "↓" for r in runs if task in r.metric}))
     dashes = " · ".join(f"{s} {'solid' if SPLIT_DASH.get(s) == 'solid' else 'dashed'}" for s in splits)
-    panels = Panels([f"loss{' (log scale)' if log_y else ''}: {dashes}",
+    # short panel titles (side by side, a panel can be 120 px wide); the dashes are told in the note
+    panels = Panels([f"loss{' (log)' if log_y else ''}",
                       f"val {' / '.join(metric_names) or 'metric'} {arrows}".strip()], spacing=0.09)
     thin = _Thinning()
     for run in runs:
@@ -197,8 +198,8 @@ def task_figure(data: CompareData, task: str, runs: Sequence[CompareRun] | None 
         if y_ranges.get("metric") is not None:
             panels.yaxis(1, range=list(y_ranges["metric"]))
     panels.xaxes(title={"text": X_AXES[x_axis], "standoff": 2})
-    return panels.figure(task, key or f"cmp-{task}-{x_axis}-{log_y}", thin.note(smoothing),
-                         "no points for this task yet")
+    note = "; ".join(n for n in (dashes, thin.note(smoothing)) if n)
+    return panels.figure(task, key or f"cmp-{task}-{x_axis}-{log_y}", note, "no points for this task yet")
 
 
 def _span(values: list[np.ndarray], log: bool) -> list[float] | None:
