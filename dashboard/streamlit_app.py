@@ -16,6 +16,7 @@ from dashboard.shared import live, ownership
 from dashboard.shared.pages import page_list
 from dashboard.shared.state import RUN_PARAM, page_guard, store, store_problem
 from dashboard.shared.text import md_code, md_escape
+from mtlcore import naming
 from mtlcore.runs.queue import max_concurrent
 
 PAGES: list[tuple[str, str, str]] = [
@@ -48,7 +49,8 @@ def sidebar(train_page: st.Page) -> None:
                 st.caption("None right now.")
             for row in active.itertuples():
                 pct = f" · {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
-                st.page_link(train_page, label=f"{md_escape(row.name or row.id)} ({row.status}{pct})",
+                shown = md_escape(naming.display_name(row.name, row.id))
+                st.page_link(train_page, label=f"{shown} ({row.status}{pct})",
                              icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
                              query_params={RUN_PARAM: row.id})
         st.caption(f"Runs are stored in {md_code(store().path)}.")

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any, Sequence
 
+from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.runs.store import RunStore, StoreError, default_db_path
@@ -83,6 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     for assignment in args.set or []:
         _apply_override(raw, assignment)
     config = RunConfig.from_dict(raw).validate()
+    if not config.name:  # the same telling name the dashboard gives its runs
+        config.name = naming.run_name(config)
     return _train_here(config, RunStore(args.db), args.quiet)
 
 

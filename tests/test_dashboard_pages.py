@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.shared import catalog, ownership
 from dashboard.shared.text import md_plain
 from dashboard.train import forms
+from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.runs import executor
 from mtlcore.runs.store import RunStore
@@ -227,6 +228,19 @@ def test_sliders_steer_a_running_static_run(store: RunStore, sleeper: subprocess
     at.select_slider(key=forms.weight_key("right")).set_value(3.0).run()
     stop, weights, _ = store.read_control(rid)
     assert weights == [1.0, 3.0] and not stop
+    assert store.get_run(rid)["name"] == "live one"  # a name the user gave is kept
+
+
+def test_a_steered_run_says_so_in_its_name(store: RunStore, sleeper: subprocess.Popen) -> None:
+    rid = running_run(store, sleeper.pid, ["left", "right"])
+    config = store.get_run(rid)["config"]
+    named = naming.run_name(config, forms.dataset_title)
+    store.rename(rid, named)  # the name the Train page gives its runs
+    at = app().run()
+    at.select_slider(key=forms.weight_key("right")).set_value(3.0).run()
+    assert store.get_run(rid)["name"] == f"{named}→1/3"
+    at.select_slider(key=forms.weight_key("right")).set_value(0.5).run()
+    assert store.get_run(rid)["name"] == f"{named}→1/0.5"  # where it started, and where it is now
 
 
 def test_stop_asks_the_run_to_stop(store: RunStore, sleeper: subprocess.Popen,

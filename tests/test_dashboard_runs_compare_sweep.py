@@ -121,6 +121,12 @@ def charts(at: AppTest) -> dict[str, dict[str, Any]]:
     return out
 
 
+def chart_notes(fig: dict[str, Any]) -> str:
+    """The text a figure writes about itself: its annotations and its title's subtitle (the note)."""
+    subtitle = ((fig["layout"].get("title") or {}).get("subtitle") or {}).get("text", "")
+    return " ".join([a["text"] for a in fig["layout"].get("annotations", [])] + [subtitle])
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -191,7 +197,7 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
     assert {t["line"]["dash"] for t in loss} == {"solid", "dash"}  # a dash per split
     assert len({t["line"]["color"] for t in loss}) == 2  # a colour per run
     assert max(len(values(t["x"])) for t in left["data"]) <= 2000
-    notes = " ".join(a["text"] for a in left["layout"]["annotations"])
+    notes = chart_notes(left)
     assert "thinned" in notes and f"{LONG:,} points" in notes  # the long run's curves say they are thinned
     assert left["layout"]["yaxis"]["type"] == "log" and left["layout"]["uirevision"]
 
@@ -199,7 +205,7 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
     left = charts(at)["cmp_left"]
     faint = [t for t in left["data"] if t.get("opacity") == pytest.approx(cc.RAW_OPACITY)]
     assert len(faint) == 6  # every curve keeps its raw version underneath
-    assert "EMA 0.9" in " ".join(a["text"] for a in left["layout"]["annotations"])
+    assert "EMA 0.9" in chart_notes(left)
 
     at.radio(key="compare_layout").set_value("side by side").run()
     assert_clean(at)
@@ -213,7 +219,7 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
     x = values(charts(at)[f"cmp_left_{ids['uw']}"]["data"][1]["x"])
     assert x.max() == pytest.approx(300 / 50)  # 300 steps at 50 steps per epoch
 
-    final, diff = at.dataframe[0].value, at.dataframe[1].value
+    final, diff = at.table[0].value, at.dataframe[0].value
     dm = delta_m_for_runs(store, [ids["long"], ids["uw"]], "test").set_index("run_id")
     # long run: left -(0.90-0.95)/0.95, right -(0.80-0.90)/0.90 (percent), averaged over the tasks
     assert dm.loc[ids["long"], "delta_m"] == pytest.approx((100 * 0.05 / 0.95 + 100 * 0.1 / 0.9) / 2)
@@ -399,7 +405,7 @@ def test_runs_page_shows_live_progress_of_training_runs(filled: dict[str, Any]) 
         at = app("runs").run()
         assert_clean(at)
         (bar,) = at.get("progress")
-        assert bar.proto.value == 25 and "training now · running · step 25 / 100" in bar.proto.text
+        assert bar.proto.value == 25 and f"training now · {rid[:4]} · running · step 25 / 100" in bar.proto.text
         assert at.dataframe[0].value.set_index("id").loc[rid, "progress"] == pytest.approx(0.25)
     finally:
         sleeper.kill()

@@ -13,11 +13,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.compare import charts as cc
-from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows
-from dashboard.shared import live, ownership
+from dashboard.compare.data import CompareData, combine, load_run, run_rows, waited_on
+from dashboard.shared import live, ownership, tables
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
+from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.runs import executor
@@ -37,6 +38,8 @@ RUNS_PARAM = "runs"
 SELECT = "compare_runs"
 MIN_RUNS, MAX_RUNS = 2, 8
 LIVE_REFRESH_S = 2.0
+WATCHED = "_compare_watched"  # ids of the shown or awaited runs that are queued or training
+PAGE_RUN = "_compare_page_run"  # set by a whole-page run, taken by the fragment it draws
 RUNS_PAGE = Path(__file__).resolve().parent / "runs.py"
 
 
@@ -81,7 +84,8 @@ def choose_runs() -> list[str]:
         st.info("No runs yet: train some on the Train page or start a sweep.", icon=":material/info:")
         return []
     options = runs["id"].tolist()
-    labels = {r.id: f"{r.name or r.id} · {r.method} · {r.status} ({r.id[:6]})" for r in runs.itertuples()}
+    shown = naming.display_names(zip(runs["id"], runs["name"]))
+    labels = {r.id: f"{shown[r.id]} · {r.status}" for r in runs.itertuples()}
     if SELECT not in st.session_state:
         st.session_state[SELECT] = selection_from_url(options)
     else:
@@ -92,14 +96,16 @@ def choose_runs() -> list[str]:
 
 
 def controls() -> None:
-    c1, c2, c3, c4, c5 = st.columns([1.3, 1.6, 1, 1.3, 1.3])
-    c1.radio("x-axis", list(cc.X_AXES), key="compare_x", horizontal=True, bind="query-params")
-    c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing", bind="query-params",
-              help="Exponential moving average over every stored point; the raw curve stays faint underneath")
-    c3.toggle("Log-scale loss", key="compare_log", value=True, bind="query-params")
-    c4.radio("Layout", ["overlay", "side by side"], key="compare_layout", horizontal=True, bind="query-params")
-    c5.multiselect("Splits", ["train", "val"], default=["train", "val"], key="compare_splits",
-                   help="train solid, val dashed")
+    """One row that wraps in a narrow window: each control keeps its whole label."""
+    row = st.container(horizontal=True, gap="medium")
+    row.radio("x-axis", list(cc.X_AXES), key="compare_x", horizontal=True, bind="query-params", width="content")
+    row.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing", bind="query-params", width=220,
+               help="Exponential moving average over every stored point; the raw curve stays faint underneath")
+    row.toggle("Log-scale loss", key="compare_log", value=True, bind="query-params", width="content")
+    row.radio("Layout", ["overlay", "side by side"], key="compare_layout", horizontal=True, bind="query-params",
+              width="content")
+    row.multiselect("Splits", ["train", "val"], default=["train", "val"], key="compare_splits", width=220,
+                    help="train solid, val dashed")
 
 
 def load(selected: list[str]) -> CompareData:
@@ -121,14 +127,15 @@ def curves(selected: list[str]) -> None:
     for task in data.tasks:
         if side:
             ranges = cc.shared_ranges(data, task, splits, log_y)
-            cols = st.columns(len(data.runs))
+            row = st.container(horizontal=True)  # a run per column where they fit, wrapped where not
+            cols = [row.container(width="stretch") for _ in data.runs]
             for col, run in zip(cols, data.runs):
                 with col:
                     live_chart(cc.task_figure(data, task, [run], x_axis, smoothing, log_y, splits, ranges,
                                               key=f"sbs-{task}-{x_axis}-{log_y}"), key=f"cmp_{task}_{run.id}")
         else:
             live_chart(cc.task_figure(data, task, None, x_axis, smoothing, log_y, splits), key=f"cmp_{task}")
-    st.markdown("#### Task weights and gradient cosine, per run")
+    st.markdown("#### Task weights and gradient cosine")
     live_chart(cc.weights_figure(data, x_axis=x_axis), key="cmp_weights")
     live_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine")
 
@@ -149,10 +156,12 @@ def results(selected: list[str]) -> None:
     st.caption(DEFINITION + f" Shown: averaged over {AVERAGING_LABELS[averaging]}. Computed from stored "
                "single-task runs (architecture `single_task`).")
     delta = delta_m_for_runs(s, selected, split, averaging, metric)
-    table = cc.final_table(load(selected).runs, split, delta)
-    st.dataframe(table, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in table.columns
-                                if c not in ("status", "baseline")})
+    runs = load(selected).runs
+    table = cc.final_table(runs, split, delta)
+    levels = {r.label: live.status_level(r.row) for r in runs}
+    # a static table (at most 8 rows): it shows the styler's "—" in empty cells, where st.dataframe
+    # would print "None"
+    st.table(tables.styled(table, levels))
     missing_baselines(run_rows(s, selected), delta)
     if err := st.session_state.pop("_compare_error", None):
         st.error(md_escape(err), icon=":material/error:")
@@ -188,11 +197,36 @@ def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
 def config_differences(selected: list[str]) -> None:
     rows = run_rows(store(), selected)
     st.markdown("#### Config differences")
-    diff = cc.config_diff({run_label(r): r["config"] for r in rows})
+    shown = naming.display_names((r["id"], r.get("name") or "") for r in rows)  # unique column names
+    diff = cc.config_diff({shown[r["id"]]: r["config"] for r in rows})
     if diff.empty:
         st.caption("The configs are identical (apart from their names).")
     else:
         st.dataframe(diff, width="stretch")
+
+
+def live_sections(selected: list[str], watched: list[str]) -> None:
+    """Curves, final metrics (Delta-m) and config differences: the part of the page that refreshes
+    by itself while a run it shows or waits on (a baseline it started) is queued or training.
+
+    `watched` is what was active when the page was drawn; once none of it is, the whole page reruns
+    so the refresh switches off (and the baseline buttons and info boxes follow)."""
+    # the whole page's run has just read the store; a refresh of this fragment alone reads it again
+    if not st.session_state.pop(PAGE_RUN, False) and watched and not refresh_state(selected):
+        st.rerun(scope="app")
+    with page_guard("the curves"):
+        curves(selected)
+    with page_guard("the final metrics"):
+        results(selected)
+    with page_guard("the config differences"):
+        config_differences(selected)
+
+
+def refresh_state(selected: list[str]) -> list[str]:
+    """The runs the page waits on now (kept in the session, where a test reads it)."""
+    watched = waited_on(store(), run_rows(store(), selected))
+    st.session_state[WATCHED] = watched
+    return watched
 
 
 def page() -> None:
@@ -205,14 +239,9 @@ def page() -> None:
         if not selected:
             return
     controls()
-    statuses = store().list_runs()
-    active = bool(statuses[statuses["id"].isin(selected)]["status"].isin(live.ACTIVE).any())
-    with page_guard("the curves"):
-        st.fragment(run_every=LIVE_REFRESH_S if active else None)(curves)(selected)
-    with page_guard("the final metrics"):
-        results(selected)
-    with page_guard("the config differences"):
-        config_differences(selected)
+    watched = refresh_state(selected)
+    st.session_state[PAGE_RUN] = True
+    st.fragment(run_every=LIVE_REFRESH_S if watched else None)(live_sections)(selected, watched)
 
 
 with page_guard("the Compare page"):

@@ -13,9 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.runs import table as runs_table
-from dashboard.shared import live, ownership
+from dashboard.shared import live, ownership, tables
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
+from mtlcore import naming
 from mtlcore.runs import workers
 from mtlcore.runs.states import RESUMABLE, resume_problem
 from mtlcore.runs.store import StoreError
@@ -115,25 +116,25 @@ def live_status() -> None:
     st.markdown(f"**Training now** ({len(active)})")
     for row in active.sort_values("created").itertuples():
         frac = min(1.0, row.step / row.total_steps) if row.total_steps else 0.0
-        text = (f"{md_escape(row.name or row.id)} · {row.status} · step {row.step:,}"
+        text = (f"{md_escape(naming.display_name(row.name, row.id))} · {row.status} · step {row.step:,}"
                 + (f" / {row.total_steps:,}" if row.total_steps else ""))
         st.progress(frac, text=text)
 
 
 def filters(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    c1, c2, c3, c4, c5 = st.columns([2, 1.2, 1.2, 1.2, 1.2])
-    text = c1.text_input("Search", key="runs_search", placeholder="name, id, tag or sweep",
-                         bind="query-params")
-    datasets = c2.multiselect("Data set", sorted(table["dataset"].unique()), key="runs_dataset")
-    methods = c3.multiselect("Method", sorted(table["method"].unique()), key="runs_method")
-    statuses = c4.multiselect("Status", sorted(table["status"].unique()), key="runs_status")
-    tags = c5.multiselect("Tags", runs_table.all_tags(runs), key="runs_tags")
+    row = st.container(horizontal=True, gap="small")  # wraps in a narrow window
+    text = row.text_input("Search", key="runs_search", placeholder="name, id, tag or sweep",
+                          bind="query-params")
+    datasets = row.multiselect("Data set", sorted(table["dataset"].unique()), key="runs_dataset", placeholder="any")
+    methods = row.multiselect("Method", sorted(table["method"].unique()), key="runs_method", placeholder="any")
+    statuses = row.multiselect("Status", sorted(table["status"].unique()), key="runs_status", placeholder="any")
+    tags = row.multiselect("Tags", runs_table.all_tags(runs), key="runs_tags", placeholder="any")
     shown = runs_table.filter_runs(table, text, datasets, methods, statuses, tags)
     metric_cols = [c for c in table.columns if " · " in c]
-    s1, s2, s3 = st.columns([1.5, 1, 1.5])
-    by = s1.selectbox("Sort by", list(runs_table.SORTABLE) + metric_cols, key="runs_sort")
-    descending = s2.toggle("Descending", value=True, key="runs_desc")
-    s3.radio("Final metrics of", ["val", "test"], key="runs_split", horizontal=True,
+    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps when narrow
+    by = row.selectbox("Sort by", list(runs_table.SORTABLE) + metric_cols, key="runs_sort", width=260)
+    descending = row.toggle("Descending", value=True, key="runs_desc", width="content")
+    row.radio("Final metrics of", ["val", "test"], key="runs_split", horizontal=True, width="content",
              help="Each run's last evaluation on the validation split, or its test result (finished runs)")
     return runs_table.sort_runs(shown, by, descending)
 
@@ -143,7 +144,7 @@ def actions(shown: pd.DataFrame) -> None:
     ids_shown = shown["id"].tolist()
     names = dict(zip(shown["id"], shown["name"]))
     selected = st.multiselect("Selected runs", ids_shown, key=SELECTED,
-                              format_func=lambda rid: f"{names.get(rid, rid)} ({rid[:6]})",
+                              format_func=lambda rid: naming.display_name(names.get(rid, rid), rid),
                               help="Click rows in the table, or pick runs here")
     if not selected:
         st.caption("Select runs (click rows in the table) to compare, rename, tag, export or delete them.")
@@ -224,16 +225,23 @@ def page() -> None:
         st.session_state[SELECTED] = [r for r in st.session_state[SELECTED] if r in set(shown["id"])]
     st.caption(f"{len(shown)} of {len(table)} runs")
     metric_cols = [c for c in shown.columns if " · " in c]
+    # the metrics right after the name and status, so they are on screen without scrolling sideways
     st.dataframe(
-        shown, key=TABLE, on_select=lambda: table_selected(shown["id"].tolist()), selection_mode="multi-row",
-        hide_index=True,
-        column_order=["name", "dataset", "tasks", "method", "architecture", "status", "source", "progress",
-                                       *metric_cols, "duration_s", "created", "tags", "id"],
+        tables.styled(shown, list(shown["level"])), key=TABLE, on_select=lambda: table_selected(shown["id"].tolist()),
+        selection_mode="multi-row", hide_index=True,
+        column_order=["name", "status", *metric_cols, "progress", "method", "architecture", "dataset", "tasks",
+                      "source", "alerts", "duration_s", "created", "tags", "id"],
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            "name": st.column_config.TextColumn("name", width="medium"),
+            "status": st.column_config.TextColumn("status", width="small",
+                                                  help="red: diverged or failed; amber: stopped, or finished "
+                                                       "with alerts (a task stuck at chance)"),
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
+                                                        width="small"),
+            "alerts": st.column_config.TextColumn("alerts", width="medium"),
             "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),
             "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-            **{c: st.column_config.NumberColumn(c, format="%.4f") for c in metric_cols},
+            **{c: st.column_config.NumberColumn(c, format="%.4f", width="small") for c in metric_cols},
         })
     actions(shown)
 

@@ -20,6 +20,7 @@ from dashboard.shared import catalog, live, ownership
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
 from dashboard.sweep.charts import pareto_figure, selected_run_ids
+from mtlcore import naming
 from mtlcore.config import RunConfig, gradient_problem
 from mtlcore.device import usable_cores
 from mtlcore.registry import ConfigError
@@ -96,7 +97,8 @@ def sweep_form() -> SweepConfig | None:
         base = RunConfig.from_dict({
             "data": {"name": dataset, "tasks": list(tasks)}, "model": {"architecture": arch},
             "optim": {"lr": float(lr), "epochs": float(epochs), "max_steps": max_steps or None}})
-        sweep = SweepConfig(name=f"{titles[dataset]} · {' vs '.join(tasks)}", base=base, tasks=list(tasks),
+        name = naming.SEP.join([f"{titles[dataset]} {'+'.join(tasks)}", naming.architecture_text(arch)])
+        sweep = SweepConfig(name=name, base=base, tasks=list(tasks),
                             grid_points=int(points), corners=bool(corners), methods=list(methods),
                             seeds=list(range(seeds))).validate()
     except ConfigError as exc:
@@ -231,16 +233,16 @@ def pareto(group: str) -> None:
     runs = s.list_runs(group_id=group)
     dataset, tasks = runs["dataset"].iloc[0], list(runs["tasks"].iloc[0])
     defaults, _ = main_objectives(dataset, tasks)
-    c = st.columns(len(tasks) + 2)
-    split = c[0].radio("Split", ["val", "test"], key="sweep_split", horizontal=True,
+    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps when narrow
+    split = row.radio("Split", ["val", "test"], key="sweep_split", horizontal=True, width="content",
                        help="Choose settings on validation; look at test only once you have chosen")
     objectives = []
     for i, task in enumerate(tasks):
         metrics = [m["name"] for m in catalog.task(dataset, task)["metrics"]]
-        metric = c[i + 1].selectbox(f"{md_escape(task)}: metric", metrics, key=f"sweep_metric_{task}",
+        metric = row.selectbox(f"{md_escape(task)}: metric", metrics, key=f"sweep_metric_{task}", width=200,
                                     index=metrics.index(defaults[i].split("/", 1)[1]))
         objectives.append(f"{task}/{metric}")
-    average = c[-1].toggle("Average seeds", value=True, key="sweep_average")
+    average = row.toggle("Average seeds", value=True, key="sweep_average", width="content")
     points, objectives, higher = group_pareto(s, group, split, objectives, average)
     refs = baselines(group, split)
     fig = pareto_figure(points, objectives, higher, refs, split, key=f"pareto-{group}-{split}")

@@ -17,6 +17,7 @@ from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.shared.text import md_code, md_escape
 from dashboard.train import forms, presets
+from mtlcore import naming
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 from mtlcore.runs import executor
 from mtlcore.runs.queue import max_concurrent
@@ -56,7 +57,12 @@ def push_live_weights() -> None:
         return
     weights = forms.live_weights(st.session_state, list(run["tasks"]))
     if weights is not None:
+        before = s.read_control(rid)[1]
         s.set_live_weights(rid, weights)
+        # a run steered mid-run says so in its name ("static 1/15→1/1"), unless the user named it
+        steered = naming.steered_name(run["name"], run["config"], before, weights, forms.dataset_title)
+        if steered:
+            s.rename(rid, steered)
 
 
 def sliders_drive(run: dict[str, Any]) -> bool:
@@ -111,8 +117,8 @@ def _sharing(arch: dict[str, Any]) -> str:
 
 def preset_bar() -> None:
     shown = presets.all_presets()
-    cols = st.columns(len(shown))
-    for col, p in zip(cols, shown):
+    row = st.container(horizontal=True)  # wraps in a narrow window rather than cutting the titles
+    for col, p in zip([row.container(width="stretch") for _ in shown], shown):
         with col:
             st.button(p.title, icon=p.icon, key=f"preset_{p.key}", on_click=apply_preset, args=(p.key,),
                       width="stretch", help=p.explanation)
@@ -358,7 +364,9 @@ def live_panel(interval: float | None) -> None:
 
 
 def chart_grid(view: charts.RunView) -> None:
-    left, right = st.columns(2)
+    # two charts a row where they fit, one a row in a narrow panel (titles and panels stay whole)
+    row = st.container(horizontal=True)
+    left, right = row.container(width="stretch"), row.container(width="stretch")
     with left:
         weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
                              help="the share each task has in the total loss the model minimises")
@@ -435,15 +443,21 @@ def others(active: Any, shown: str) -> None:
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         pct = f" {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
         mark = "⏳" if row.status == "queued" else "▶"
-        c1.markdown(f"{mark} **{md_escape(row.name or row.id)}** — {row.status}{pct}")
+        c1.markdown(f"{mark} **{md_escape(naming.display_name(row.name, row.id))}** — {row.status}{pct}")
         c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
+
+
+SETUP_WIDTH_PX = 310  # at 800 px with the sidebar open, too little is left beside it: the live panel wraps
 
 
 def page() -> None:
     st.markdown("### :material/model_training: Train")
     with page_guard("the presets"):
         preset_bar()
-    setup_col, live_col = st.columns([1.15, 2.4], gap="large")
+    # a row that wraps: the setup keeps a readable width, and in a narrow window (800 px with the
+    # sidebar open) the live panel moves under it instead of squeezing labels into "Optimiz er"
+    row = st.container(horizontal=True, gap="medium")
+    setup_col, live_col = row.container(width=SETUP_WIDTH_PX), row.container(width="stretch")
     with live_col:  # drawn first: after Train, the new run's panel must not wait for the form
         active = not store().list_runs(status=list(live.ACTIVE)).empty
         interval = LIVE_REFRESH_S if active else None

@@ -6,8 +6,8 @@ The faults of the usual trackers are avoided on purpose:
 - a curve with more than MAX_POINTS points is thinned to the lowest and highest point per bucket
   (spikes stay) and the chart says so in a note;
 - traces are built from float32 NumPy arrays, and `uirevision` keeps the user's zoom across reruns.
-A run keeps one colour on every chart of the page; the split is told by the dash (train solid,
-val dashed). Task colours (weights) are the app's own, from dashboard.shared.charts.
+A colour means one run on every chart of the page (never a task: tasks and task pairs get panels of
+their own); the split is told by the dash (train solid, val dashed).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import plotly.graph_objects as go
 from scipy.signal import lfilter
 
 from dashboard.compare.data import CompareData, CompareRun, x_values
-from dashboard.shared.charts import MAX_POINTS, PAIR_COLOURS, downsample, task_colour
+from dashboard.shared.charts import MAX_POINTS, downsample
+from dashboard.shared.live import alerts_text
 from dashboard.shared.text import plot_text
 
 SPLIT_DASH = {"train": "solid", "val": "dash", "grad": "solid"}
@@ -102,21 +103,42 @@ class Panels:
             self.layout["xaxis" if i == 0 else f"xaxis{i + 1}"].update(props)
 
     def figure(self, title: str, uirevision: str, note: str, empty: str, height: int = HEIGHT) -> go.Figure:
+        """The figure: title top left with the note (thinning, smoothing) as its subtitle, legend in
+        rows under the plot (where long run names neither cover the title nor sit under Plotly's
+        toolbar at the top right); the height grows with the legend, so the plot keeps its size."""
         layout = self.layout
+        names = [t.get("name", "") for t in self.traces if t.get("showlegend", True) and t.get("name")]
+        legend_rows = _legend_rows(names)
         layout.update(
-            title={"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left"},
-            height=height, margin={"l": 8, "r": 8, "t": 64, "b": 40 if note else 8},
-            legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "xanchor": "right", "x": 1,
-                    "font": {"size": 10}},
+            title={"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 1, "yanchor": "top",
+                   "yref": "container", "pad": {"t": 8},
+                   **({"subtitle": {"text": note, "font": {"size": 10, "color": "#777"}}} if note else {})},
+            height=height + LEGEND_ROW_PX * legend_rows,
+            margin={"l": 8, "r": 8, "t": 72 if note else 58, "b": 8},
+            legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left",
+                    "x": 0, "font": {"size": 11}},
             uirevision=uirevision, hovermode="closest")
-        if note:
-            layout["annotations"].append({"text": note, "xref": "paper", "yref": "paper", "x": 0, "y": -0.02,
-                                          "xanchor": "left", "yanchor": "top", "yshift": -28, "showarrow": False,
-                                          "font": {"size": 10, "color": "#777"}})
         if not self.traces:
             layout["annotations"].append({"text": empty, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                           "showarrow": False, "font": {"size": 13, "color": "#888"}})
         return go.Figure(data=self.traces, layout=layout)
+
+
+LEGEND_ROW_PX = 24
+
+
+def _legend_rows(names: Sequence[str], width_px: int = 700) -> int:
+    """Rows a horizontal legend of these names takes in a chart about `width_px` wide (about 6.5 px
+    per character at its font size plus the line sample); 0 without a legend."""
+    if not names:
+        return 0
+    rows, used = 1, 0.0
+    for name in names:
+        w = 50 + 6.5 * len(name)
+        if used and used + w > width_px:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
 
 
 def _curve(panels: Panels, col: int, data: CompareData, run: CompareRun, split: str, name: str, task: str,
@@ -157,7 +179,8 @@ def task_figure(data: CompareData, task: str, runs: Sequence[CompareRun] | None 
     metric_names = sorted({r.metric[task][0] for r in runs if task in r.metric})
     arrows = "".join(sorted({"↑" if r.metric[task][1] else "↓" for r in runs if task in r.metric}))
     dashes = " · ".join(f"{s} {'solid' if SPLIT_DASH.get(s) == 'solid' else 'dashed'}" for s in splits)
-    panels = Panels([f"loss{' (log scale)' if log_y else ''}: {dashes}",
+    # short panel titles (side by side, a panel can be 120 px wide); the dashes are told in the note
+    panels = Panels([f"loss{' (log)' if log_y else ''}",
                       f"val {' / '.join(metric_names) or 'metric'} {arrows}".strip()], spacing=0.09)
     thin = _Thinning()
     for run in runs:
@@ -177,8 +200,8 @@ def task_figure(data: CompareData, task: str, runs: Sequence[CompareRun] | None 
         if y_ranges.get("metric") is not None:
             panels.yaxis(1, range=list(y_ranges["metric"]))
     panels.xaxes(title={"text": X_AXES[x_axis], "standoff": 2})
-    return panels.figure(task, key or f"cmp-{task}-{x_axis}-{log_y}", thin.note(smoothing),
-                         "no points for this task yet")
+    note = "; ".join(n for n in (dashes, thin.note(smoothing)) if n)
+    return panels.figure(task, key or f"cmp-{task}-{x_axis}-{log_y}", note, "no points for this task yet")
 
 
 def _span(values: list[np.ndarray], log: bool) -> list[float] | None:
@@ -213,53 +236,61 @@ def shared_ranges(data: CompareData, task: str, splits: Sequence[str] = ("train"
 
 
 def weights_figure(data: CompareData, runs: Sequence[CompareRun] | None = None, x_axis: str = "step") -> go.Figure:
-    """Each run's task weights over time, one panel per run, a colour per task (the app's colours)."""
+    """The task weights over time: a panel per task, a colour per run (the colours of the curves
+    above, so a colour means one run everywhere on the page)."""
     runs = list(runs if runs is not None else data.runs)
-    panels = Panels([r.label for r in runs], shared_y=True, spacing=0.02 if len(runs) > 4 else 0.04)
+    tasks = [t for t in data.tasks if any(t in r.tasks for r in runs)]
+    panels = Panels([f"weight of {t}" for t in tasks], shared_y=True, spacing=_spacing(len(tasks)))
     thin = _Thinning()
     shown: set[str] = set()
-    for col, run in enumerate(runs):
-        for task in run.tasks:
-            c = data.curve(run.id, "train", "weight", task)
+    for col, task in enumerate(tasks):
+        for run in runs:
+            c = data.curve(run.id, "train", "weight", task) if task in run.tasks else None
             if c is None:
                 continue
             x, y = thin(x_values(data, run, c[0], x_axis).astype(np.float32), c[1])
-            panels.add(col, {"x": x, "y": y, "mode": "lines", "name": plot_text(task), "legendgroup": task,
-                             "showlegend": task not in shown,
-                             "line": {"color": task_colour(task, run.all_tasks), "width": 2, "shape": "hv"}})
-            shown.add(task)
+            panels.add(col, {"x": x, "y": y, "mode": "lines", "name": plot_text(run.label), "legendgroup": run.label,
+                             "showlegend": run.id not in shown,
+                             "hovertemplate": (f"{plot_text(run.label)}<br>weight of {plot_text(task)}"
+                                               "<br>%{x}: %{y:.4g}<extra></extra>"),
+                             "line": {"color": run.colour, "width": 2, "shape": "hv"}})
+            shown.add(run.id)
     panels.yaxis(0, rangemode="tozero")
     panels.xaxes(title={"text": X_AXES[x_axis], "standoff": 2})
-    return panels.figure("Task weights over time", f"cmp-weights-{x_axis}", thin.note(0.0),
-                         "no weights recorded yet")
+    return panels.figure("Task weights over time", f"cmp-weights-{x_axis}",
+                         thin.note(0.0), "no weights recorded yet")
+
+
+def _spacing(panels: int) -> float:
+    return 0.03 if panels > 3 else 0.06
 
 
 def cosine_figure(data: CompareData, runs: Sequence[CompareRun] | None = None, x_axis: str = "step",
                   smoothing: float = 0.0) -> go.Figure:
-    """Each run's gradient cosine per task pair, one panel per run (below 0, shaded: conflict)."""
+    """The gradient cosine: a panel per task pair, a colour per run (below 0, shaded: conflict)."""
     runs = list(runs if runs is not None else data.runs)
-    panels = Panels([r.label for r in runs], shared_y=True, spacing=0.02 if len(runs) > 4 else 0.04)
+    pairs: list[str] = []
+    for run in runs:
+        pairs += [p for p in run.pairs if p not in pairs and data.curve(run.id, "grad", "cosine", p) is not None]
+    panels = Panels([p.replace("|", " ↔ ") for p in pairs], shared_y=True, spacing=_spacing(len(pairs)))
     thin = _Thinning()
-    pair_names: list[str] = []
     shown: set[str] = set()
-    for col, run in enumerate(runs):
-        for pair in run.pairs:
-            if data.curve(run.id, "grad", "cosine", pair) is None:
+    for col, pair in enumerate(pairs):
+        for run in runs:
+            if pair not in run.pairs or data.curve(run.id, "grad", "cosine", pair) is None:
                 continue
-            if pair not in pair_names:
-                pair_names.append(pair)
-            colour = PAIR_COLOURS[pair_names.index(pair) % len(PAIR_COLOURS)]
-            _curve(panels, col, data, run, "grad", "cosine", pair, x_axis, smoothing, thin, colour,
-                   pair not in shown, pair.replace("|", " ↔ "))
-            shown.add(pair)
+            _curve(panels, col, data, run, "grad", "cosine", pair, x_axis, smoothing, thin, run.colour,
+                   run.id not in shown, run.label)
+            shown.add(run.id)
         panels.layout["shapes"].append({"type": "rect", "xref": f"{panels.axis('x', col)} domain",
                                         "yref": panels.axis("y", col), "x0": 0, "x1": 1, "y0": -1, "y1": 0,
                                         "fillcolor": "rgba(225, 87, 89, 0.08)", "line": {"width": 0},
                                         "layer": "below"})
     panels.yaxis(0, range=[-1.05, 1.05])
     panels.xaxes(title={"text": X_AXES[x_axis], "standoff": 2})
-    return panels.figure("Gradient cosine between tasks (below 0: conflict)", f"cmp-cosine-{x_axis}",
-                         thin.note(smoothing), "no gradient measurements (one task, or grad_stats_every = 0)")
+    return panels.figure("Gradient cosine (below 0: conflict)",
+                         f"cmp-cosine-{x_axis}", thin.note(smoothing),
+                         "no gradient measurements (one task, or grad_stats_every = 0)")
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -293,11 +324,14 @@ def config_diff(configs: Mapping[str, Mapping[str, Any]], ignore: Sequence[str] 
 
 def final_table(runs: Sequence[CompareRun], split: str, delta: pd.DataFrame | None = None) -> pd.DataFrame:
     """A row per run: its final metrics of `split` per task (arrow: which way is better), then
-    Delta-m (%) against its single-task baselines with each task's part, and the baseline's id."""
+    Delta-m (%) against its single-task baselines with each task's part, and the baseline's id.
+    An "alerts" column (after the status) holds the alerts of runs that raised any."""
     dm = delta.set_index("run_id") if delta is not None and not delta.empty else None
     rows = []
     for run in runs:
         row: dict[str, Any] = {"run": run.label, "status": run.row.get("status", "")}
+        if alerts_text(run.row.get("summary")):
+            row["alerts"] = alerts_text(run.row.get("summary"))
         results = ((run.row.get("summary") or {}).get(split) or {})
         for task in run.tasks:
             for metric, value in (results.get(task) or {}).items():
@@ -312,4 +346,9 @@ def final_table(runs: Sequence[CompareRun], split: str, delta: pd.DataFrame | No
                 row[f"Δ {task} (%)"] = float(part)
             row["baseline"] = d["baseline_id"] or "missing"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows).set_index("run")
+    if "alerts" in table.columns:  # right after the status, which it qualifies
+        table.insert(1, "alerts", table.pop("alerts").fillna(""))
+    return table

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from itertools import chain
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from dashboard.shared import catalog
 from dashboard.shared.charts import PALETTE
-from dashboard.shared.live import run_view
+from dashboard.shared.live import ACTIVE, run_view
+from mtlcore import naming
 from mtlcore.registry import ConfigError
 from mtlcore.runs.store import RunStore
+from mtlcore.sweeps.delta_m import BASELINE_ARCHITECTURE, find_baselines
 
 Curve = tuple[np.ndarray, np.ndarray]  # (steps, values), float64 steps and float32 values
 CurveKey = tuple[str, str, str, str]  # (run id, split, name, task)
@@ -78,8 +80,9 @@ class CompareData:
         return sum(len(c[0]) for c in self.curves.values())
 
 
-def run_label(row: dict[str, Any]) -> str:
-    return f"{row.get('name') or row['id']} ({row['id'][:6]})"
+def run_label(row: Mapping[str, Any]) -> str:
+    """A run as shown: its name and short id (dashboard and CLI share mtlcore.naming's rule)."""
+    return naming.display_name(str(row.get("name") or ""), str(row["id"]))
 
 
 def _directions(dataset: str, declared: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, dict[str, bool]]:
@@ -124,11 +127,13 @@ def load_run(store: RunStore, row: dict[str, Any], with_clock: bool = False) -> 
 
 
 def combine(parts: Sequence[CompareData]) -> CompareData:
-    """Several loaded runs as one selection; each run gets the colour of its place in the selection."""
+    """Several loaded runs as one selection; each run gets the colour of its place in the selection
+    and a label no other selected run has (the short id grows where two would read the same)."""
     out = CompareData([])
+    labels = naming.display_names((r.id, str(r.row.get("name") or "")) for p in parts for r in p.runs)
     for i, part in enumerate(parts):
         for run in part.runs:
-            out.runs.append(replace(run, colour=PALETTE[i % len(PALETTE)]))
+            out.runs.append(replace(run, colour=PALETTE[i % len(PALETTE)], label=labels[run.id]))
         out.curves.update(part.curves)
         out.clocks.update(part.clocks)
     return out
@@ -139,6 +144,17 @@ def run_rows(store: RunStore, run_ids: Sequence[str]) -> list[dict[str, Any]]:
     rows = store.list_runs()
     rows = rows[rows["id"].isin(list(run_ids))].set_index("id")
     return [{"id": rid, **rows.loc[rid].to_dict()} for rid in run_ids if rid in rows.index]
+
+
+def waited_on(store: RunStore, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Ids of the runs the page shows or waits on that are queued or training: the selected runs,
+    and the single-task baselines queued or training for them (their Delta-m appears when they
+    finish). The page refreshes itself while this is not empty."""
+    ids = {str(r["id"]) for r in rows if r.get("status") in ACTIVE}
+    others = [dict(r) for r in rows if r.get("architecture") != BASELINE_ARCHITECTURE]
+    if others:
+        ids |= {b for b in find_baselines(store, pd.DataFrame(others), statuses=list(ACTIVE)).values() if b}
+    return sorted(ids)
 
 
 def load_compare(store: RunStore, run_ids: Sequence[str], with_clock: bool = False) -> CompareData:

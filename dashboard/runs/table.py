@@ -12,11 +12,12 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from dashboard.shared import live
 from mtlcore import spreadsheet
 from mtlcore.runs.store import RunStore
 from mtlcore.tracking.origin import external_caption
 
-BASE_COLUMNS = ["name", "dataset", "tasks", "method", "architecture", "status", "source", "progress",
+BASE_COLUMNS = ["name", "dataset", "tasks", "method", "architecture", "status", "level", "alerts", "source", "progress",
                 "duration_s", "created", "tags", "group_id", "id"]
 SORTABLE = {"created": "created", "name": "name", "status": "status", "duration": "duration_s",
             "data set": "dataset", "method": "method"}
@@ -39,6 +40,10 @@ def runs_table(runs: pd.DataFrame, split: str = "val") -> pd.DataFrame:
         "status": runs["status"],
         # empty for our runs; "external run: script train.py on host gpu-3" for users' own loops
         "source": runs["config"].map(external_caption),
+        # what the status means (info / success / warning / error): a diverged run is an error, a
+        # finished one with alerts (a task stuck at chance) a warning; the page colours by it
+        "level": [live.status_level(r) for r in runs[["status", "summary", "step", "error"]].to_dict("records")],
+        "alerts": runs["summary"].map(live.alerts_text),
         "progress": [min(1.0, s / t) if t else (1.0 if st == "finished" else 0.0)
                      for s, t, st in zip(runs["step"], runs["total_steps"], runs["status"])],
         "duration_s": runs["duration"],

@@ -128,14 +128,24 @@ def _waiting(text: str, view: RunView | None = None) -> dict:
             "font": {"size": 13, "color": "#888"}}
 
 
+def _title_lines(annotations: list[dict]) -> int:
+    """Lines of the panel titles that sit on top of the plot (annotations anchored at its top)."""
+    tops = [a.get("text", "") for a in annotations if a.get("yref") == "paper" and a.get("y", 0) >= 1
+            and a.get("yanchor") == "bottom"]
+    return max((t.count("<br>") + 1 for t in tops), default=0)
+
+
 def _figure(view: RunView, title: str, traces: list[dict], annotations: list[dict],
             shapes: list[dict] | None = None, axes: dict | None = None) -> go.Figure:
-    """Shared look: title top left, legend in one row under it, the x axis spanning the whole run."""
+    """Shared look: title top left, legend under the plot (never over the title or under Plotly's
+    toolbar, however many rows it wraps to), the x axis spanning the whole run."""
+    names = [t.get("name", "") for t in traces if t.get("showlegend", True) and t.get("name")]
+    rows = -(-len(names) // 4) if names else 0  # about 4 short entries ("left train") per row
     layout = {
-        "title": {"text": title, "font": {"size": 14}, "x": 0.01, "xanchor": "left", "y": 0.97,
-                  "yanchor": "top", "yref": "container"},
-        "height": HEIGHT, "margin": {"l": 8, "r": 8, "t": 62, "b": 8},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0,
+        "title": {"text": title, "font": {"size": 14}, "x": 0.01, "xanchor": "left", "y": 1,
+                  "yanchor": "top", "yref": "container", "pad": {"t": 8}},
+        "height": HEIGHT + 24 * rows, "margin": {"l": 8, "r": 8, "t": 40 + 16 * _title_lines(annotations), "b": 8},
+        "legend": {"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left", "x": 0,
                    "font": {"size": 11}},
         "uirevision": view.key or "none", "hovermode": "x unified",
         "xaxis": {"title": {"text": "step", "standoff": 4}, "rangemode": "tozero"},
@@ -178,7 +188,7 @@ def loss_figure(view: RunView, weighted: bool = False) -> go.Figure:
                                 line={"color": colour, "width": 2.5, "dash": "dot"},
                                 marker={"size": 6, "color": colour}))
     notes = cut.note() + ([] if traces else [_waiting("waiting for the first steps...", view)])
-    title = "Weighted training loss w·L per task" if weighted else "Loss per task (train, and val dotted)"
+    title = "Weighted loss w·L per task" if weighted else "Loss per task"  # the legend tells train from val
     return _figure(view, title, traces, notes,
                    axes={"yaxis": {"title": {"text": "w·loss" if weighted else "loss"}, "type": "log",
                                    "dtick": "D2", "tickformat": ".2~g"}})
@@ -205,9 +215,11 @@ def metric_figure(view: RunView) -> go.Figure:
         axes[f"yaxis{suffix}"] = {"anchor": f"x{suffix}"}
         name, higher = view.metric.get(task, ("", True))
         beside = [(m, dash) for m, dash in CLASS_METRICS_BESIDE if name == "accuracy" and view.get("val", m, task)]
-        label = f"{task}: {name} {'↑' if higher else '↓'}" if name else task
+        # one line per part when panels sit side by side, so neighbouring titles never meet
+        sep = ": " if n == 1 else "<br>"
+        label = f"{task}{sep}{name} {'↑' if higher else '↓'}" if name else task
         if beside:
-            label += " (" + ", ".join(f"{m} {dash}" for m, dash in beside) + ")"
+            label += (" " if n == 1 else "<br>") + "(" + ", ".join(f"{m} {dash}" for m, dash in beside) + ")"
         notes.append({"text": label,
                       "xref": "paper", "yref": "paper", "x": lo + width / 2, "y": 1.0, "xanchor": "center",
                       "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
@@ -278,5 +290,5 @@ def cosine_figure(view: RunView) -> go.Figure:
     if not traces:
         notes.append(_waiting("needs two tasks and a model with shared parameters" if len(view.tasks) < 2
                               else "waiting for the first gradient measurement...", view))
-    return _figure(view, "Gradient cosine similarity between tasks", traces, notes + cut.note(), shapes,
+    return _figure(view, "Gradient cosine between tasks", traces, notes + cut.note(), shapes,
                    axes={"yaxis": {"title": {"text": "cosine"}, "range": [-1.05, 1.05]}})

@@ -204,3 +204,24 @@ def external_weights(run: Mapping[str, Any], df: pd.DataFrame) -> list[float]:
 def steered_by_sliders(run: Mapping[str, Any]) -> bool:
     """An external run the page's own weight sliders can steer: training with static weights."""
     return is_external(run.get("config")) and run.get("status") == "running" and run.get("method") == "static"
+
+
+# The colour of each status_message level, wherever a status is shown in a table (Runs, Compare).
+LEVEL_COLOURS = {"error": "#d62728", "warning": "#b26b00", "success": "#2e7d32", "info": "#1f77b4"}
+
+
+def status_level(run: Mapping[str, Any]) -> str:
+    """info / success / warning / error, as status_message says it: a diverged run is an error and a
+    finished one with alerts (a task stuck at chance) a warning, never a success."""
+    return status_message(run)[0]
+
+
+def status_style(level: str) -> str:
+    """CSS for a table cell holding a status of this level."""
+    colour = LEVEL_COLOURS.get(level)
+    return f"color: {colour}; font-weight: 600" if colour else ""
+
+
+def alerts_text(summary: Mapping[str, Any] | None) -> str:
+    """A run's alerts (from its summary) as one line; empty when it has none."""
+    return "; ".join(str(a.get("message", "")) for a in ((summary or {}).get("alerts") or []))

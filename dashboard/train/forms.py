@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dashboard.shared import catalog
+from mtlcore import naming
 from mtlcore.config import (
     HEAD_MODES,
     AugmentConfig,
@@ -341,8 +342,8 @@ def gradient_conflict(method: str, architecture: str, gradients: str = "auto") -
 
 def build_config(setup: Setup, name: str = "") -> RunConfig:
     """The run the Train button starts. Pure: no store, no process."""
-    return RunConfig(
-        name=name or run_name(setup),
+    config = RunConfig(
+        name=name,
         data=DataConfig(setup.dataset, list(setup.tasks), dict(setup.data_params)),
         model=ModelConfig(setup.architecture, dict(setup.arch_params)),
         weighting=WeightingConfig(setup.method, dict(setup.method_params), setup.gradients, setup.heads),
@@ -352,16 +353,22 @@ def build_config(setup: Setup, name: str = "") -> RunConfig:
         seed=int(setup.seed), device=setup.device, eval_every=int(setup.eval_every),
         grad_stats_every=int(setup.grad_stats_every),
     )
+    if not config.name:
+        config.name = naming.run_name(config, dataset_title)
+    return config
+
+
+def dataset_title(dataset: str) -> str:
+    """A data set's title for run names (its registry name when this version lacks it)."""
+    try:
+        return str(catalog.dataset(dataset)["title"])
+    except ConfigError:
+        return dataset
 
 
 def run_name(setup: Setup) -> str:
-    """A readable default name, e.g. 'Multi-Digits left+sum, static 1/20'."""
-    title = catalog.dataset(setup.dataset)["title"]
-    if setup.is_static:
-        how = "static " + "/".join(f"{w:g}" for w in setup.weights)
-    else:
-        how = setup.method
-    return f"{title} {'+'.join(setup.tasks)}, {how}"
+    """The default name, from the core's one naming rule: e.g. 'Multi-Digits left+sum · HPS · static 1/20'."""
+    return build_config(setup).name
 
 
 def config_from_values(values: Mapping[str, Any]) -> tuple[RunConfig | None, list[Problem]]:

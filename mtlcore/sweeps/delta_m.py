@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.runs.store import RunStore
@@ -135,7 +136,7 @@ def baseline_config(config: RunConfig) -> RunConfig:
     raw["model"] = {"architecture": BASELINE_ARCHITECTURE,
                     "params": {k: v for k, v in raw["model"]["params"].items() if k in accepted}}
     raw["weighting"] = {"method": BASELINE_METHOD, "params": {}, "gradients": "auto"}
-    raw["name"] = f"single-task baseline · {config.data.name} · seed {config.seed}"
+    raw["name"] = f"{naming.run_name(raw)} · seed {config.seed} baseline"
     return RunConfig.from_dict(raw).validate()
 
 

@@ -10,6 +10,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
 from mtlcore.sweeps.config import STATIC, SweepConfig
@@ -71,6 +72,9 @@ def plan(sweep: SweepConfig) -> list[PlannedRun]:
                                 "gradients": "auto" if kind == "grid" else sweep.base.weighting.gradients}
             raw["seed"] = seed
             label = f"static {fmt_point(point)}" if point is not None else method
-            raw["name"] = f"{prefix}{label} · seed {seed}"
+            # a named sweep's runs read "<sweep> · <setting> · seed n"; an unnamed one's get the
+            # telling name every run gets (data set, tasks, architecture, weights)
+            raw["name"] = (f"{prefix}{label} · seed {seed}" if prefix
+                           else f"{naming.run_name(raw)} · seed {seed}")
             out.append(PlannedRun(raw["name"], RunConfig.from_dict(raw).validate(), kind, method, point, seed))
     return out
