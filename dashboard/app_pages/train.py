@@ -14,10 +14,11 @@ import streamlit as st
 
 from dashboard.shared import catalog, charts, live, widgets
 from dashboard.shared.live_chart import live_chart
-from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
-from dashboard.train import forms, presets
+from dashboard.shared.state import PRESENT_PARAM, RUN_PARAM, page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
+from dashboard.train import forms, from_config, presets
 from mtlcore import launch
-from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
+from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX, RunConfig
+from mtlcore.registry import ConfigError
 
 LIVE_REFRESH_S = 1.0  # the issue asks for at least one redraw a second; each costs the browser ~0.5 s of CPU
 HIGH_LR = 0.1  # from here on a warning says the run may diverge
@@ -25,14 +26,13 @@ STOP_GRACE_S = 10.0  # a run that ignores its stop request this long is killed (
 SHOWN = "_shown_run"  # the run the live panel shows (the URL's, or the newest active one)
 BUFFERS = "_metric_buffers"
 TRAIN_ERROR = "_train_error"
+OPENED = "_train_opened"  # set once a session's first script run has read the link
 FIRST_POINTS_WAIT_S = 2.0  # after Train, the page waits this long at most to draw with the first points
 
 
 # -- callbacks (run before the script, so they may set widget values) ----------------------------
 def apply_preset(key: str) -> None:
-    preset = presets.get(key)
-    for k, v in presets.preset_state(preset).items():
-        st.session_state[k] = v
+    widgets.set_values(presets.preset_state(presets.get(key)))
 
 
 def dataset_changed() -> None:
@@ -217,6 +217,9 @@ def setup_column() -> forms.Setup | None:
     c2.number_input("Seed", min_value=0, max_value=SEED_MAX, value=forms.DEFAULTS[forms.SEED], step=1,
                     key=forms.SEED, bind=number_bind(forms.SEED))
     slots[forms.EPOCHS] = st.empty()
+    st.toggle("Train until I press Stop", key=forms.UNTIL_STOPPED, value=False, bind=widgets.BIND,
+              help="for a class: the run goes on (epochs ignored) while you talk and drag the weight "
+                   "sliders; the Stop button above the charts ends it")
     if st.session_state.get(forms.DEVICE, "auto") == "auto":
         st.caption(f"Device auto: this machine trains on **{catalog.auto_device()}**.")
     with st.expander("Regularisation and augmentation"):
@@ -349,6 +352,7 @@ def header(run: dict[str, Any], active: Any) -> None:
                   on_click=stop_run, args=(rid,), disabled=stopping, width="stretch")
     level, text = live.status_message(run, live.queue_position(queued, rid), running, launch.max_concurrent())
     getattr(st, level)(text)
+    load_setup_button(run)
     if run["status"] == "running" and run["method"] == forms.STATIC:
         if sliders_drive(run):
             st.caption(":material/touch_app: The weight sliders are live: moving one changes this run's "
@@ -375,8 +379,59 @@ def others(active: Any, shown: str) -> None:
         c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
 
 
+def run_setup(run: dict[str, Any]) -> from_config.Restored | None:
+    """The widget values of a stored run's setup, or None when its config no longer reads (an old
+    run of a method or data set this version does not have)."""
+    try:
+        return from_config.widget_values(RunConfig.from_dict(run["config"]))
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return None
+
+
+def shows_setup_of(run: dict[str, Any]) -> bool:
+    """The widgets hold the run's setup: the config they make is the run's, its name aside."""
+    restored = run_setup(run)
+    if restored is None:
+        return True  # nothing to load
+    mine = forms.build_config(forms.read_setup(st.session_state), name="-").to_dict()
+    theirs = forms.build_config(forms.read_setup(restored.values), name="-").to_dict()
+    return mine == theirs
+
+
+def load_setup_button(run: dict[str, Any]) -> None:
+    """'Load this run's setup': fills every widget from the run's stored config (and so the URL)."""
+    if shows_setup_of(run):
+        return
+    restored = run_setup(run)
+    assert restored is not None
+    c1, c2 = st.columns([3, 2], vertical_alignment="center")
+    c1.caption(":material/info: The setup on the left is not this run's.")
+    if c2.button("Load this run's setup", key="load_setup", icon=":material/settings_backup_restore:",
+                 width="stretch"):
+        widgets.set_values(restored.values)
+        st.rerun()  # the whole page: the button sits in the live fragment
+    if restored.unheld:
+        st.caption("The widgets cannot hold: " + "; ".join(restored.unheld))
+
+
+def open_shared_run() -> None:
+    """A fresh session opened on `?run=ID` alone (a shared run link) shows that run's setup."""
+    if OPENED in st.session_state:
+        return
+    st.session_state[OPENED] = True
+    rid = watched_run()
+    if not rid or set(st.query_params) - {RUN_PARAM, PRESENT_PARAM}:
+        return  # the link names its own setup: the link wins
+    run = store().get_run(rid)
+    restored = run_setup(run) if run else None
+    if restored is not None:
+        widgets.set_values(restored.values)
+
+
 def page() -> None:
     st.markdown("### :material/model_training: Train")
+    with page_guard("the shared run's setup"):
+        open_shared_run()
     with page_guard("the presets"):
         preset_bar()
     setup_col, live_col = st.columns([1.15, 2.4], gap="large")
@@ -390,6 +445,7 @@ def page() -> None:
     if not active:
         with page_guard("the warm worker"):
             prepare_worker()
+    widgets.finish_url_sync()
 
 
 with page_guard("the Train page"):

@@ -22,6 +22,7 @@ from mtlcore.registry import ConfigError
 from mtlcore.store import RunStore, StoreError, default_db_path
 
 RUN_PARAM = "run"
+PRESENT_PARAM = "present"  # ?present=1: presenter mode (dashboard/shared/present.py)
 log = logging.getLogger("mtl.dashboard")
 
 
