@@ -106,6 +106,8 @@ def preset_bar() -> None:
             st.button(p.title, icon=p.icon, key=f"preset_{p.key}", on_click=apply_preset, args=(p.key,),
                       width="stretch", help=p.explanation)
             st.caption(p.explanation)
+            if p.observation:
+                st.caption(f":material/science: {p.observation}")
 
 
 def number_bind(key: str) -> str | None:
