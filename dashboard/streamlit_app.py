@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.shared import live
+from dashboard.shared import live, present
 from dashboard.shared.pages import page_list
 from dashboard.shared.state import RUN_PARAM, page_guard, store
 from mtlcore import launch
@@ -44,14 +44,19 @@ def sidebar(train_page: st.Page) -> None:
                              icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
                              query_params={RUN_PARAM: row.id})
         st.caption(f"Runs are stored in `{store().path}`.")
+        present.sidebar_toggle()
 
 
 def main() -> None:
     st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
     pages = [st.Page(path, title=title, icon=icon, default=(i == 0))
              for i, (path, title, icon) in enumerate(page_list(PAGES, Path(__file__).resolve().parent / "app_pages"))]
-    nav = st.navigation(pages)
-    sidebar(pages[0])
+    if present.presenting():  # charts only: no navigation, no sidebar, large type
+        nav = st.navigation(pages, position="hidden")
+        present.apply_style()
+    else:
+        nav = st.navigation(pages)
+        sidebar(pages[0])
     nav.run()
 
 

@@ -12,13 +12,12 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.shared import catalog, charts, live, widgets
+from dashboard.shared import catalog, charts, live, present, widgets
 from dashboard.shared.live_chart import live_chart
-from dashboard.shared.state import PRESENT_PARAM, RUN_PARAM, page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
-from dashboard.train import forms, from_config, presets
+from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
+from dashboard.train import forms, presets, run_setup
 from mtlcore import launch
-from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX, RunConfig
-from mtlcore.registry import ConfigError
+from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 
 LIVE_REFRESH_S = 1.0  # the issue asks for at least one redraw a second; each costs the browser ~0.5 s of CPU
 HIGH_LR = 0.1  # from here on a warning says the run may diverge
@@ -26,7 +25,6 @@ STOP_GRACE_S = 10.0  # a run that ignores its stop request this long is killed (
 SHOWN = "_shown_run"  # the run the live panel shows (the URL's, or the newest active one)
 BUFFERS = "_metric_buffers"
 TRAIN_ERROR = "_train_error"
-OPENED = "_train_opened"  # set once a session's first script run has read the link
 FIRST_POINTS_WAIT_S = 2.0  # after Train, the page waits this long at most to draw with the first points
 
 
@@ -331,15 +329,16 @@ def live_panel(interval: float | None) -> None:
 
 
 def chart_grid(view: charts.RunView) -> None:
+    scale = present.CHART_SCALE if present.presenting() else 1.0
     left, right = st.columns(2)
     with left:
         weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
                              help="the share each task has in the total loss the model minimises")
-        live_chart(charts.loss_figure(view, weighted), key="chart_loss")
-        live_chart(charts.weights_figure(view), key="chart_weights")
+        live_chart(charts.loss_figure(view, weighted), key="chart_loss", scale=scale)
+        live_chart(charts.weights_figure(view), key="chart_weights", scale=scale)
     with right:
-        live_chart(charts.metric_figure(view), key="chart_metric")
-        live_chart(charts.cosine_figure(view), key="chart_cosine")
+        live_chart(charts.metric_figure(view), key="chart_metric", scale=scale)
+        live_chart(charts.cosine_figure(view), key="chart_cosine", scale=scale)
 
 
 def header(run: dict[str, Any], active: Any) -> None:
@@ -354,7 +353,8 @@ def header(run: dict[str, Any], active: Any) -> None:
                   on_click=stop_run, args=(rid,), disabled=stopping, width="stretch")
     level, text = live.status_message(run, live.queue_position(queued, rid), running, launch.max_concurrent())
     getattr(st, level)(text)
-    load_setup_button(run)
+    if not present.presenting():
+        run_setup.load_setup_button(run)
     if run["status"] == "running" and run["method"] == forms.STATIC:
         if sliders_drive(run):
             st.caption(":material/touch_app: The weight sliders are live: moving one changes this run's "
@@ -381,59 +381,13 @@ def others(active: Any, shown: str) -> None:
         c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
 
 
-def run_setup(run: dict[str, Any]) -> from_config.Restored | None:
-    """The widget values of a stored run's setup, or None when its config no longer reads (an old
-    run of a method or data set this version does not have)."""
-    try:
-        return from_config.widget_values(RunConfig.from_dict(run["config"]))
-    except (ConfigError, KeyError, TypeError, ValueError):
-        return None
-
-
-def shows_setup_of(run: dict[str, Any]) -> bool:
-    """The widgets hold the run's setup: the config they make is the run's, its name aside."""
-    restored = run_setup(run)
-    if restored is None:
-        return True  # nothing to load
-    mine = forms.build_config(forms.read_setup(st.session_state), name="-").to_dict()
-    theirs = forms.build_config(forms.read_setup(restored.values), name="-").to_dict()
-    return mine == theirs
-
-
-def load_setup_button(run: dict[str, Any]) -> None:
-    """'Load this run's setup': fills every widget from the run's stored config (and so the URL)."""
-    if shows_setup_of(run):
-        return
-    restored = run_setup(run)
-    assert restored is not None
-    c1, c2 = st.columns([3, 2], vertical_alignment="center")
-    c1.caption(":material/info: The setup on the left is not this run's.")
-    if c2.button("Load this run's setup", key="load_setup", icon=":material/settings_backup_restore:",
-                 width="stretch"):
-        widgets.set_values(restored.values)
-        st.rerun()  # the whole page: the button sits in the live fragment
-    if restored.unheld:
-        st.caption("The widgets cannot hold: " + "; ".join(restored.unheld))
-
-
-def open_shared_run() -> None:
-    """A fresh session opened on `?run=ID` alone (a shared run link) shows that run's setup."""
-    if OPENED in st.session_state:
-        return
-    st.session_state[OPENED] = True
-    rid = watched_run()
-    if not rid or set(st.query_params) - {RUN_PARAM, PRESENT_PARAM}:
-        return  # the link names its own setup: the link wins
-    run = store().get_run(rid)
-    restored = run_setup(run) if run else None
-    if restored is not None:
-        widgets.set_values(restored.values)
-
-
 def page() -> None:
-    st.markdown("### :material/model_training: Train")
     with page_guard("the shared run's setup"):
-        open_shared_run()
+        run_setup.open_shared_run()
+    if present.presenting():
+        presenter_page()
+        return
+    st.markdown("### :material/model_training: Train")
     with page_guard("the presets"):
         preset_bar()
     setup_col, live_col = st.columns([1.15, 2.4], gap="large")
@@ -449,6 +403,30 @@ def page() -> None:
             prepare_worker()
     widgets.finish_url_sync()
 
+
+def presenter_page() -> None:
+    """The live charts across the whole width, large; the weight sliders in one row above them, so a
+    teacher can still steer a static run; the setup's other widgets keep their values (in the URL)."""
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    c1.markdown("### :material/model_training: Train")
+    with c2:
+        present.exit_button()
+    with page_guard("the weight sliders"):
+        presenter_sliders()
+    active = not store().list_runs(status=list(live.ACTIVE)).empty
+    interval = LIVE_REFRESH_S if active else None
+    st.fragment(run_every=interval)(live_panel)(interval)
+    widgets.finish_url_sync()
+
+
+def presenter_sliders() -> None:
+    setup = forms.read_setup(st.session_state)
+    if not setup.is_static or not setup.tasks:
+        return
+    all_tasks = catalog.task_names(setup.dataset)
+    for col, t in zip(st.columns(len(setup.tasks)), setup.tasks):
+        with col:
+            widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights)
 
 with page_guard("the Train page"):
     page()
