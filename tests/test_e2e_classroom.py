@@ -124,7 +124,7 @@ def test_presenter_mode_fits_projector_sizes(server: e2e.AppServer, tmp_path: Pa
                 paper = view.evaluate("() => Array.from(document.querySelectorAll('.mtl-live-chart'))"
                                       ".map(e => e._fullLayout && e._fullLayout.paper_bgcolor)")
                 if scheme == "dark":  # the charts follow the app's dark background
-                    assert all(p == "rgba(0, 0, 0, 0)" for p in paper), paper
+                    assert all(p.replace(" ", "") == "rgba(0,0,0,0)" for p in paper), paper
                 else:
                     assert all(p in ("white", "#fff", "rgb(255, 255, 255)") for p in paper), paper
             finally:

@@ -16,11 +16,11 @@ ON = ("1", "true", "yes", "on")
 CHART_SCALE = 1.45  # live charts' height in presenter mode, relative to the normal page
 FONT_PX = 20  # the page's base font size in presenter mode (Streamlit's own is 16)
 
-# Larger text for the back of a room, and less empty space at the top of the page. Plain CSS on
+# Larger text for the back of a room, the whole width, the title clear of Streamlit's header bar (it keeps the menu with the theme). Plain CSS on
 # Streamlit's stable test ids and the root font size (Streamlit sizes its text in rem).
 _STYLE = f"""<style>
 html {{ font-size: {FONT_PX}px; }}
-[data-testid="stMainBlockContainer"] {{ padding-top: 1.2rem; max-width: 100%; }}
+[data-testid="stMainBlockContainer"] {{ padding-top: 3.6rem; max-width: 100%; }}
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {{ display: none; }}
 </style>"""
 
