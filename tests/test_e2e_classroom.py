@@ -106,7 +106,7 @@ def test_presenter_mode_fits_projector_sizes(server: e2e.AppServer, tmp_path: Pa
             try:
                 view = context.new_page()
                 view.goto(f"{server.url}/?run={rid}&present=1")  # no Train button here: wait for the charts
-                e2e.wait_until(lambda: len(e2e.chart_points(view)) >= 4, 60, "the four charts")
+                e2e.wait_until(lambda v=view: len(e2e.chart_points(v)) >= 4, 60, "the four charts")
                 e2e.wait_settled(view)
                 view.wait_for_timeout(500)  # Plotly draws after the script run
                 shot = tmp_path / f"present-{scheme}-{width}x{height}.png"

@@ -16,7 +16,8 @@ ON = ("1", "true", "yes", "on")
 CHART_SCALE = 1.45  # live charts' height in presenter mode, relative to the normal page
 FONT_PX = 20  # the page's base font size in presenter mode (Streamlit's own is 16)
 
-# Larger text for the back of a room, the whole width, the title clear of Streamlit's header bar (it keeps the menu with the theme). Plain CSS on
+# Larger text for the back of a room, the whole width, the title clear of Streamlit's header bar
+# (kept: its menu holds the light/dark switch). Plain CSS on
 # Streamlit's stable test ids and the root font size (Streamlit sizes its text in rem).
 _STYLE = f"""<style>
 html {{ font-size: {FONT_PX}px; }}
