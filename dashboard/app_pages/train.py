@@ -405,28 +405,21 @@ def page() -> None:
 
 
 def presenter_page() -> None:
-    """The live charts across the whole width, large; the weight sliders in one row above them, so a
-    teacher can still steer a static run; the setup's other widgets keep their values (in the URL)."""
-    c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    c1.markdown("### :material/model_training: Train")
-    with c2:
+    """The live charts across the whole width, large; the weight sliders in one row above them (beside
+    the way out), so a teacher can still steer a static run; the other widgets keep their values (URL)."""
+    setup = forms.read_setup(st.session_state)
+    tasks = setup.tasks if setup.is_static else []
+    cols = st.columns([3] * len(tasks) + [1], vertical_alignment="bottom")
+    with cols[-1]:
         present.exit_button()
-    with page_guard("the weight sliders"):
-        presenter_sliders()
+    all_tasks = catalog.task_names(setup.dataset)
+    for col, t in zip(cols, tasks):
+        with col, page_guard("the weight sliders"):
+            widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights)
     active = not store().list_runs(status=list(live.ACTIVE)).empty
     interval = LIVE_REFRESH_S if active else None
     st.fragment(run_every=interval)(live_panel)(interval)
     widgets.finish_url_sync()
-
-
-def presenter_sliders() -> None:
-    setup = forms.read_setup(st.session_state)
-    if not setup.is_static or not setup.tasks:
-        return
-    all_tasks = catalog.task_names(setup.dataset)
-    for col, t in zip(st.columns(len(setup.tasks)), setup.tasks):
-        with col:
-            widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights)
 
 with page_guard("the Train page"):
     page()

@@ -115,6 +115,8 @@ def _enlarge(figure: go.Figure, scale: float) -> None:
         layout.legend.font.size = int(layout.legend.font.size * scale)
     if layout.margin and layout.margin.t:
         layout.margin.t = int(layout.margin.t * scale)
+    for note in layout.annotations or ():  # subplot titles, "press Train" hints
+        note.font.size = int((note.font.size or 12) * scale)
 
 
 def _plotly_js_source() -> Path:

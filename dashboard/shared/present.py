@@ -55,5 +55,5 @@ def apply_style() -> None:
 
 def exit_button() -> None:
     """Leave presenter mode (the sidebar with its toggle is hidden while presenting)."""
-    st.button("Leave presenter mode", key="present_exit", icon=":material/close_fullscreen:",
-              on_click=set_presenting, args=(False,))
+    st.button("Exit", key="present_exit", icon=":material/close_fullscreen:", help="leave presenter mode",
+              on_click=set_presenting, args=(False,), width="stretch")
