@@ -54,6 +54,8 @@ def main() -> None:
     if present.presenting():  # charts only: no navigation, no sidebar, large type
         nav = st.navigation(pages, position="hidden")
         present.apply_style()
+        if nav.url_path != pages[0].url_path:  # the Train page has its own way out, beside its sliders
+            present.exit_button()
     else:
         nav = st.navigation(pages)
         sidebar(pages[0])

@@ -70,3 +70,12 @@ def test_charts_grow_for_a_projector() -> None:
     live_chart._enlarge(fig, present.CHART_SCALE)
     assert fig.layout.height == int(300 * present.CHART_SCALE) and fig.layout.title.font.size > 14
     assert fig.layout.legend.font.size > 11 and fig.layout.font.size > 12
+
+
+def test_other_pages_in_presenter_mode_have_a_way_out() -> None:
+    at = open_page(present="1")
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="present_exit").click().run()
+    assert present.PRESENT_PARAM not in at.query_params
+    assert "present_toggle" in keys(at)  # the sidebar is back
