@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.shared import live, ownership
+from dashboard.shared import live, ownership, present
 from dashboard.shared.pages import page_list
 from dashboard.shared.state import RUN_PARAM, page_guard, store, store_problem
 from dashboard.shared.text import md_code, md_escape
@@ -55,14 +55,21 @@ def sidebar(train_page: st.Page) -> None:
                              query_params={RUN_PARAM: row.id})
         st.caption(f"Runs are stored in {md_code(store().path)}.")
         ownership.teacher_sidebar()
+        present.sidebar_toggle()
 
 
 def main() -> None:
     st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
     pages = [st.Page(path, title=title, icon=icon, default=(i == 0))
              for i, (path, title, icon) in enumerate(page_list(PAGES, Path(__file__).resolve().parent / "app_pages"))]
-    nav = st.navigation(pages)
-    sidebar(pages[0])
+    if present.presenting():  # charts only: no navigation, no sidebar, large type
+        nav = st.navigation(pages, position="hidden")
+        present.apply_style()
+        if nav.url_path != pages[0].url_path:  # the Train page has its own way out, beside its sliders
+            present.exit_button()
+    else:
+        nav = st.navigation(pages)
+        sidebar(pages[0])
     nav.run()
 
 

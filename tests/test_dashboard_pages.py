@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.shared import catalog, ownership
 from dashboard.shared.text import md_plain
-from dashboard.train import forms
+from dashboard.train import forms, presets
 from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.runs import executor
@@ -201,7 +201,7 @@ def test_a_preset_sets_the_whole_setup_in_one_click() -> None:
     at.button(key="preset_scale").click().run()
     assert_clean(at)
     assert at.multiselect(key=forms.TASKS).value == ["left", "sum"]
-    assert at.select_slider(key=forms.weight_key("sum")).value == 15.0
+    assert at.select_slider(key=forms.weight_key("sum")).value == presets.SCALE_WEIGHT
     assert at.select_slider(key=forms.BATCH).value == forms.DEFAULTS[forms.BATCH]  # nothing stale
 
 

@@ -159,6 +159,14 @@ def test_train_on_it_opens_the_train_page_with_the_set() -> None:
     assert_clean(at)
     assert at.selectbox(key=forms.DATASET).value == name
     assert at.multiselect(key=forms.TASKS).value == ["height_cm", "health"]
+    # the address bar holds the set (issue 13: it was plain `/`), so the link opens it elsewhere
+    link = dict(at.query_params)  # the tasks are the set's first two: its default, left out of the link
+    assert forms.DATASET in link, link
+    fresh = AppTest.from_file(APP, default_timeout=90)
+    fresh.query_params.update(link)
+    fresh.run()
+    assert fresh.selectbox(key=forms.DATASET).value == name
+    assert fresh.multiselect(key=forms.TASKS).value == ["height_cm", "health"]
 
 
 def test_a_gzip_compressed_csv_is_offered_and_read(store: Path) -> None:

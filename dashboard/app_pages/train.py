@@ -12,11 +12,11 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.shared import catalog, charts, live, ownership, widgets
+from dashboard.shared import catalog, charts, live, ownership, present, widgets
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.shared.text import md_code, md_escape
-from dashboard.train import forms, presets
+from dashboard.train import forms, presets, run_setup
 from mtlcore import naming
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 from mtlcore.runs import executor
@@ -33,9 +33,7 @@ FIRST_POINTS_WAIT_S = 2.0  # after Train, the page waits this long at most to dr
 
 # -- callbacks (run before the script, so they may set widget values) ----------------------------
 def apply_preset(key: str) -> None:
-    preset = presets.get(key)
-    for k, v in presets.preset_state(preset).items():
-        st.session_state[k] = v
+    widgets.set_values(presets.preset_state(presets.get(key)))
 
 
 def dataset_changed() -> None:
@@ -123,6 +121,8 @@ def preset_bar() -> None:
             st.button(p.title, icon=p.icon, key=f"preset_{p.key}", on_click=apply_preset, args=(p.key,),
                       width="stretch", help=p.explanation)
             st.caption(p.explanation)
+            if p.observation:
+                st.caption(f":material/science: {p.observation}")
 
 
 def number_bind(key: str) -> str | None:
@@ -240,6 +240,9 @@ def setup_column() -> forms.Setup | None:
     c2.number_input("Seed", min_value=0, max_value=SEED_MAX, value=forms.DEFAULTS[forms.SEED], step=1,
                     key=forms.SEED, bind=number_bind(forms.SEED))
     slots[forms.EPOCHS] = st.empty()
+    st.toggle("Train until I press Stop", key=forms.UNTIL_STOPPED, value=False, bind=widgets.BIND,
+              help="for a class: the run goes on (epochs ignored) while you talk and drag the weight "
+                   "sliders; the Stop button above the charts ends it")
     if st.session_state.get(forms.DEVICE, "auto") == "auto":
         st.caption(f"Device auto: this machine trains on **{catalog.auto_device()}**.")
     with st.expander("Regularisation and augmentation"):
@@ -364,17 +367,18 @@ def live_panel(interval: float | None) -> None:
 
 
 def chart_grid(view: charts.RunView) -> None:
+    scale = present.CHART_SCALE if present.presenting() else 1.0
     # two charts a row where they fit, one a row in a narrow panel (titles and panels stay whole)
     row = st.container(horizontal=True)
     left, right = row.container(width="stretch"), row.container(width="stretch")
     with left:
         weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
                              help="the share each task has in the total loss the model minimises")
-        live_chart(charts.loss_figure(view, weighted), key="chart_loss")
-        live_chart(charts.weights_figure(view), key="chart_weights")
+        live_chart(charts.loss_figure(view, weighted), key="chart_loss", scale=scale)
+        live_chart(charts.weights_figure(view), key="chart_weights", scale=scale)
     with right:
-        live_chart(charts.metric_figure(view), key="chart_metric")
-        live_chart(charts.cosine_figure(view), key="chart_cosine")
+        live_chart(charts.metric_figure(view), key="chart_metric", scale=scale)
+        live_chart(charts.cosine_figure(view), key="chart_cosine", scale=scale)
 
 
 def header(run: dict[str, Any], active: Any) -> None:
@@ -394,6 +398,8 @@ def header(run: dict[str, Any], active: Any) -> None:
     if run["status"] in live.ACTIVE and not mine:
         st.caption(":material/visibility: You are watching a run started in another browser: its sliders "
                    "and Stop are disabled.")
+    if not present.presenting():
+        run_setup.load_setup_button(run)
     if note := live.external_note(run):
         st.caption(f":material/terminal: {note}")
         if mine and live.steered_by_sliders(run):
@@ -451,6 +457,11 @@ SETUP_WIDTH_PX = 310  # at 800 px with the sidebar open, too little is left besi
 
 
 def page() -> None:
+    with page_guard("the shared run's setup"):
+        run_setup.open_shared_run()
+    if present.presenting():
+        presenter_page()
+        return
     st.markdown("### :material/model_training: Train")
     with page_guard("the presets"):
         preset_bar()
@@ -468,7 +479,25 @@ def page() -> None:
     if not active:
         with page_guard("the warm worker"):
             prepare_worker()
+    widgets.finish_url_sync()
 
+
+def presenter_page() -> None:
+    """The live charts across the whole width, large; the weight sliders in one row above them (beside
+    the way out), so a teacher can still steer a static run; the other widgets keep their values (URL)."""
+    setup = forms.read_setup(st.session_state)
+    tasks = setup.tasks if setup.is_static else []
+    cols = st.columns([3] * len(tasks) + [1], vertical_alignment="bottom")
+    with cols[-1]:
+        present.exit_button()
+    all_tasks = catalog.task_names(setup.dataset)
+    for col, t in zip(cols, tasks):
+        with col, page_guard("the weight sliders"):
+            widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights)
+    active = not store().list_runs(status=list(live.ACTIVE)).empty
+    interval = LIVE_REFRESH_S if active else None
+    st.fragment(run_every=interval)(live_panel)(interval)
+    widgets.finish_url_sync()
 
 with page_guard("the Train page"):
     page()

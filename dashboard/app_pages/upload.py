@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.shared import catalog
+from dashboard.shared import catalog, widgets
 from dashboard.shared.state import page_guard
 from dashboard.shared.text import md_code, md_escape
 from dashboard.train import forms
@@ -144,8 +144,8 @@ def saved_banner(uploaded: Any) -> None:
     st.success(f"Saved as {md_code(saved['name'])} with tasks {md_escape(', '.join(saved['tasks']))}. Runs name "
                "it like a built-in set; its content hash is checked at every load.", icon=":material/check_circle:")
     if st.button("Train on it", key=TRAIN, icon=":material/play_arrow:", type="primary"):
-        st.session_state[forms.DATASET] = saved["name"]
-        st.session_state[forms.TASKS] = list(saved["tasks"])
+        # through set_values, so the Train page's URL names the table's data set and tasks
+        widgets.set_values({forms.DATASET: saved["name"], forms.TASKS: list(saved["tasks"])})
         st.switch_page("app_pages/train.py")
 
 

@@ -34,7 +34,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"  # Streamlit serves 
 # Loads plotly.js once per page (a script tag: the file is a UMD bundle that sets window.Plotly),
 # keeps one div per component instance and redraws it with Plotly.react. The page's own font is
 # used, so the charts read like the rest of the app.
-_JS = """
+_JS = r"""
 let loading = null;
 function plotly(src) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
@@ -49,6 +49,30 @@ function plotly(src) {
   }
   return loading;
 }
+// The app's theme is dark when its background is: then the charts take that background, the page's
+// text colour and dim grid lines (the figure arrives with the light template).
+function isDark() {
+  const app = document.querySelector('.stApp') || document.body;
+  const m = getComputedStyle(app).backgroundColor.match(/\d+(\.\d+)?/g);
+  if (!m || m.length < 3) return false;
+  const [r, g, b] = m.map(Number);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
+}
+function darken(layout, textColour) {
+  layout.paper_bgcolor = 'rgba(0,0,0,0)';
+  layout.plot_bgcolor = 'rgba(0,0,0,0)';
+  layout.font.color = textColour;
+  const axis = {gridcolor: '#3a3d45', zerolinecolor: '#50535c', linecolor: '#50535c'};
+  for (const key of Object.keys(layout)) {
+    if (/^[xy]axis\d*$/.test(key)) Object.assign(layout[key], axis);
+  }
+  if (!layout.xaxis) layout.xaxis = Object.assign({}, axis);
+  if (!layout.yaxis) layout.yaxis = Object.assign({}, axis);
+  if (layout.legend) layout.legend.bgcolor = 'rgba(0,0,0,0)';
+  for (const a of layout.annotations || []) {
+    if (a.bgcolor) a.bgcolor = 'rgba(14,17,23,0.7)';
+  }
+}
 export default function(component) {
   const { data, parentElement } = component;
   let div = parentElement.querySelector('.mtl-live-chart');
@@ -60,7 +84,9 @@ export default function(component) {
   }
   const figure = JSON.parse(data.figure);
   const layout = figure.layout || {};
-  layout.font = Object.assign({family: getComputedStyle(document.body).fontFamily}, layout.font || {});
+  const style = getComputedStyle(document.body);
+  layout.font = Object.assign({family: style.fontFamily}, layout.font || {});
+  if (isDark()) darken(layout, style.color);
   plotly(data.src).then((Plotly) => Plotly.react(div, figure.data || [], layout, {
     responsive: true, displaylogo: false, modeBarButtonsToRemove: ['lasso2d', 'select2d'],
   })).catch((err) => { div.textContent = 'The chart could not be drawn: ' + err.message; });
@@ -75,6 +101,22 @@ _component = st.components.v2.component("mtl_live_chart", js=_JS, isolate_styles
 # light grid lines on white (the app's other charts get the same from Streamlit's theme).
 _AXIS = {"automargin": True, "gridcolor": "#ebebeb", "zerolinecolor": "#d6d6d6", "linecolor": "#d6d6d6"}
 _TEMPLATE = {"layout": {"xaxis": _AXIS, "yaxis": _AXIS, "plot_bgcolor": "white", "paper_bgcolor": "white"}}
+
+
+def _enlarge(figure: go.Figure, scale: float) -> None:
+    """Taller charts and larger type, for a projector."""
+    layout = figure.layout
+    if layout.height:
+        layout.height = int(layout.height * scale)
+    layout.font.size = int(12 * scale)
+    if layout.title and layout.title.font and layout.title.font.size:
+        layout.title.font.size = int(layout.title.font.size * scale)
+    if layout.legend and layout.legend.font and layout.legend.font.size:
+        layout.legend.font.size = int(layout.legend.font.size * scale)
+    if layout.margin and layout.margin.t:
+        layout.margin.t = int(layout.margin.t * scale)
+    for note in layout.annotations or ():  # subplot titles, "press Train" hints
+        note.font.size = int((note.font.size or 12) * scale)
 
 
 def _plotly_js_source() -> Path:
@@ -103,8 +145,12 @@ def served_plotly_js() -> str | None:
         return None
 
 
-def live_chart(figure: go.Figure, key: str) -> None:
-    """Draw `figure` under `key`, updating the chart already drawn under that key in place."""
+def live_chart(figure: go.Figure, key: str, scale: float = 1.0) -> None:
+    """Draw `figure` under `key`, updating the chart already drawn under that key in place; `scale`
+    enlarges its height and type (presenter mode). In a dark app theme the browser side darkens the
+    figure's background, text and grid (see `darken` above), so a theme switch needs no new figure."""
+    if scale != 1.0:
+        _enlarge(figure, scale)
     src = served_plotly_js()
     if src is None:
         st.plotly_chart(figure, key=key, width="stretch")

@@ -24,6 +24,7 @@ from mtlcore.runs.store import RunStore, StoreError, default_db_path
 from mtlcore.runs.workers import StandbyPool
 
 RUN_PARAM = "run"
+PRESENT_PARAM = "present"  # ?present=1: presenter mode (dashboard/shared/present.py)
 log = logging.getLogger("mtl.dashboard")
 
 

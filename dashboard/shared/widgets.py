@@ -7,6 +7,7 @@ shared link restores it.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Callable, Sequence
 
@@ -17,8 +18,61 @@ from dashboard.shared.text import md_escape
 from dashboard.train import forms
 from mtlcore.registry import ConfigError
 
+log = logging.getLogger("mtl.dashboard")
 BIND = "query-params"
 URL_IGNORED = "_url_ignored"  # session state: {widget key: why the link's value for it was ignored}
+URL_SYNC = "_url_sync"  # session state: keys of values set by code that the URL must still get
+
+
+def set_values(values: dict[str, Any]) -> None:
+    """Set widget values from code (a preset, a run's setup, an uploaded table); the URL gets them at
+    the end of the script run (`finish_url_sync`). Call from a callback or before the widgets are drawn."""
+    for key, value in values.items():
+        st.session_state[key] = value
+    st.session_state[URL_SYNC] = tuple(values)
+
+
+def finish_url_sync() -> None:
+    """After the widgets are drawn: write the values `set_values` set to the URL, as Streamlit would.
+
+    Streamlit writes a bound widget's value set through session_state to the URL only when that
+    widget was drawn in the previous script run (its id is in the compacted state, which only a
+    browser-sent rerun updates); a widget that appears with the new value (sum's slider after a preset
+    that picks sum, a data set's options, the Train page after "Your data -> Train on it") kept it out
+    of the address bar, so a shared link lost the lesson. This repeats Streamlit's own sync for those
+    widgets now that they are drawn: non-default values are written with the widget's serializer, a
+    default one leaves the URL. Streamlit forbids st.query_params writes to bound keys, hence its
+    binding registry; a Streamlit that changes it only loses this sync (logged), never the page."""
+    keys = st.session_state.pop(URL_SYNC, ())
+    if not keys:
+        return
+    try:
+        _write_bound_values(keys)
+    except Exception:  # noqa: BLE001  Streamlit internals: the page must survive their change
+        log.warning("cannot write the setup's values to the URL", exc_info=True)
+
+
+def _write_bound_values(keys: tuple[str, ...]) -> None:
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    state = ctx.session_state._state  # SessionState behind the thread-safe wrapper
+    with ctx.session_state.query_params() as params:
+        for key in keys:
+            binding = params.get_binding_for_param(key)
+            meta = state.get_widget_metadata(binding.widget_id) if binding else None
+            if meta is None:
+                continue  # not a bound widget drawn in this run (another method's option, say)
+            value = state[binding.widget_id]
+            if value == meta.deserializer(None):
+                if params.has_param(key):
+                    params.remove_param(key)
+            else:
+                serialized = meta.serializer(value)
+                if not params.stored_param_matches_corrected_value(key, serialized, meta.value_type):
+                    params.set_corrected_value(key, serialized, meta.value_type)
 
 
 def url_bind(key: str, read: Callable[[str], Any]) -> str | None:

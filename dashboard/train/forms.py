@@ -46,6 +46,7 @@ WEIGHT_DECAY = "wd"
 AUG_CROP = "aug_crop"  # augmentation: padding of the random crop (pixels)
 AUG_FLIP = "aug_flip"
 AUG_ROTATION = "aug_rot"  # augmentation: largest turn (degrees)
+UNTIL_STOPPED = "until_stop"  # train until the Stop button (epochs ignored): the classroom mode
 AUGMENT = "augment"  # problems about augmentation as a whole are shown here
 WEIGHTS = "weights"  # the group of weight sliders: problems about all of them are shown here
 TRAIN = "train"  # problems that belong to no single widget are shown by the Train button
@@ -55,7 +56,7 @@ STATIC = "static"  # the method whose weights are the sliders (and can change wh
 DEFAULTS: dict[str, Any] = {
     DATASET: "multi_digits", METHOD: STATIC, GRADIENTS: "auto", HEADS: "weighted", ARCH: "hps", OPTIMIZER: "adam",
     LR: 2e-3, BATCH: 128, EPOCHS: 3.0, SEED: 0, DEVICE: "auto", EVAL_EVERY: 20, GRAD_EVERY: 5,
-    WEIGHT_DECAY: 0.0, AUG_CROP: 0, AUG_FLIP: False, AUG_ROTATION: 0,
+    WEIGHT_DECAY: 0.0, AUG_CROP: 0, AUG_FLIP: False, AUG_ROTATION: 0, UNTIL_STOPPED: False,
 }
 WEIGHT_DECAY_CHOICES = (0.0, 1e-6, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2)
 OPTIMIZERS = ("adam", "sgd")
@@ -180,6 +181,7 @@ class Setup:
     weight_decay: float = 0.0
     heads: str = "weighted"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    until_stopped: bool = False
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -273,6 +275,7 @@ def read_setup(values: Mapping[str, Any]) -> Setup:
         weight_decay=_number(values, WEIGHT_DECAY, problems),
         heads=heads,
         augment=_read_augment(values, problems),
+        until_stopped=bool(values.get(UNTIL_STOPPED, False)),
         problems=problems,
     )
 
@@ -311,7 +314,7 @@ def check(setup: Setup) -> list[Problem]:
                                          "raise at least one slider above 0."))
     if setup.lr <= 0:
         problems.append(Problem(LR, "The learning rate must be above 0."))
-    if setup.epochs <= 0:
+    if setup.epochs <= 0 and not setup.until_stopped:
         problems.append(Problem(EPOCHS, "Train for more than 0 epochs."))
     conflict = gradient_conflict(setup.method, setup.architecture, setup.gradients)
     if conflict is not None:
@@ -348,7 +351,8 @@ def build_config(setup: Setup, name: str = "") -> RunConfig:
         model=ModelConfig(setup.architecture, dict(setup.arch_params)),
         weighting=WeightingConfig(setup.method, dict(setup.method_params), setup.gradients, setup.heads),
         optim=OptimConfig(optimizer=setup.optimizer, lr=float(setup.lr), batch_size=int(setup.batch_size),
-                          epochs=float(setup.epochs), weight_decay=float(setup.weight_decay)),
+                          epochs=float(setup.epochs), weight_decay=float(setup.weight_decay),
+                          until_stopped=bool(setup.until_stopped)),
         augment=AugmentConfig(setup.augment.crop_padding, setup.augment.flip, setup.augment.max_rotation),
         seed=int(setup.seed), device=setup.device, eval_every=int(setup.eval_every),
         grad_stats_every=int(setup.grad_stats_every),

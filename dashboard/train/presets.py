@@ -20,25 +20,35 @@ class Preset:
     icon: str
     explanation: str  # one line, shown under the button
     values: dict[str, Any]
+    # what a class should see, with the numbers measured on the 2-core target by tests/test_presets_teach.py
+    observation: str = ""
 
+
+SCALE_WEIGHT = 30.0  # sum's weight in the Scale imbalance preset (why 30: its explanation)
 
 PRESETS: tuple[Preset, ...] = (
     Preset(
         "scale", "Scale imbalance", ":material/balance:",
-        "The digit sum's regression loss, weighted ×15 (about its size in raw units), drowns the "
-        "left digit's classification: watch left's accuracy stall, then drag sum's slider down to 1.",
+        "The digit sum's regression loss at ×30 (its squared error in raw digits is about 16× the "
+        "standardised one; ×30 makes the stall plain within 100 steps) drowns the left digit's "
+        "classification: watch left's accuracy stall, then drag sum's slider down to 1. Trains until "
+        "you press Stop.",
         {forms.DATASET: "multi_digits", forms.TASKS: ["left", "sum"], forms.METHOD: forms.STATIC,
-         forms.weight_key("left"): 1.0, forms.weight_key("sum"): 15.0, forms.LR: 2e-3,
-         forms.EPOCHS: 4.0, forms.BATCH: 128},
+         forms.weight_key("left"): 1.0, forms.weight_key("sum"): SCALE_WEIGHT, forms.LR: 2e-3,
+         forms.EPOCHS: 4.0, forms.BATCH: 128, forms.UNTIL_STOPPED: True},
+        "Measured: left's accuracy 0.35 at step 100 (0.84 with sum at 1); sum dropped to 1 there, "
+        "left reaches about 0.8 by step 300 (0.67 if it stays at 30).",
     ),
     Preset(
         "conflict", "Conflicting tasks", ":material/swords:",
         "Two overlapping clothes items compete for one small network: the gradient cosine chart "
-        "dips below zero whenever a step that helps one task hurts the other.",
+        "dips below zero whenever a step that helps one task hurts the other. Trains until you press Stop.",
         {forms.DATASET: "multi_fashion", forms.TASKS: ["left", "right"], forms.METHOD: forms.STATIC,
          forms.weight_key("left"): 1.0, forms.weight_key("right"): 1.0, forms.LR: 1e-3,
-         forms.EPOCHS: 1.0, forms.BATCH: 256, forms.EVAL_EVERY: 40,
+         forms.EPOCHS: 1.0, forms.BATCH: 256, forms.EVAL_EVERY: 40, forms.UNTIL_STOPPED: True,
          forms.param_key("a", "hps", "trunk"): "multilenet"},
+        "Measured: the cosine is below 0 at about half of the measurements (21 of 43 in the first "
+        "211 steps), and left and right reach about 0.7 validation accuracy each.",
     ),
     Preset(
         "auxiliary", "Auxiliary task: help or harm?", ":material/handshake:",
@@ -48,9 +58,10 @@ PRESETS: tuple[Preset, ...] = (
          forms.weight_key("left"): 1.0, forms.weight_key("right"): 0.5, forms.LR: 2e-3,
          forms.EPOCHS: 30.0, forms.BATCH: 64,
          forms.param_key("d", "multi_digits", "n_train"): 300},
+        "Measured: here the helper hurts a little: left ends at 0.86 validation accuracy with right "
+        "at 0.5, 0.89 with right at 0 (below it at every validation of the 150 steps).",
     ),
 )
-
 
 def tutorial_preset() -> Preset:
     """The tutorial's classification + regression with its CNN: on CIFAR-10 where the batches are in

@@ -1,0 +1,81 @@
+"""Presenter mode (issue 13): `?present=1` or the sidebar's toggle shows the live charts alone, large.
+
+The setup column, the presets and the sidebar's navigation go; the weight sliders stay (a teacher
+steers a static run in front of the class); leaving presenter mode brings back the same setup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.shared import live_chart, present
+from dashboard.train import forms, presets
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
+
+
+@pytest.fixture(autouse=True)
+def _no_warm_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTL_STANDBY", "0")
+
+
+def open_page(**query: str | list[str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def keys(at: AppTest) -> set[str]:
+    return {w.key for w in (*at.selectbox, *at.button, *at.select_slider, *at.multiselect, *at.toggle)
+            if w.key}
+
+
+def test_the_flag_hides_the_setup_and_keeps_the_sliders() -> None:
+    at = open_page(present="1", **{forms.weight_key("right"): "2"})
+    shown = keys(at)
+    assert forms.DATASET not in shown and "train_button" not in shown and "preset_scale" not in shown
+    assert "present_toggle" not in shown  # the sidebar is not drawn
+    assert {forms.weight_key("left"), forms.weight_key("right"), "present_exit"} <= shown
+    assert at.select_slider(key=forms.weight_key("right")).value == 2.0
+
+    normal = open_page()
+    assert {forms.DATASET, "train_button", "preset_scale", "present_toggle"} <= keys(normal)
+    assert "present_exit" not in keys(normal)
+
+
+def test_presenting_and_back_keeps_the_setup() -> None:
+    at = open_page()
+    at.button(key="preset_scale").click().run()
+    expected = forms.build_config(forms.read_setup(presets.preset_state(presets.get("scale"))))
+    at.toggle(key="present_toggle").set_value(True).run()
+    assert at.query_params.get(present.PRESENT_PARAM) == "1"
+    assert forms.DATASET not in keys(at)
+    assert [w.key for w in at.select_slider if w.key.startswith("w_")] == ["w_left", "w_sum"]
+    at.button(key="present_exit").click().run()
+    assert present.PRESENT_PARAM not in at.query_params
+    assert forms.DATASET in keys(at)
+    assert forms.build_config(forms.read_setup(at.session_state)) == expected
+
+
+def test_charts_grow_for_a_projector() -> None:
+    import plotly.graph_objects as go
+
+    fig = go.Figure(layout={"height": 300, "title": {"text": "Loss", "font": {"size": 14}},
+                            "legend": {"font": {"size": 11}}, "margin": {"t": 62}})
+    live_chart._enlarge(fig, present.CHART_SCALE)
+    assert fig.layout.height == int(300 * present.CHART_SCALE) and fig.layout.title.font.size > 14
+    assert fig.layout.legend.font.size > 11 and fig.layout.font.size > 12
+
+
+def test_other_pages_in_presenter_mode_have_a_way_out() -> None:
+    at = open_page(present="1")
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="present_exit").click().run()
+    assert present.PRESENT_PARAM not in at.query_params
+    assert "present_toggle" in keys(at)  # the sidebar is back
