@@ -236,7 +236,10 @@ def test_a_steered_run_says_so_in_its_name(store: RunStore, sleeper: subprocess.
     config = store.get_run(rid)["config"]
     named = naming.run_name(config, forms.dataset_title)
     store.rename(rid, named)  # the name the Train page gives its runs
-    at = app().run()
+    at = app()
+    at.session_state["_owner_token"] = "0" * 32  # this browser started the run
+    store.set_owner(rid, ownership.owner_hash("0" * 32))
+    at.run()
     at.select_slider(key=forms.weight_key("right")).set_value(3.0).run()
     assert store.get_run(rid)["name"] == f"{named}→1/3"
     at.select_slider(key=forms.weight_key("right")).set_value(0.5).run()

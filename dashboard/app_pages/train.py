@@ -16,7 +16,7 @@ from dashboard.shared import catalog, charts, live, ownership, present, widgets
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.shared.text import md_code, md_escape
-from dashboard.train import forms, presets, run_setup
+from dashboard.train import external, forms, presets, run_setup
 from mtlcore import naming
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 from mtlcore.runs import executor
@@ -403,7 +403,7 @@ def header(run: dict[str, Any], active: Any) -> None:
     if note := live.external_note(run):
         st.caption(f":material/terminal: {note}")
         if mine and live.steered_by_sliders(run):
-            external_sliders(run)
+            external.weight_sliders(run, buffer_for(rid).rows)
         return
     if mine and run["status"] == "running" and run["method"] == forms.STATIC:
         if sliders_drive(run):
@@ -411,27 +411,6 @@ def header(run: dict[str, Any], active: Any) -> None:
                        "weights within a second (marked on the weights chart).")
         else:
             st.caption("The sliders set up the next run (the one shown has other tasks or data).")
-
-
-def push_external_weights(rid: str, n_tasks: int) -> None:
-    weights = [float(st.session_state[f"ext_w_{rid}_{i}"]) for i in range(n_tasks)]
-    if any(w > 0 for w in weights):
-        store().set_live_weights(rid, weights)
-
-
-def external_sliders(run: dict[str, Any]) -> None:
-    """Weight sliders for a user's own script training with static weights (its tasks are not the
-    setup form's); a move reaches the script within a second, like one of ours."""
-    rid, tasks = run["id"], list(run["tasks"])
-    current = live.external_weights(run, buffer_for(rid).rows)
-    cols = st.columns(len(tasks))
-    for i, (col, task, w) in enumerate(zip(cols, tasks, current)):
-        key = f"ext_w_{rid}_{i}"
-        if key not in st.session_state:
-            st.session_state[key] = min(forms.WEIGHT_CHOICES, key=lambda c: abs(c - w))
-        col.select_slider(f"Weight of {md_escape(task)}", options=list(forms.WEIGHT_CHOICES), key=key,
-                          format_func=lambda v: f"{v:g}", on_change=push_external_weights, args=(rid, len(tasks)))
-    st.caption(":material/touch_app: These sliders steer the script's weights within a second.")
 
 
 def stop_requested(rid: str) -> bool:

@@ -21,7 +21,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from mtlcore.teaching.objective import PAPER_LR, PAPER_STARTS, PAPER_STEPS
-from mtlcore.teaching.simulator import MethodSpec, Trajectories, _Job, _Spec, _spec, _validated_inputs
+from mtlcore.teaching.simulator import (
+    MethodSpec,
+    Trajectories,
+    _Job,
+    _Spec,
+    _spec,
+    _validated_inputs,
+    resolved_params,
+)
 
 _FORMAT = 2  # bump when the toy or the simulator changes what a cached result holds (2: one file per start)
 
@@ -35,15 +43,6 @@ def _code_version() -> str:
     for f in files:
         digest.update(f.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def resolved_params(spec: _Spec) -> dict[str, Any]:
-    """The method's full parameters (defaults filled in, checked) from the catalogue, without building it."""
-    from mtlcore import catalog
-    from mtlcore.registry import resolve_params
-
-    specs = tuple(catalog.param_spec(p) for p in catalog.method(spec.method)["params"])
-    return resolve_params(specs, spec.params, f"weighting method '{spec.method}'")
 
 
 def depends_on_other_starts(method: str) -> bool:

@@ -139,6 +139,15 @@ def _fixed_loss_weights(method: Any) -> bool:
         kind is DynamicWeightAverage and int(method.hp["window"]) == 0))
 
 
+def resolved_params(spec: _Spec) -> dict[str, Any]:
+    """The method's full parameters (defaults filled in, checked) from the catalogue, without building it."""
+    from mtlcore import catalog
+    from mtlcore.registry import resolve_params
+
+    specs = tuple(catalog.param_spec(p) for p in catalog.method(spec.method)["params"])
+    return resolve_params(specs, spec.params, f"weighting method '{spec.method}'")
+
+
 def toy_caveat(method: MethodSpec) -> str | None:
     """What a method does differently in the toy than in training, for the page to say; None if nothing.
 
@@ -148,7 +157,6 @@ def toy_caveat(method: MethodSpec) -> str | None:
     so the page builds no method (and imports no torch).
     """
     from mtlcore import catalog
-    from mtlcore.teaching.cache import resolved_params
 
     spec = _spec(method)
     when = catalog.method(spec.method).get("epoch_end_only_when")
