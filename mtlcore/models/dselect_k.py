@@ -20,9 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from mtlcore.models.base import ModelInfo, MTLModel, register
-from mtlcore.models.heads import HEAD_PARAMS, TaskHead, check_tasks, task_position
-from mtlcore.models.trunks import TRUNK_PARAMS, build_trunk, input_size, trunk_arguments
+from mtlcore.models.base import ModelInfo, register
+from mtlcore.models.heads import HEAD_PARAMS
+from mtlcore.models.mmoe import MixtureOfExpertsModel
+from mtlcore.models.trunks import TRUNK_PARAMS
 from mtlcore.registry import ConfigError, Param
 from mtlcore.tasks import TaskSpec
 
@@ -58,43 +59,27 @@ class DSelectGate(nn.Module):
         return torch.einsum("bk,bke->be", mixture, selectors)
 
 
-class DSelectKModel(MTLModel):
-    """Shared expert trunks; per task a DSelect-k gate on the input and a head on the gated mixture."""
+class DSelectKModel(MixtureOfExpertsModel):
+    """Shared expert trunks (as MMoE); per task a DSelect-k gate on the input and a head on the mixture."""
 
     def __init__(self, input_shape: tuple[int, ...], tasks: dict[str, TaskSpec], **params: Any) -> None:
-        super().__init__()
-        check_tasks(tasks)
-        n_experts, k, gamma = params.pop("n_experts"), params.pop("k"), params.pop("gamma")
-        if n_experts not in (2, 4, 8, 16):
-            raise ConfigError(f"dselect_k n_experts must be 2, 4, 8 or 16, got {n_experts!r}")
+        k, gamma = params.pop("k"), params.pop("gamma")
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ConfigError(f"dselect_k k must be a whole number >= 1, got {k!r}")
         if not isinstance(gamma, (int, float)) or not gamma > 0:
             raise ConfigError(f"dselect_k gamma must be > 0, got {gamma!r}")
-        self.tasks = list(tasks)
-        trunk_args = trunk_arguments(params)
-        self.experts = nn.ModuleList(build_trunk(input_shape=input_shape, **trunk_args) for _ in range(n_experts))
-        n_in = math.prod(input_size(input_shape))
-        self.gates = nn.ModuleList(DSelectGate(n_in, n_experts, k, float(gamma)) for _ in self.tasks)
-        out_dim = self.experts[0].out_dim
-        self.heads = nn.ModuleList(TaskHead(spec, out_dim, params["head_hidden"]) for spec in tasks.values())
+        self.selector = (k, float(gamma))  # read by make_gate, which the parent's __init__ calls
+        super().__init__(input_shape, tasks, **params)
 
-    def gate_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, n_experts): each task's weights over the experts, per sample."""
-        flat = x.flatten(1)
-        return torch.stack([gate(flat) for gate in self.gates], dim=1)
+    def check_experts(self, n_experts: Any) -> None:
+        if n_experts not in (2, 4, 8, 16):
+            raise ConfigError(f"dselect_k n_experts must be 2, 4, 8 or 16, got {n_experts!r}")
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        experts = torch.stack([expert(x) for expert in self.experts], dim=1)  # (B, E, d)
-        mixed = torch.bmm(self.gate_weights(x).to(experts.dtype), experts)  # (B, T, d)
-        return {task: head(mixed[:, i]) for i, (task, head) in enumerate(zip(self.tasks, self.heads))}
+    def make_gate(self, n_in: int, n_experts: int) -> nn.Module:
+        return DSelectGate(n_in, n_experts, *self.selector)
 
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return list(self.experts.parameters())
-
-    def task_parameters(self, task: str) -> list[nn.Parameter]:
-        i = task_position(self.tasks, task)
-        return list(self.gates[i].parameters()) + list(self.heads[i].parameters())
+    def mix(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores  # a DSelect gate already returns weights over the experts
 
 
 DSELECT_K = register(ModelInfo(

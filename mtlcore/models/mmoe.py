@@ -28,16 +28,27 @@ class MixtureOfExpertsModel(MTLModel):
         super().__init__()
         check_tasks(tasks)
         n_experts = params.pop("n_experts")
-        if not isinstance(n_experts, int) or isinstance(n_experts, bool) or n_experts < 1:
-            raise ConfigError(f"mmoe n_experts must be a whole number >= 1, got {n_experts!r}")
+        self.check_experts(n_experts)
         self.tasks = list(tasks)
         trunk_args = trunk_arguments(params)
         self.experts = nn.ModuleList(build_trunk(input_shape=input_shape, **trunk_args) for _ in range(n_experts))
         n_in = math.prod(input_size(input_shape))
-        self.gates = nn.ModuleList(nn.Linear(n_in, n_experts) for _ in self.tasks)
+        self.gates = nn.ModuleList(self.make_gate(n_in, n_experts) for _ in self.tasks)
         out_dim = self.experts[0].out_dim
         self.heads = nn.ModuleList(TaskHead(spec, out_dim, params["head_hidden"], params["dropout"])
                                    for spec in tasks.values())
+
+    def check_experts(self, n_experts: Any) -> None:
+        if not isinstance(n_experts, int) or isinstance(n_experts, bool) or n_experts < 1:
+            raise ConfigError(f"mmoe n_experts must be a whole number >= 1, got {n_experts!r}")
+
+    def make_gate(self, n_in: int, n_experts: int) -> nn.Module:
+        """One task's gate: input -> scores over the experts (softmaxed in gate_weights)."""
+        return nn.Linear(n_in, n_experts)
+
+    def mix(self, scores: torch.Tensor) -> torch.Tensor:
+        """A gate's output -> the task's weights over the experts."""
+        return torch.softmax(scores, dim=-1)
 
     def expert_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_experts, d): every expert's representation of the batch."""
@@ -46,7 +57,7 @@ class MixtureOfExpertsModel(MTLModel):
     def gate_weights(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, n_experts): each task's softmax weights over the experts, per sample."""
         flat = x.flatten(1)
-        return torch.stack([torch.softmax(gate(flat), dim=-1) for gate in self.gates], dim=1)
+        return torch.stack([self.mix(gate(flat)) for gate in self.gates], dim=1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         experts = self.expert_outputs(x)

@@ -1,13 +1,7 @@
 """DualProj: project the summed gradient onto the dual cone.
 
-Dual-cone projections (Jacobian descent, Quinton & Rey 2024) keep only updates that no task opposes,
-i.e. directions d with J d >= 0, by projecting onto that cone; the result lies in the cone, so
-g_i . d >= 0 for every task. Each projection is a T-dimensional non-negative quadratic programme on
-the Gramian, solved exactly (solvers.py).
-
-Scale: sum convention. The reference implementation averages (preference 1/T); we sum, which is T
-times the same vector (projection onto a cone is positively homogeneous), so T identical gradients
-give T g and one task gives its gradient.
+UPGrad's sibling (upgrad.py says what the dual cone is, how the projection is solved and why we sum
+where the reference averages): here one projection, of the summed gradient, instead of one per task.
 """
 
 from __future__ import annotations
