@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard.shared import live
 from dashboard.shared.pages import page_list
 from dashboard.shared.state import RUN_PARAM, page_guard, store
+from dashboard.shared.timing import script_run
 from mtlcore.runs.queue import max_concurrent
 
 PAGES: list[tuple[str, str, str]] = [
@@ -51,8 +52,9 @@ def main() -> None:
     pages = [st.Page(path, title=title, icon=icon, default=(i == 0))
              for i, (path, title, icon) in enumerate(page_list(PAGES, Path(__file__).resolve().parent / "app_pages"))]
     nav = st.navigation(pages)
-    sidebar(pages[0])
-    nav.run()
+    with script_run(nav.title):  # timed only when MTL_PAGE_TIMING is set (benchmarks/bench_app.py)
+        sidebar(pages[0])
+        nav.run()
 
 
 main()

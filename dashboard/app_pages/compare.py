@@ -16,6 +16,7 @@ from dashboard.compare import charts as cc
 from dashboard.compare.data import CompareData, combine, load_run, run_label, run_rows
 from dashboard.shared import live
 from dashboard.shared.live_chart import live_chart
+from dashboard.shared.script_store import ScriptRunStore
 from dashboard.shared.state import page_guard, store
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
@@ -72,8 +73,8 @@ def train_baseline(run_id: str) -> None:
     st.toast(f"Training the single-task baseline ({rid}); Delta-m appears when it finishes.")
 
 
-def choose_runs() -> list[str]:
-    runs = store().list_runs()
+def choose_runs(s: ScriptRunStore) -> list[str]:
+    runs = s.list_runs()
     if runs.empty:
         st.info("No runs yet: train some on the Train page or start a sweep.", icon=":material/info:")
         return []
@@ -99,18 +100,18 @@ def controls() -> None:
                    help="train solid, val dashed")
 
 
-def load(selected: list[str]) -> CompareData:
+def load(s: ScriptRunStore, selected: list[str]) -> CompareData:
     """The selected runs with their curves (cached per run), in the order they were selected."""
-    s = store()
     with_clock = st.session_state.get("compare_x", "step") == "time"
     return combine([_cached_run(s.path, row["id"], row["status"], int(row["step"]), row, with_clock)
                     for row in run_rows(s, selected)])
 
 
 def curves(selected: list[str]) -> None:
-    """Everything drawn from the curves; a fragment that refreshes while a selected run trains."""
+    """Everything drawn from the curves; a fragment that refreshes while a selected run trains (each
+    rerun reads the runs table once, afresh)."""
     x_axis = st.session_state.get("compare_x", "step")
-    data = load(selected)
+    data = load(ScriptRunStore(store()), selected)
     smoothing = float(st.session_state.get("compare_smoothing", 0.0))
     log_y = bool(st.session_state.get("compare_log", True))
     splits = st.session_state.get("compare_splits") or ["train", "val"]
@@ -130,8 +131,7 @@ def curves(selected: list[str]) -> None:
     live_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine")
 
 
-def results(selected: list[str]) -> None:
-    s = store()
+def results(s: ScriptRunStore, selected: list[str]) -> None:
     st.markdown("#### Final metrics and Delta-m")
     c1, c2, c3 = st.columns(3)
     split = c1.radio("Split", ["test", "val"], key="compare_split", horizontal=True,
@@ -144,18 +144,17 @@ def results(selected: list[str]) -> None:
                                             "rare classes as much as common ones")
     st.caption(DEFINITION + " Computed from stored single-task runs (architecture `single_task`).")
     delta = delta_m_for_runs(s, selected, split, averaging, metric)
-    table = cc.final_table(load(selected).runs, split, delta)
+    table = cc.final_table(load(s, selected).runs, split, delta)
     st.dataframe(table, width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in table.columns
                                 if c not in ("status", "baseline")})
-    missing_baselines(run_rows(s, selected), delta)
+    missing_baselines(s, run_rows(s, selected), delta)
     if err := st.session_state.pop("_compare_error", None):
         st.error(err, icon=":material/error:")
 
 
-def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
+def missing_baselines(s: ScriptRunStore, rows: list[dict], delta: pd.DataFrame) -> None:
     """One button per distinct missing baseline (data set, data parameters, tasks, seed)."""
-    s = store()
     baseline_of = dict(zip(delta["run_id"], delta["baseline_id"]))
     missing = [r for r in rows if r["architecture"] != BASELINE_ARCHITECTURE and not baseline_of.get(r["id"])]
     if not missing:
@@ -180,8 +179,8 @@ def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
                       help="Same data, tasks, seed and optimiser; an independent network per task")
 
 
-def config_differences(selected: list[str]) -> None:
-    rows = run_rows(store(), selected)
+def config_differences(s: ScriptRunStore, selected: list[str]) -> None:
+    rows = run_rows(s, selected)
     st.markdown("#### Config differences")
     diff = cc.config_diff({run_label(r): r["config"] for r in rows})
     if diff.empty:
@@ -192,7 +191,8 @@ def config_differences(selected: list[str]) -> None:
 
 def page() -> None:
     st.markdown("### :material/compare_arrows: Compare runs")
-    selected = choose_runs()
+    s = ScriptRunStore(store())  # the runs table, read once for this script run
+    selected = choose_runs(s)
     if len(selected) < MIN_RUNS:
         st.info(f"Select {MIN_RUNS} to {MAX_RUNS} runs to compare" + (" (one more, to see this run beside it)."
                                                                        if selected else "."), icon=":material/info:")
@@ -200,14 +200,14 @@ def page() -> None:
         if not selected:
             return
     controls()
-    statuses = store().list_runs()
+    statuses = s.list_runs()
     active = bool(statuses[statuses["id"].isin(selected)]["status"].isin(live.ACTIVE).any())
     with page_guard("the curves"):
         st.fragment(run_every=LIVE_REFRESH_S if active else None)(curves)(selected)
     with page_guard("the final metrics"):
-        results(selected)
+        results(s, selected)
     with page_guard("the config differences"):
-        config_differences(selected)
+        config_differences(s, selected)
 
 
 with page_guard("the Compare page"):
