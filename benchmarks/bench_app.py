@@ -288,8 +288,9 @@ def bench_pages(work: Path, rounds: int, only: list[str] | None = None) -> dict[
 def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None) -> dict[str, list[Load]]:
     """The first load of each page after its server started (a fresh server per load, its imports
     logged by -X importtime), against the minimal page's first load on a fresh server."""
-    db = str(work / "first.sqlite")
-    build_store(db)
+    db = str(work / "pages.sqlite")  # bench_pages' store when it ran first
+    if not Path(db).exists():
+        build_store(db)
     minimal = work / "minimal_page.py"
     minimal.write_text(MINIMAL_PAGE)
     targets = [("minimal page", "", MINIMAL_CONTROL, minimal)]
