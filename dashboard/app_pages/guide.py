@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog
+from dashboard.shared.markdown_table import frame_markdown, markdown_table
 from dashboard.shared.state import page_guard
 from dashboard.train import forms
 
@@ -59,32 +60,16 @@ def params_table(params: list[dict[str, Any]]) -> pd.DataFrame:
                           "what it does": p.get("help", "")} for p in params])
 
 
-def _cell(value: object) -> str:
-    """A value as one markdown table cell: pipes and line breaks would break the table; markdown
-    markup is escaped so a described parameter is shown as written."""
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    for ch in "*_`[]<>#~$":
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
 def params_markdown(params: list[dict[str, Any]]) -> str:
-    """The hyperparameter table as markdown: a browser draws 31 of these at once in a fraction of
-    what 31 interactive data grids cost (3-4 s of main-thread work on the guide)."""
-    table = params_table(params)
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines)
+    """The hyperparameter table as markdown (cheap to draw 31 times, unlike a data grid)."""
+    return frame_markdown(params_table(params))
 
 
 def index_markdown(entries: list[dict[str, Any]]) -> str:
     """One line per method: title, registry name, kind and family, and its summary's first sentence."""
-    lines = ["| method | name | kind | family | idea |", "|---|---|---|---|---|"]
-    for m in entries:
-        idea = str(m.get("summary", "")).split(". ")[0].rstrip(".")
-        lines.append(f"| {_cell(m['title'])} | {_cell(m['name'])} | {_cell(m.get('kind', ''))} "
-                     f"| {_cell(m.get('family') or '')} | {_cell(idea)} |")
-    return "\n".join(lines)
+    return markdown_table([(m["title"], m["name"], m.get("kind", ""), m.get("family") or "",
+                            str(m.get("summary", "")).split(". ")[0].rstrip(".")) for m in entries],
+                          ["method", "name", "kind", "family", "idea"])
 
 
 def card(entry: dict[str, Any]) -> None:

@@ -309,8 +309,12 @@ def live_panel(interval: float | None) -> None:
         if rid is None:
             st.info("No run yet. Choose a setup on the left (or a preset above) and press **Train**: "
                     "the curves stream here as the model learns.", icon=":material/monitoring:")
-            # empty charts now: the browser loads its plotting code before Train, not after
-            chart_grid(charts.RunView(tasks=[], all_tasks=[], series={}))
+            # one empty chart now: the browser loads its plotting code before Train, not after (all
+            # four empty charts cost ~1 s of the browser's time on every visit)
+            left, _ = st.columns(2)
+            with left:
+                live_chart(charts.loss_figure(charts.RunView(tasks=[], all_tasks=[], series={}), False),
+                           key="chart_loss")
             return
         run = s.get_run(rid)
         if run is None:
