@@ -47,6 +47,7 @@ from tests.support import browser as e2e
 ROOT = Path(__file__).resolve().parent.parent
 TTI_ROUNDS = 5
 FIRST_ROUNDS = 3
+PRELOADING_SCRIPT = "dashboard/server.py"  # st.App that imports the data stack as the server starts
 # (page title, URL path, its main control): the control a user reaches for first on the page
 PAGES = [
     ("Train", "", ".st-key-train_button button"),
@@ -285,7 +286,8 @@ def bench_pages(work: Path, rounds: int, only: list[str] | None = None) -> dict[
     return loads
 
 
-def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None) -> dict[str, list[Load]]:
+def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None,
+                      app_script: str = e2e.APP_SCRIPT) -> dict[str, list[Load]]:
     """The first load of each page after its server started (a fresh server per load, its imports
     logged by -X importtime), against the minimal page's first load on a fresh server."""
     db = str(work / "pages.sqlite")  # bench_pages' store when it ran first
@@ -294,7 +296,7 @@ def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None) ->
     minimal = work / "minimal_page.py"
     minimal.write_text(MINIMAL_PAGE)
     targets = [("minimal page", "", MINIMAL_CONTROL, minimal)]
-    targets += [(label, path, control, Path(e2e.APP_SCRIPT)) for label, path, control in page_targets(db)
+    targets += [(label, path, control, Path(app_script)) for label, path, control in page_targets(db)
                 if not only or label in only]
     loads: dict[str, list[Load]] = {label: [] for label, _, _, _ in targets}
     with e2e.browser() as page:
@@ -369,6 +371,8 @@ def main() -> int:
         if args.first_rounds:
             print_pages(bench_first_loads(Path(tmp), args.first_rounds, args.only),
                         "first load after the server started")
+            print_pages(bench_first_loads(Path(tmp), args.first_rounds, args.only, PRELOADING_SCRIPT),
+                        f"first load after the server started, served by {PRELOADING_SCRIPT} (imports warmed at start)")
     if args.pages_only:
         return 0
     results = []
