@@ -46,6 +46,8 @@ from tests.support import browser as e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 TTI_ROUNDS = 5
+FIRST_ROUNDS = 3
+PRELOADING_SCRIPT = "dashboard/server.py"  # st.App that imports the data stack as the server starts
 # (page title, URL path, its main control): the control a user reaches for first on the page
 PAGES = [
     ("Train", "", ".st-key-train_button button"),
@@ -162,6 +164,48 @@ def bench_case(case: Case, work: Path, rounds: int, extra_latency: int) -> dict[
             "steps": int(app_run["step"]), "status": app_run["status"]}
 
 
+# Installed in every document before its own scripts: the browser's main-thread work (long tasks
+# over 50 ms, summed) and when Plotly finished drawing each chart (plotly_afterplot), both in ms
+# since the navigation started.
+BROWSER_PROBE_JS = """(() => {
+  const perf = window.__mtlPerf = {longtask_ms: 0, charts: 0, last_chart_ms: 0};
+  try {
+    new PerformanceObserver(list => {
+      for (const e of list.getEntries()) perf.longtask_ms += e.duration;
+    }).observe({type: 'longtask', buffered: true});
+  } catch (e) {}
+  const hooked = new WeakSet();
+  const hook = () => document.querySelectorAll('.js-plotly-plot').forEach(el => {
+    if (hooked.has(el) || typeof el.on !== 'function') return;
+    hooked.add(el);
+    perf.charts += 1;
+    el.on('plotly_afterplot', () => { perf.last_chart_ms = performance.now(); });
+  });
+  new MutationObserver(hook).observe(document, {childList: true, subtree: true});
+})()"""
+BROWSER_READ_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const p = window.__mtlPerf || {};
+  return {shell_ms: nav ? nav.domContentLoadedEventEnd : 0, longtask_ms: p.longtask_ms || 0,
+          charts: p.charts || 0, last_chart_ms: p.last_chart_ms || 0};
+}"""
+
+
+@dataclass
+class Load:
+    """One timed page load and where its time went."""
+
+    tti_s: float
+    shell_s: float = 0.0  # the HTML and Streamlit's JavaScript, until DOMContentLoaded
+    script_s: float = 0.0  # the server's script run (sidebar and page), from the timing hook
+    queries_s: float = 0.0  # run-store calls inside that run
+    queries: int = 0
+    imports_s: float = 0.0  # imports on the server during the load (first loads only; -X importtime)
+    browser_s: float = 0.0  # main-thread long tasks in the browser (drawing, Plotly, Arrow decoding)
+    charts: int = 0
+    charts_done_s: float = 0.0  # when the last Plotly chart finished drawing, from goto
+
+
 def time_to_interactive(page, url: str, control: str, timeout_s: float = 120.0) -> float:
     """Seconds from `goto` until the script run has finished (nothing stale, not running) with
     `control` visible: the moment a user can use the page."""
@@ -172,40 +216,132 @@ def time_to_interactive(page, url: str, control: str, timeout_s: float = 120.0) 
     return time.perf_counter() - t0
 
 
-def bench_pages(work: Path, rounds: int) -> dict[str, list[float]]:
+def script_records(path: Path, offset: int) -> tuple[list[dict], int]:
+    """The timing hook's records written since `offset` (see dashboard/shared/timing.py)."""
+    if not path.exists():
+        return [], offset
+    data = path.read_bytes()
+    return [json.loads(line) for line in data[offset:].decode().splitlines() if line.strip()], len(data)
+
+
+def import_seconds(log: Path, offset: int) -> float:
+    """Seconds of top-level imports the server logged (PYTHONPROFILEIMPORTTIME) after `offset`."""
+    total = 0.0
+    for line in log.read_bytes()[offset:].decode(errors="replace").splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = line.split("|", 2)
+            if not name.startswith("  ") and cumulative.strip().isdigit():  # top level: no indent
+                total += int(cumulative) / 1e6
+    return total
+
+
+def timed_load(page, url: str, control: str, timing: Path, offset: int) -> tuple[Load, int]:
+    tti = time_to_interactive(page, url, control)
+    time.sleep(0.05)  # the hook writes its record as the script run ends
+    records, offset = script_records(timing, offset)
+    probe = page.evaluate(BROWSER_READ_JS)
+    load = Load(tti, shell_s=probe["shell_ms"] / 1000, browser_s=probe["longtask_ms"] / 1000,
+                charts=int(probe["charts"]), charts_done_s=probe["last_chart_ms"] / 1000,
+                script_s=sum(r["script_s"] for r in records), queries_s=sum(r["queries_s"] for r in records),
+                queries=sum(r["queries"] for r in records))
+    return load, offset
+
+
+def page_targets(db: str) -> list[tuple[str, str, str]]:
+    """(label, URL path, main control) of every page, plus Compare with three runs selected."""
+    three = RunStore(db).list_runs()["id"].tolist()[:3]
+    out = [(title, path, control) for title, path, control in PAGES]
+    at = [t for t, _, _ in out].index("Compare") + 1
+    out.insert(at, ("Compare, 3 runs", f"compare?runs={','.join(three)}", ".st-key-compare_runs"))
+    return out
+
+
+def bench_pages(work: Path, rounds: int, only: list[str] | None = None) -> dict[str, list[Load]]:
     """Each page's and the minimal page's load times, in rounds that visit all of them in turn (so
     drift of the machine's load hits every page alike), after one untimed load of each."""
     db = str(work / "pages.sqlite")
     build_store(db)
     minimal = work / "minimal_page.py"
     minimal.write_text(MINIMAL_PAGE)
-    with e2e.AppServer(db) as app, e2e.AppServer(work / "minimal.sqlite", script=minimal) as base:
+    timing = work / "timing.jsonl"
+    env = {"MTL_PAGE_TIMING": str(timing)}
+    with e2e.AppServer(db, extra_env=env) as app, e2e.AppServer(work / "minimal.sqlite", script=minimal) as base:
         app.wait_ready()
         base.wait_ready()
         targets = [("minimal page", f"{base.url}/", MINIMAL_CONTROL)]
-        targets += [(title, f"{app.url}/{path}", control) for title, path, control in PAGES]
-        times: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+        targets += [(label, f"{app.url}/{path}", control) for label, path, control in page_targets(db)
+                    if not only or label in only]
+        loads: dict[str, list[Load]] = {label: [] for label, _, _ in targets}
         with e2e.browser() as page:
+            page.add_init_script(BROWSER_PROBE_JS)
             for _, url, control in targets:  # warm: imports, caches, the Train page's standby worker
                 time_to_interactive(page, url, control)
-            e2e.wait_until(lambda: workers.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
+            if any(label == "Train" for label, _, _ in targets):  # the Train page starts the warm worker
+                e2e.wait_until(lambda: workers.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
+            offset = script_records(timing, 0)[1]
             for _ in range(rounds):
                 for label, url, control in targets:
-                    times[label].append(time_to_interactive(page, url, control))
-    return times
+                    load, offset = timed_load(page, url, control, timing, offset)
+                    loads[label].append(load)
+    return loads
 
 
-def print_pages(times: dict[str, list[float]]) -> None:
-    base = statistics.median(times["minimal page"])
-    print(f"time to interactive: seconds from goto until the script run finished and the page's main control "
-          f"is visible (warm, median of {len(times['minimal page'])}); ratio to the minimal page (a title and "
-          f"a button) served the same way")
-    head = f"{'page':<18} {'median (s)':>10} {'ratio':>6}  samples"
+def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None,
+                      app_script: str = e2e.APP_SCRIPT) -> dict[str, list[Load]]:
+    """The first load of each page after its server started (a fresh server per load, its imports
+    logged by -X importtime), against the minimal page's first load on a fresh server."""
+    db = str(work / "pages.sqlite")  # bench_pages' store when it ran first
+    if not Path(db).exists():
+        build_store(db)
+    minimal = work / "minimal_page.py"
+    minimal.write_text(MINIMAL_PAGE)
+    targets = [("minimal page", "", MINIMAL_CONTROL, minimal)]
+    targets += [(label, path, control, Path(app_script)) for label, path, control in page_targets(db)
+                if not only or label in only]
+    loads: dict[str, list[Load]] = {label: [] for label, _, _, _ in targets}
+    with e2e.browser() as page:
+        page.add_init_script(BROWSER_PROBE_JS)
+        for _ in range(rounds):
+            for label, path, control, script in targets:
+                timing = work / "first-timing.jsonl"
+                timing.unlink(missing_ok=True)
+                env = {"MTL_PAGE_TIMING": str(timing), "PYTHONPROFILEIMPORTTIME": "1", "MTL_STANDBY": "0"}
+                run_db = db if script != minimal else str(work / "minimal.sqlite")
+                with e2e.AppServer(run_db, extra_env=env, script=script) as server:
+                    server.wait_ready()
+                    log_offset = server.log_path.stat().st_size
+                    load, _ = timed_load(page, f"{server.url}/{path}", control, timing, 0)
+                    load.imports_s = import_seconds(server.log_path, log_offset)
+                    loads[label].append(load)
+                page.goto("about:blank")
+    return loads
+
+
+def print_pages(loads: dict[str, list[Load]], what: str) -> None:
+    """The table: median time to interactive, its ratio to the minimal page, and where it went
+    (medians of each part over the same loads)."""
+    def med(label: str, field: str) -> float:
+        return statistics.median(getattr(x, field) for x in loads[label])
+
+    base = med("minimal page", "tti_s")
+    n = len(loads["minimal page"])
+    print(f"time to interactive, {what}: seconds from goto until the script run finished and the page's main "
+          f"control is visible (median of {n}); ratio to the minimal page (a title and a button) served the same "
+          f"way. Where it went (medians): shell = HTML and JavaScript until DOMContentLoaded; script = the "
+          f"server's script run (sidebar + page) with its run-store calls (queries); imports = server imports "
+          f"during the load; browser = main-thread long tasks; charts = Plotly charts and when the last "
+          f"finished drawing (from goto)")
+    head = (f"{'page':<18} {'median (s)':>10} {'ratio':>6} {'shell':>6} {'script':>7} {'queries':>12} "
+            f"{'imports':>8} {'browser':>8} {'charts':>12}  samples")
     print(head)
     print("-" * len(head))
-    for label, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{label:<18} {median:>10.3f} {median / base:>6.2f}  {', '.join(f'{t:.3f}' for t in samples)}")
+    for label, samples in loads.items():
+        tti = med(label, "tti_s")
+        queries = f"{med(label, 'queries_s'):.3f} ({med(label, 'queries'):.0f})"
+        charts = f"{med(label, 'charts'):.0f} @ {med(label, 'charts_done_s'):.2f}"
+        print(f"{label:<18} {tti:>10.3f} {tti / base:>6.2f} {med(label, 'shell_s'):>6.2f} "
+              f"{med(label, 'script_s'):>7.3f} {queries:>12} {med(label, 'imports_s'):>8.2f} "
+              f"{med(label, 'browser_s'):>8.2f} {charts:>12}  {', '.join(f'{x.tti_s:.3f}' for x in samples)}")
     print()
 
 
@@ -217,8 +353,11 @@ def main() -> int:
     parser.add_argument("--latency-samples", type=int, default=2,
                         help="extra Train presses per data set for the first-point time (default 2)")
     parser.add_argument("--pages-only", action="store_true", help="only the pages' time to interactive")
-    parser.add_argument("--rounds", type=int, default=TTI_ROUNDS,
-                        help=f"timed loads of each page (default {TTI_ROUNDS})")
+    parser.add_argument("--page-rounds", type=int, default=TTI_ROUNDS,
+                        help=f"timed warm loads of each page (default {TTI_ROUNDS})")
+    parser.add_argument("--first-rounds", type=int, default=FIRST_ROUNDS,
+                        help=f"first loads of each page, each on a fresh server (default {FIRST_ROUNDS}; 0: skip)")
+    parser.add_argument("--only", nargs="*", default=None, help="page labels to time (default: all)")
     args = parser.parse_args()
     why = e2e.chromium_missing()
     if why:
@@ -228,7 +367,12 @@ def main() -> int:
 
     print(f"benchmarking page loads ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}) ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
-        print_pages(bench_pages(Path(tmp), args.rounds))
+        print_pages(bench_pages(Path(tmp), args.page_rounds, args.only), "warm")
+        if args.first_rounds:
+            print_pages(bench_first_loads(Path(tmp), args.first_rounds, args.only),
+                        "first load after the server started")
+            print_pages(bench_first_loads(Path(tmp), args.first_rounds, args.only, PRELOADING_SCRIPT),
+                        f"first load after the server started, served by {PRELOADING_SCRIPT} (imports warmed at start)")
     if args.pages_only:
         return 0
     results = []

@@ -16,6 +16,7 @@ from dashboard.shared import live, ownership, present
 from dashboard.shared.pages import page_list
 from dashboard.shared.state import RUN_PARAM, page_guard, store, store_problem
 from dashboard.shared.text import md_code, md_escape
+from dashboard.shared.timing import script_run
 from mtlcore import naming
 from mtlcore.runs.queue import max_concurrent
 
@@ -62,15 +63,18 @@ def main() -> None:
     st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
     pages = [st.Page(path, title=title, icon=icon, default=(i == 0))
              for i, (path, title, icon) in enumerate(page_list(PAGES, Path(__file__).resolve().parent / "app_pages"))]
-    if present.presenting():  # charts only: no navigation, no sidebar, large type
+    presenting = present.presenting()
+    if presenting:  # charts only: no navigation, no sidebar, large type
         nav = st.navigation(pages, position="hidden")
         present.apply_style()
         if nav.url_path != pages[0].url_path:  # the Train page has its own way out, beside its sliders
             present.exit_button()
     else:
         nav = st.navigation(pages)
-        sidebar(pages[0])
-    nav.run()
+    with script_run(nav.title):  # timed only when MTL_PAGE_TIMING is set (benchmarks/bench_app.py)
+        if not presenting:
+            sidebar(pages[0])
+        nav.run()
 
 
 main()

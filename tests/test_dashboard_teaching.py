@@ -206,6 +206,10 @@ def test_explorer_runs_every_registered_method() -> None:
 def test_guide_has_a_card_per_method_with_a_link_that_presets_the_train_page() -> None:
     at = app("guide").run()
     assert_clean(at)
+    index = " ".join(m.value for m in at.markdown)
+    assert all(f"| {m['name']} |" in index.replace("\\_", "_") for m in describe())  # every method listed
+    assert len(at.get("page_link")) == 1 and len(at.get("latex")) <= 1  # one card drawn, search first
+    at.toggle(key="guide_all").set_value(True).run()
     links = at.get("page_link")
     assert len(links) == len(available())
     assert len(at.get("latex")) == sum(1 for m in describe() if m.get("formula"))
@@ -231,12 +235,22 @@ def test_guide_states_where_a_method_departs_from_its_reference_code() -> None:
 
 def test_guide_filters_by_kind_and_search() -> None:
     at = app("guide").run()
+    at.toggle(key="guide_all").set_value(True)
     at.selectbox(key="guide_kind").set_value("loss").run()
     assert len(at.get("page_link")) == sum(1 for m in describe() if m["kind"] == "loss")
     at.selectbox(key="guide_kind").set_value("all")
     at.text_input(key="guide_search").set_value("bargaining").run()
     assert_clean(at)
     assert 1 <= len(at.get("page_link")) < len(available())
+
+
+def test_guide_opens_the_card_chosen_in_its_index() -> None:
+    at = app("guide").run()
+    assert_clean(at)
+    at.selectbox(key="guide_open").set_value("nash_mtl").run()
+    assert_clean(at)
+    (link,) = at.get("page_link")
+    assert parse_qs(link.proto.query_string)["method"][0] == "Nash-MTL"
 
 
 # -- the figures ---------------------------------------------------------------------------------------------

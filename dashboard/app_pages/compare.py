@@ -16,6 +16,7 @@ from dashboard.compare import charts as cc
 from dashboard.compare.data import CompareData, combine, load_run, run_rows, waited_on
 from dashboard.shared import live, ownership, tables
 from dashboard.shared.live_chart import live_chart
+from dashboard.shared.script_store import ScriptRunStore
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
 from mtlcore import naming
@@ -78,8 +79,8 @@ def train_baseline(run_id: str) -> None:
     st.toast(f"Training the single-task baseline ({md_escape(rid)}); Delta-m appears when it finishes.")
 
 
-def choose_runs() -> list[str]:
-    runs = store().list_runs()
+def choose_runs(s: ScriptRunStore) -> list[str]:
+    runs = s.list_runs()
     if runs.empty:
         st.info("No runs yet: train some on the Train page or start a sweep.", icon=":material/info:")
         return []
@@ -108,18 +109,17 @@ def controls() -> None:
                     help="train solid, val dashed")
 
 
-def load(selected: list[str]) -> CompareData:
+def load(s: ScriptRunStore, selected: list[str]) -> CompareData:
     """The selected runs with their curves (cached per run), in the order they were selected."""
-    s = store()
     with_clock = st.session_state.get("compare_x", "step") == "time"
     return combine([_cached_run(s.path, row["id"], row["status"], int(row["step"]), row, with_clock)
                     for row in run_rows(s, selected)])
 
 
-def curves(selected: list[str]) -> None:
+def curves(s: ScriptRunStore, selected: list[str]) -> None:
     """Everything drawn from the curves; a fragment that refreshes while a selected run trains."""
     x_axis = st.session_state.get("compare_x", "step")
-    data = load(selected)
+    data = load(s, selected)
     smoothing = float(st.session_state.get("compare_smoothing", 0.0))
     log_y = bool(st.session_state.get("compare_log", True))
     splits = st.session_state.get("compare_splits") or ["train", "val"]
@@ -140,8 +140,7 @@ def curves(selected: list[str]) -> None:
     live_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine")
 
 
-def results(selected: list[str]) -> None:
-    s = store()
+def results(s: ScriptRunStore, selected: list[str]) -> None:
     st.markdown("#### Final metrics and Delta-m")
     c1, c2, c3 = st.columns(3)
     split = c1.radio("Split", ["test", "val"], key="compare_split", horizontal=True,
@@ -156,20 +155,19 @@ def results(selected: list[str]) -> None:
     st.caption(DEFINITION + f" Shown: averaged over {AVERAGING_LABELS[averaging]}. Computed from stored "
                "single-task runs (architecture `single_task`).")
     delta = delta_m_for_runs(s, selected, split, averaging, metric)
-    runs = load(selected).runs
+    runs = load(s, selected).runs
     table = cc.final_table(runs, split, delta)
     levels = {r.label: live.status_level(r.row) for r in runs}
     # a static table (at most 8 rows): it shows the styler's "—" in empty cells, where st.dataframe
     # would print "None"
     st.table(tables.styled(table, levels))
-    missing_baselines(run_rows(s, selected), delta)
+    missing_baselines(s, run_rows(s, selected), delta)
     if err := st.session_state.pop("_compare_error", None):
         st.error(md_escape(err), icon=":material/error:")
 
 
-def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
+def missing_baselines(s: ScriptRunStore, rows: list[dict], delta: pd.DataFrame) -> None:
     """One button per distinct missing baseline (data set, data parameters, tasks, seed)."""
-    s = store()
     baseline_of = dict(zip(delta["run_id"], delta["baseline_id"]))
     missing = [r for r in rows if r["architecture"] != BASELINE_ARCHITECTURE and not baseline_of.get(r["id"])]
     if not missing:
@@ -194,8 +192,8 @@ def missing_baselines(rows: list[dict], delta: pd.DataFrame) -> None:
                       help="Same data, tasks, seed and optimiser; an independent network per task")
 
 
-def config_differences(selected: list[str]) -> None:
-    rows = run_rows(store(), selected)
+def config_differences(s: ScriptRunStore, selected: list[str]) -> None:
+    rows = run_rows(s, selected)
     st.markdown("#### Config differences")
     shown = naming.display_names((r["id"], r.get("name") or "") for r in rows)  # unique column names
     diff = cc.config_diff({shown[r["id"]]: r["config"] for r in rows})
@@ -211,27 +209,28 @@ def live_sections(selected: list[str], watched: list[str]) -> None:
 
     `watched` is what was active when the page was drawn; once none of it is, the whole page reruns
     so the refresh switches off (and the baseline buttons and info boxes follow)."""
-    # the whole page's run has just read the store; a refresh of this fragment alone reads it again
-    if not st.session_state.pop(PAGE_RUN, False) and watched and not refresh_state(selected):
+    s = ScriptRunStore(store())  # this part's one read of the runs table, afresh on every refresh
+    if not st.session_state.pop(PAGE_RUN, False) and watched and not refresh_state(s, selected):
         st.rerun(scope="app")
     with page_guard("the curves"):
-        curves(selected)
+        curves(s, selected)
     with page_guard("the final metrics"):
-        results(selected)
+        results(s, selected)
     with page_guard("the config differences"):
-        config_differences(selected)
+        config_differences(s, selected)
 
 
-def refresh_state(selected: list[str]) -> list[str]:
+def refresh_state(s: ScriptRunStore, selected: list[str]) -> list[str]:
     """The runs the page waits on now (kept in the session, where a test reads it)."""
-    watched = waited_on(store(), run_rows(store(), selected))
+    watched = waited_on(s, run_rows(s, selected))
     st.session_state[WATCHED] = watched
     return watched
 
 
 def page() -> None:
     st.markdown("### :material/compare_arrows: Compare runs")
-    selected = choose_runs()
+    s = ScriptRunStore(store())  # the runs table, read once for the page's own part of this script run
+    selected = choose_runs(s)
     if len(selected) < MIN_RUNS:
         st.info(f"Select {MIN_RUNS} to {MAX_RUNS} runs to compare" + (" (one more, to see this run beside it)."
                                                                        if selected else "."), icon=":material/info:")
@@ -239,7 +238,7 @@ def page() -> None:
         if not selected:
             return
     controls()
-    watched = refresh_state(selected)
+    watched = refresh_state(s, selected)
     st.session_state[PAGE_RUN] = True
     st.fragment(run_every=LIVE_REFRESH_S if watched else None)(live_sections)(selected, watched)
 

@@ -1,5 +1,8 @@
 """Method guide: one card per registered weighting method, generated from the registry's metadata.
 
+Search first: the page lists every method matching the filters in one table and draws the full card
+of one (or of all matches when the search leaves a few, or when 'Every card' is on).
+
 Nothing here names a method: a method registered in the core appears with its formula, needs, cost,
 hyperparameters and paper, and a link that opens the Train page with it selected.
 """
@@ -13,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog
+from dashboard.shared.markdown_table import frame_markdown, markdown_table
 from dashboard.shared.state import page_guard
 from dashboard.shared.text import md_escape
 from dashboard.train import forms
@@ -23,7 +27,10 @@ NEEDS = {
     "gradients": "per-task gradients on the shared parameters (the T x n Jacobian)",
     "representation": "per-task gradients on the shared representation (cheap: heads, then one trunk backward)",
 }
-K_FAMILY, K_KIND, K_SEARCH = "guide_family", "guide_kind", "guide_search"
+K_FAMILY, K_KIND, K_SEARCH, K_ALL, K_OPEN = "guide_family", "guide_kind", "guide_search", "guide_all", "guide_open"
+# Cards drawn at once unless asked for all: a card's formula (KaTeX), columns and table cost the
+# browser ~0.15 s, so all 31 took 3-4 s; the index of every listed method is one markdown table.
+CARDS_AT_ONCE = 3
 KINDS = {"all": "all", "loss": "loss-based", "gradient": "gradient-based"}
 
 
@@ -54,6 +61,18 @@ def params_table(params: list[dict[str, Any]]) -> pd.DataFrame:
                           "what it does": p.get("help", "")} for p in params])
 
 
+def params_markdown(params: list[dict[str, Any]]) -> str:
+    """The hyperparameter table as markdown (cheap to draw 31 times, unlike a data grid)."""
+    return frame_markdown(params_table(params))
+
+
+def index_markdown(entries: list[dict[str, Any]]) -> str:
+    """One line per method: title, registry name, kind and family, and its summary's first sentence."""
+    return markdown_table([(m["title"], m["name"], m.get("kind", ""), m.get("family") or "",
+                            str(m.get("summary", "")).split(". ")[0].rstrip(".")) for m in entries],
+                          ["method", "name", "kind", "family", "idea"])
+
+
 def card(entry: dict[str, Any]) -> None:
     with st.container(border=True):
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
@@ -70,7 +89,7 @@ def card(entry: dict[str, Any]) -> None:
         if entry.get("departures"):
             st.markdown(f"**Against the reference code:** {md_escape(entry['departures'])}")
         if entry["params"]:
-            st.dataframe(params_table(entry["params"]), hide_index=True, width="stretch")
+            st.markdown(params_markdown(entry["params"]))
         else:
             st.caption("No hyperparameters.")
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
@@ -90,15 +109,26 @@ def page() -> None:
                "reference code, its card says so.")
     methods = list(catalog.methods())
     families = sorted({m.get("family") or "" for m in methods} - {""})
-    c1, c2, c3 = st.columns([2, 2, 3])
+    c1, c2, c3, c4 = st.columns([2, 2, 3, 1.4], vertical_alignment="bottom")
     kind = c1.selectbox("Kind", list(KINDS), format_func=KINDS.get, key=K_KIND)
     family = c2.selectbox("Family", ["all", *families], key=K_FAMILY)
     text = c3.text_input("Search", "", key=K_SEARCH, placeholder="name, idea or paper")
+    every = c4.toggle("Every card", key=K_ALL, help="Show the full card of every method listed (slower to draw)")
     shown = [m for m in methods
              if (kind == "all" or m.get("kind") == kind) and (family == "all" or m.get("family") == family)
              and (not text or text.lower() in " ".join(str(m.get(k, "")) for k in
                                                        ("name", "title", "summary", "paper", "family")).lower())]
     st.caption(f"{len(shown)} of {len(methods)} methods.")
+    if not shown:
+        return
+    if not every and len(shown) > CARDS_AT_ONCE:
+        st.markdown(index_markdown(shown))
+        by_name = {m["name"]: m for m in shown}
+        if st.session_state.get(K_OPEN) not in by_name:
+            st.session_state[K_OPEN] = shown[0]["name"]
+        opened = st.selectbox("Card of", list(by_name), key=K_OPEN, format_func=lambda n: by_name[n]["title"],
+                              help="Narrow the list with the search, or turn on 'Every card'")
+        shown = [by_name[opened]]
     for entry in shown:
         with page_guard(f"the card of {entry['name']}"):
             card(entry)

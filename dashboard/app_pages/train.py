@@ -345,8 +345,12 @@ def live_panel(interval: float | None) -> None:
                     + (" Runs of other browsers are listed below: **Watch** one to follow it." if now_active else ""),
                     icon=":material/monitoring:")
             st.session_state[SHOWN] = None
-            # empty charts now: the browser loads its plotting code before Train, not after
-            chart_grid(charts.RunView(tasks=[], all_tasks=[], series={}))
+            # one empty chart now: the browser loads its plotting code before Train, not after (all
+            # four empty charts cost ~1 s of the browser's time on every visit)
+            left, _ = st.columns(2)
+            with left:
+                live_chart(charts.loss_figure(charts.RunView(tasks=[], all_tasks=[], series={}), False),
+                           key="chart_loss")
             if now_active:
                 others(active, "")
             return
