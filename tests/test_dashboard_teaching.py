@@ -225,6 +225,7 @@ def test_guide_has_a_card_per_method_with_a_link_that_presets_the_train_page() -
 
 def test_guide_states_where_a_method_departs_from_its_reference_code() -> None:
     at = app("guide").run()
+    at.toggle(key="guide_all").set_value(True).run()  # every card, not only the one picked
     assert_clean(at)
     shown = " ".join(m.value for m in at.markdown)
     noted = [m for m in describe() if m.get("departures")]

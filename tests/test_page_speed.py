@@ -44,7 +44,7 @@ def test_compare_reads_the_runs_table_once_per_script_run(filled: dict[str, Any]
     calls = _counting_list_runs(monkeypatch)
     at.run()
     assert_clean(at)
-    assert len(at.dataframe) == 2  # final metrics and config differences were drawn
+    assert len(at.table) == 1 and len(at.dataframe) == 1  # final metrics and config differences were drawn
     assert len(calls) == 2
     calls.clear()
     at.slider(key="compare_smoothing").set_value(0.5).run()  # every rerun reads it afresh, once
