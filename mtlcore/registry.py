@@ -7,10 +7,12 @@ the dashboard reads this metadata without paying for PyTorch.
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
+import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 
 class ConfigError(ValueError):
@@ -184,3 +186,20 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+
+def import_all(package: str, first: Sequence[str] = ()) -> list[str]:
+    """Import every module of `package`, so each registers what it defines: the ones named in
+    `first` in that order (the order pages list them in), then any other by name.
+
+    This is what makes adding a method, an architecture or a data set one file (and its test): a
+    module nobody lists is still found; listing it in `first` only places it.
+    """
+    found = sorted(m.name for m in pkgutil.iter_modules(importlib.import_module(package).__path__))
+    missing = sorted(set(first) - set(found))
+    if missing:
+        raise ImportError(f"{package}: {missing} listed but not found")
+    order = list(first) + [m for m in found if m not in first]
+    for name in order:
+        importlib.import_module(f"{package}.{name}")
+    return order

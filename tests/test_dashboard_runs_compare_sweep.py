@@ -24,7 +24,7 @@ from dashboard.compare import charts as cc
 from dashboard.compare.data import load_compare
 from dashboard.runs import table as runs_table
 from dashboard.shared.text import md_plain
-from dashboard.sweep.charts import selected_run_ids
+from dashboard.sweeps.charts import selected_run_ids
 from mtlcore.config import RunConfig
 from mtlcore.runs import executor
 from mtlcore.runs.store import RunStore
@@ -413,7 +413,7 @@ def test_runs_page_shows_live_progress_of_training_runs(filled: dict[str, Any]) 
 
 
 def test_pareto_figure_of_three_tasks_has_a_panel_per_pair() -> None:
-    from dashboard.sweep.charts import pareto_figure
+    from dashboard.sweeps.charts import pareto_figure
     from mtlcore.sweeps.pareto import pareto_table
 
     rows = [{"run_id": f"r{i}", "status": "finished", "kind": "grid", "label": f"p{i}", "point": p, "seed": 0,

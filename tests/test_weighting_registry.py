@@ -1,22 +1,36 @@
-"""One file per weighting method, one listing of them: what makes adding a method one file, its test and
-one line in `mtlcore.weighting.METHOD_MODULES`."""
+"""One file per weighting method, found without a listing: what makes adding a method one file and its
+test (`mtlcore.weighting.METHOD_ORDER` only places a method in the pages' lists)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from mtlcore import weighting
-from mtlcore.weighting import METHOD_MODULES, WEIGHTINGS
+from mtlcore.registry import import_all
+from mtlcore.weighting import METHOD_ORDER, WEIGHTINGS
 
 FOLDER = Path(weighting.__file__).parent
 
 
-def test_every_method_module_is_listed_once_and_registers_exactly_one_method() -> None:
+def test_every_method_module_registers_exactly_one_method_in_the_pages_order() -> None:
     with_register = sorted(p.stem for p in FOLDER.glob("*.py") if "\n@register\n" in p.read_text(encoding="utf-8"))
-    assert sorted(METHOD_MODULES) == with_register  # a method file missing from the listing would never load
-    assert len(set(METHOD_MODULES)) == len(METHOD_MODULES)
-    modules = [entry.factory.__module__ for entry in WEIGHTINGS]
-    assert modules == [f"mtlcore.weighting.{m}" for m in METHOD_MODULES]  # one each, in the listing's order
+    modules = [entry.factory.__module__.rsplit(".", 1)[1] for entry in WEIGHTINGS]
+    assert sorted(modules) == with_register  # every method file is found and registers one method
+    assert len(set(METHOD_ORDER)) == len(METHOD_ORDER)
+    assert modules[:len(METHOD_ORDER)] == list(METHOD_ORDER)  # the listed ones first, in the listing's order
+
+
+def test_a_module_nobody_lists_is_still_found(tmp_path, monkeypatch) -> None:
+    package = tmp_path / "plugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("SEEN = []\n")
+    for name in ("b_first", "a_unlisted", "c_unlisted"):
+        (package / f"{name}.py").write_text(f"from plugins import SEEN\nSEEN.append({name!r})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    order = import_all("plugins", ("b_first",))
+    import plugins
+
+    assert order == plugins.SEEN == ["b_first", "a_unlisted", "c_unlisted"]
 
 
 def test_a_method_file_is_named_after_its_method() -> None:

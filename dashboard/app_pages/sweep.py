@@ -19,7 +19,7 @@ import streamlit as st
 from dashboard.shared import catalog, live, ownership
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
-from dashboard.sweep.charts import pareto_figure, selected_run_ids
+from dashboard.sweeps.charts import pareto_figure, selected_run_ids
 from mtlcore import naming
 from mtlcore.config import RunConfig, gradient_problem
 from mtlcore.device import usable_cores

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-# Imported for their registration; this order is the catalogue's (the always-available set first).
-from mtlcore.data import multi_digits  # noqa: F401  isort: skip
-from mtlcore.data import multi_mnist  # noqa: F401  isort: skip
-from mtlcore.data import fashion_attributes  # noqa: F401  isort: skip
-from mtlcore.data import scale_imbalance  # noqa: F401  isort: skip
-from mtlcore.data import celeba, cifar10, image_folder, tabular  # noqa: F401  isort: skip  (user data)
+from mtlcore.data import tabular
 from mtlcore.data.base import DATASETS, DataSetInfo, DataSourceMissing, PreparedData, Split, get_info, load_dataset
-from mtlcore.registry import ConfigError, resolve_params
+from mtlcore.registry import ConfigError, import_all, resolve_params
+
+# Every module here is imported, so each data set registers itself (adding one is its file and its
+# test); this is the catalogue's order (the always-available set first), others come after it.
+DATASET_ORDER: tuple[str, ...] = (
+    "multi_digits", "multi_mnist", "fashion_attributes", "scale_imbalance", "celeba", "cifar10", "image_folder",
+    "tabular",
+)
+import_all(__name__, DATASET_ORDER)
 
 __all__ = ["DATASETS", "DataSetInfo", "DataSourceMissing", "PreparedData", "Split", "catalogue",
            "get_info", "load_dataset"]

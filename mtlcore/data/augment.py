@@ -19,7 +19,10 @@ What each option does:
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 from mtlcore.config import AugmentConfig
 from mtlcore.registry import ConfigError
@@ -29,6 +32,8 @@ class Augmenter:
     """Random crop with padding, flip and small rotation, per image, deterministic under a seed."""
 
     def __init__(self, config: AugmentConfig, seed: int) -> None:
+        import torch
+
         config.validate()
         self.config = config
         self.generator = torch.Generator().manual_seed(seed)
@@ -47,6 +52,7 @@ class Augmenter:
         return out
 
     def random_crop(self, images: torch.Tensor, padding: int) -> torch.Tensor:
+        import torch
         from torchvision.transforms.v2 import functional as TF
 
         b, _, h, w = images.shape
@@ -59,6 +65,7 @@ class Augmenter:
         return chosen.contiguous(memory_format=_layout(images))
 
     def random_flip(self, images: torch.Tensor) -> torch.Tensor:
+        import torch
         from torchvision.transforms.v2 import functional as TF
 
         chosen = torch.rand(images.shape[0], generator=self.generator) < 0.5
@@ -70,6 +77,7 @@ class Augmenter:
         return out
 
     def random_rotation(self, images: torch.Tensor, max_degrees: int) -> torch.Tensor:
+        import torch
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms.v2 import functional as TF
 
@@ -85,6 +93,8 @@ class Augmenter:
 
 
 def _layout(t: torch.Tensor) -> torch.memory_format:
+    import torch
+
     if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last
     return torch.contiguous_format

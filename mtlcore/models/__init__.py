@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from mtlcore.models.base import ARCHITECTURES, ModelInfo, MTLModel, build_model
+from mtlcore.registry import import_all
 
-# The one listing of the architectures: module names under mtlcore/models, in the order pages show them.
-ARCHITECTURE_MODULES: tuple[str, ...] = (
+# The order pages list the architectures in; a module not named here is still imported (and listed
+# after them): adding an architecture is its file and its test.
+ARCHITECTURE_ORDER: tuple[str, ...] = (
     "hps", "single_task", "soft_sharing", "cross_stitch", "mmoe", "cgc", "ple", "dselect_k", "mtan", "tutorial_cnn",
 )
-for _module in ARCHITECTURE_MODULES:
-    importlib.import_module(f"{__name__}.{_module}")
+import_all(__name__, ARCHITECTURE_ORDER)
 
 __all__ = ["ARCHITECTURES", "MTLModel", "ModelInfo", "build_model", "describe"]
 

@@ -14,16 +14,17 @@ To add a method:
    params) and decorated with `@register`;
 2. write its test (tests/test_weighting_loss.py and tests/test_weighting_gradient.py hold the
    properties every method must have; add the method's own cases beside them);
-3. add its module name to METHOD_MODULES below, where it should appear in the pages' lists.
-Nothing else: the Train page, the method guide, the CLI, sweeps and the torch-free catalog
-(mtlcore/catalog.py, refreshed when these files change) all read the registry.
+Nothing else: every module of this package is imported (`registry.import_all`), so the new file is
+found; its name in METHOD_ORDER below only places it in the pages' lists (unlisted ones come last).
+The Train page, the method guide, the CLI, sweeps and the torch-free catalog (mtlcore/catalog.py,
+refreshed when these files change) all read the registry.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from mtlcore.registry import import_all
 from mtlcore.weighting.base import (
     WEIGHTINGS,
     Aggregation,
@@ -34,8 +35,8 @@ from mtlcore.weighting.base import (
     register,
 )
 
-# The one listing of the methods: module names under mtlcore/weighting, in the order pages show them.
-METHOD_MODULES: tuple[str, ...] = (
+# The order pages list the methods in (module names); a method module not named here comes after them.
+METHOD_ORDER: tuple[str, ...] = (
     "static", "ew", "uw", "dwa", "rlw", "gls", "famo",
     "gradnorm", "db_mtl",
     "mgda", "cagrad", "moco",
@@ -48,8 +49,7 @@ METHOD_MODULES: tuple[str, ...] = (
     "modo", "sdmgrad",
     "krum", "trimmed_mean", "cr_mogm", "pcd",
 )
-for _module in METHOD_MODULES:
-    importlib.import_module(f"{__name__}.{_module}")
+import_all(__name__, METHOD_ORDER)
 
 
 def available() -> list[str]:
@@ -73,5 +73,5 @@ def create(name: str, n_tasks: int, **params: Any) -> Weighting:
 
 __all__ = [
     "Aggregation", "GradientWeighting", "GramianWeighting", "LossWeighting", "Weighting", "WEIGHTINGS",
-    "METHOD_MODULES", "available", "create", "describe", "method_class", "register",
+    "METHOD_ORDER", "available", "create", "describe", "method_class", "register",
 ]
