@@ -51,6 +51,8 @@ test: system $(VENV)/.dev-installed
 bench: system $(VENV)/.dev-installed
 	$(PY) -m benchmarks.bench_train
 	$(PY) -m benchmarks.bench_weighting
+	$(PY) -m benchmarks.bench_augment
+	$(PY) -m benchmarks.bench_session
 	$(PY) -m benchmarks.bench_compare
 	$(PY) -m benchmarks.bench_landscape
 	$(PY) -m benchmarks.bench_app

@@ -8,25 +8,21 @@ plus the augmentation alone on one batch (steadier than a difference of two nois
 Target: at most 15% for crop + flip + rotation. (Flips are wrong for Multi-Fashion's left / right
 labels; the cost is what is measured here.)
 
-    .venv/bin/python benchmarks/bench_augment.py [--steps 20] [--rounds 5] [--threads 2]
+    .venv/bin/python -m benchmarks.bench_augment [--steps 20] [--rounds 5] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from mtlcore.config import AugmentConfig, RunConfig  # noqa: E402
-from mtlcore.data import load_dataset  # noqa: E402
-from mtlcore.data.augment import Augmenter  # noqa: E402
-from mtlcore.trainer import Trainer  # noqa: E402
+from mtlcore.config import AugmentConfig, RunConfig
+from mtlcore.data import load_dataset
+from mtlcore.data.augment import Augmenter
+from mtlcore.trainer import Trainer
 
 WARMUP = 10
 BATCH = 256

@@ -70,7 +70,10 @@ def hand_written(data: PreparedData, tuned: bool = False, amp: bool = False, com
         yield
 
 
-def trainer(total_steps: int, amp: bool = False, grad_stats_every: int = 0) -> Steps:
+AUGMENTED = "MTL Playground trainer, EW + augmentation (crop 4, flip, rotation 10)"
+
+
+def trainer(total_steps: int, amp: bool = False, grad_stats_every: int = 0, augment: bool = False) -> Steps:
     """The project's trainer, one item per step it reports (log_every 1, no evaluation)."""
     cfg = RunConfig.from_dict({
         "data": {"name": "multi_fashion", "tasks": ["left", "right"]},
@@ -79,6 +82,7 @@ def trainer(total_steps: int, amp: bool = False, grad_stats_every: int = 0) -> S
         "optim": {"batch_size": BATCH, "lr": 1e-3, "epochs": 100, "max_steps": total_steps},
         "eval_every": 10_000_000, "grad_stats_every": grad_stats_every, "amp": amp,
         "threads": torch.get_num_threads(),
+        "augment": {"crop_padding": 4, "flip": True, "max_rotation": 10} if augment else {},
     })
     for event in Trainer(cfg).run():
         if isinstance(event, StepMetrics):
@@ -99,6 +103,7 @@ def contenders(data: PreparedData, total: int, amp: bool, compile_model: bool) -
         ANCHOR: functools.partial(hand_written, data, tuned=True),
         TRAINER: functools.partial(trainer, total),
         "MTL Playground trainer, EW + grad stats every 25": functools.partial(trainer, total, grad_stats_every=25),
+        AUGMENTED: functools.partial(trainer, total, augment=True),
     }
     if amp:
         out["tuned hand-written loop + bf16 autocast"] = functools.partial(hand_written, data, tuned=True, amp=True)
@@ -146,6 +151,8 @@ def main() -> None:
         print(f"| {name} | {statistics.median(s):.1f} ({min(s):.1f}-{max(s):.1f}) | "
               f"{statistics.median(to_anchor[name]):.2f} | {statistics.median(to_plain[name]):.2f} |")
     print(f"\ntrainer / plain hand-written loop: {statistics.median(to_plain[TRAINER]):.2f}x")
+    cost = [t / a - 1 for t, a in zip(speed[TRAINER], speed[AUGMENTED])]  # extra time per step, per round
+    print(f"augmentation's cost per step (crop + flip + rotation, target <= 15%): {100 * statistics.median(cost):.1f}%")
     print(f"trainer / tuned hand-written loop: {statistics.median(to_anchor[TRAINER]):.2f}x")
 
 
