@@ -77,4 +77,7 @@ def main() -> None:
         nav.run()
 
 
-main()
+# A worker of the toy's process pool re-imports the parent's __main__ (this script, under Streamlit) as
+# "__mp_main__" (multiprocessing's rule for a __main__ that is a file): only Streamlit's run draws the app.
+if __name__ != "__mp_main__":
+    main()

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.runs.store import RunStore
 from tests.support import browser as e2e
@@ -102,7 +103,7 @@ def test_a_run_is_steered_stopped_and_deleted_only_by_its_browser(server: e2e.Ap
         fresh.get_by_text("No run yet").first.wait_for(timeout=30_000)
         fresh.close()
 
-        choose_run_on_runs_page(b, server.url, f"{run['name']} ({rid[:6]})")
+        choose_run_on_runs_page(b, server.url, naming.display_name(run["name"], rid))
         assert disabled(e2e.button(b, "runs_delete"))
         b.get_by_text("started in another browser").first.wait_for(timeout=10_000)
         shot(b, "watcher-runs")
@@ -113,7 +114,7 @@ def test_a_run_is_steered_stopped_and_deleted_only_by_its_browser(server: e2e.Ap
         assert not disabled(e2e.button(a, "stop_button"))
         e2e.button(a, "stop_button").click()
         e2e.wait_until(lambda: store.get_run(rid)["status"] == "stopped", 30, "A's run stopping")
-        choose_run_on_runs_page(a, server.url, f"{run['name']} ({rid[:6]})")
+        choose_run_on_runs_page(a, server.url, naming.display_name(run["name"], rid))
         assert not disabled(e2e.button(a, "runs_delete"))
         e2e.button(a, "runs_delete").click()
         e2e.button(a, "runs_delete_confirm").click()

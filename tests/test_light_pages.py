@@ -65,3 +65,20 @@ def test_page_runs_without_importing_torch(page: str, tmp_path: Path) -> None:
         "print(json.dumps({'errors': [str(e.value) for e in at.exception], 'torch': 'torch' in sys.modules}))\n",
         tmp_path)
     assert got == {"errors": [], "torch": False}
+
+
+@pytest.mark.slow
+def test_the_toy_runs_in_workers_when_the_app_script_is_main() -> None:
+    """Under `streamlit run`, __main__ is the app's script; the toy's pool workers re-import it (as
+    __mp_main__) and must not draw the app, and the server must not import torch to probe costs."""
+    code = (
+        "import sys, types\n"
+        "main = types.ModuleType('__main__'); main.__file__ = %r\n"
+        "sys.modules['__main__'] = main\n"
+        "import dashboard\n"
+        "from mtlcore import teaching\n"
+        "runs = teaching.simulate(['ew', 'mgda'], steps=50, use_cache=False)\n"
+        "print(len(runs), 'torch' in sys.modules)\n"
+    ) % str(ROOT / "dashboard" / "streamlit_app.py")
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.split() == ["2", "False"], out.stderr[-2000:]

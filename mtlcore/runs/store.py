@@ -128,8 +128,10 @@ class RunStore:
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            why = (f"{next(p for p in (parent, *parent.parents) if p.is_file())} is a file, not a folder"
+                   if any(p.is_file() for p in (parent, *parent.parents)) else exc.strerror or exc)
             raise StoreError(f"cannot create the folder {parent} for the run database {self.path}: "
-                             f"{exc.strerror or exc}; use a writable path with --db or MTL_DB") from None
+                             f"{why}; use a writable path with --db or MTL_DB") from None
         self._local = threading.local()
         self.host = socket.gethostname()
         self._init_schema()

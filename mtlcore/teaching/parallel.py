@@ -98,9 +98,18 @@ def step_cost_us(specs: Sequence[_Spec], n_starts: int) -> float:
     Measured, not modelled: the difference of two short runs' times (setup and recording cancel),
     on this machine with this code, so a method that keeps one instance per start and runs autograd
     on two numbers (UW: milliseconds a step) is estimated as slow as it is, and a new method needs
-    no entry anywhere. Probed once per set of methods and kept for the process's life.
+    no entry anywhere. Probed once per set of methods and kept for the process's life; in a process
+    that keeps torch out (the dashboard's server) the probe runs in a worker.
     """
-    return _probe_us(tuple(_key(s) for s in specs), n_starts)
+    keys = tuple(_key(s) for s in specs)
+    if offloaded():
+        return _probe_in_worker(keys, n_starts)
+    return _probe_us(keys, n_starts)
+
+
+@lru_cache(maxsize=512)
+def _probe_in_worker(keys: tuple[tuple[str, str], ...], n_starts: int) -> float:
+    return worker_pool(max(worker_limit(), 1)).submit(_probe_us, keys, n_starts).result()
 
 
 def _groups(costs: Sequence[float], n_groups: int) -> list[list[int]]:
