@@ -78,18 +78,27 @@ class Augmenter:
 
     def random_rotation(self, images: torch.Tensor, max_degrees: int) -> torch.Tensor:
         import torch
-        from torchvision.transforms import InterpolationMode
-        from torchvision.transforms.v2 import functional as TF
 
         angles = torch.randint(-max_degrees, max_degrees + 1, (images.shape[0],), generator=self.generator)
-        out = images.clone(memory_format=_layout(images))
-        on_device = angles.to(images.device)
-        for a in torch.unique(angles).tolist():
-            if a == 0:
-                continue
-            sel = on_device == a
-            out[sel] = TF.rotate(images[sel], float(a), interpolation=InterpolationMode.BILINEAR)
-        return out
+        return rotate_images(images, angles)
+
+
+def rotate_images(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Each image turned by its whole-degree angle with torchvision's rotate (bilinear, black corners);
+    one call per distinct angle, since a torchvision call applies one angle to the batch it is given.
+    Used by augmentation and by CIFAR-10's rotation-angle task; the memory layout is kept."""
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    out = images.clone(memory_format=_layout(images))
+    on_device = angles.to(images.device)
+    for a in torch.unique(angles).tolist():
+        if a == 0:
+            continue
+        sel = on_device == a
+        out[sel] = TF.rotate(images[sel], float(a), interpolation=InterpolationMode.BILINEAR)
+    return out
 
 
 def _layout(t: torch.Tensor) -> torch.memory_format:

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
+from mtlcore.data.augment import rotate_images
 from mtlcore.data.base import (
     DataSetInfo,
     DataSourceMissing,
@@ -145,22 +146,6 @@ def check_labels(labels: np.ndarray, n: int, path: Path) -> np.ndarray:
     if n and (labels.min() < 0 or labels.max() > 9):
         raise ConfigError(f"{path}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
     return labels
-
-
-def rotate_images(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Each uint8 image turned by its whole-degree angle with torchvision's rotate; one call per
-    distinct angle, since a torchvision call applies one angle to the whole batch it is given."""
-    import torch
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms.v2 import functional as TF
-
-    out = images.clone()
-    for a in torch.unique(angles).tolist():
-        if a == 0:
-            continue
-        sel = angles == a
-        out[sel] = TF.rotate(images[sel], float(a), interpolation=InterpolationMode.BILINEAR)
-    return out
 
 
 def official_copy(kind: str, files: dict[str, Path]) -> bool:
