@@ -11,6 +11,7 @@ from mtlcore.teaching.objective import PAPER_LR, PAPER_STARTS, PAPER_STEPS
 from mtlcore.teaching.parallel import (
     PARALLEL_ABOVE_S,
     _simulate_parallel,
+    job_cost_us,
     offloaded,
     step_cost_us,
     worker_limit,
@@ -57,7 +58,7 @@ def estimated_seconds(methods: Sequence[MethodSpec], n_starts: int, steps: int) 
 
 def missing_seconds(request: Plan) -> float:
     """Single-process compute time of what `request` misses (0 when everything is cached)."""
-    return sum(request.steps * step_cost_us([job.spec], job.starts.shape[0]) * 1e-6 for job in request.missing())
+    return sum(request.steps * job_cost_us(job) * 1e-6 for job in request.missing())
 
 
 def _worker_count(jobs: Sequence[_Job], steps: int, workers: int | None) -> int:
@@ -70,5 +71,5 @@ def _worker_count(jobs: Sequence[_Job], steps: int, workers: int | None) -> int:
         return 1
     if offloaded():  # the work goes to the warm pool anyway: every worker it has takes a share
         return limit
-    estimate = sum(steps * step_cost_us([job.spec], job.starts.shape[0]) * 1e-6 for job in jobs)
+    estimate = sum(steps * job_cost_us(job) * 1e-6 for job in jobs)
     return limit if estimate > PARALLEL_ABOVE_S else 1
