@@ -113,3 +113,19 @@ def test_trainer_augments_reproducibly_and_refuses_geometric_targets() -> None:
     turned = {"turn": TaskSpec("turn", "classification", 4, augmentable=False)}
     end = run(aug, turned)[-1]
     assert end.status == "failed" and "turn" in end.reason and "falsify" in end.reason
+
+
+def test_batched_rotation_is_torchvisions_rotate_for_every_angle() -> None:
+    """One grid_sample for all general angles, torchvision's own calls for quarter turns: each image
+    is exactly what torchvision's rotate gives it, at every whole angle of a full turn."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    from mtlcore.data.augment import rotate_images
+
+    angles = torch.arange(-180, 181)
+    x = images(len(angles), h=9, w=13)
+    out = rotate_images(x, angles)
+    for i, a in enumerate(angles.tolist()):
+        want = x[i] if a == 0 else TF.rotate(x[i], float(a), interpolation=InterpolationMode.BILINEAR)
+        assert torch.equal(out[i], want), a
