@@ -129,3 +129,18 @@ def test_batched_rotation_is_torchvisions_rotate_for_every_angle() -> None:
     for i, a in enumerate(angles.tolist()):
         want = x[i] if a == 0 else TF.rotate(x[i], float(a), interpolation=InterpolationMode.BILINEAR)
         assert torch.equal(out[i], want), a
+
+
+def test_kept_rotation_grids_are_per_image_size() -> None:
+    """Grids are kept per angle; a second size at the same angles must not reuse the first size's."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    from mtlcore.data.augment import rotate_images
+
+    angles = torch.tensor([7, -3, 7, 181])
+    for h, w in [(9, 13), (12, 8), (9, 13)]:
+        x = images(len(angles), h=h, w=w)
+        out = rotate_images(x, angles)
+        for i, a in enumerate(angles.tolist()):
+            assert torch.equal(out[i], TF.rotate(x[i], float(a), interpolation=InterpolationMode.BILINEAR)), (h, w, a)
