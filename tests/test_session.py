@@ -72,6 +72,23 @@ def test_static_combine_is_the_weighted_sum_and_follows_live_weights(db_path: st
     assert run["status"] == "finished" and run["method"] == "static" and run["tasks"] == TASKS
 
 
+def test_every_way_of_handing_over_losses_gives_the_same_step_or_a_clear_refusal(db_path: str) -> None:
+    """combine() takes a dict of the tasks' tensors on a short path; every other form (numbers among
+    tensors, a sequence, a tensor) and every mistake (a wrong or missing name) goes the checked way."""
+    net = Net()
+    with Session("u", TASKS, "static", {"a": 2.0, "b": 0.5}, db=db_path) as s:
+        _, losses = net(batch())
+        want = 2.0 * losses[0] + 0.5 * losses[1]
+        for given in ({"a": losses[0], "b": losses[1]}, {"b": losses[1], "a": losses[0]}, [losses[0], losses[1]],
+                      losses):
+            assert torch.allclose(s.combine(given), want)
+        assert torch.allclose(s.combine({"a": losses[0], "b": 3.0}), 2.0 * losses[0] + 1.5)
+        for wrong in ({"a": losses[0], "c": losses[1]}, {"a": losses[0]},
+                      {"a": losses[0], "b": losses[1], "c": losses[1]}, {"a": losses[:1], "b": losses[1:]}):
+            with pytest.raises(ConfigError, match="task"):
+                s.combine(wrong)
+
+
 @pytest.mark.parametrize("method", ["uw", "dwa", "rlw", "gls"])
 def test_loss_methods_match_the_methods_own_combine(db_path: str, method: str) -> None:
     net = Net()

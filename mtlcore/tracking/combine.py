@@ -95,12 +95,18 @@ def _clip_shared(total: torch.Tensor, shared: list[torch.Tensor], max_norm: floa
     return total + _inject(shared, flat * (max_norm / norm - 1.0))
 
 
+def loss_total(method: LossWeighting, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A loss-based method's total and its detached (T,) weights."""
+    total, weights = method.combine(losses)
+    return total, weights.detach() if weights.requires_grad else weights
+
+
 def apply(method: Weighting, losses: torch.Tensor, shared: list[torch.Tensor], representation: bool,
           want_stats: bool, heads: str = "weighted") -> Combined:
     """One step of `method` on the (T,) losses (with grad); `shared` as from `shared_tensors`;
     `heads` as the run config's weighting.heads."""
     if isinstance(method, LossWeighting):
-        total, weights = method.combine(losses)
+        total, weights = loss_total(method, losses)
         stats = None
         if want_stats and shared:
             jac = grads.jacobian(losses, shared, retain_graph=True)
@@ -108,7 +114,7 @@ def apply(method: Weighting, losses: torch.Tensor, shared: list[torch.Tensor], r
         max_norm = method.shared_max_norm()
         if max_norm > 0 and shared and not representation:
             total = _clip_shared(total, shared, max_norm)
-        return Combined(total, weights.detach() if weights.requires_grad else weights, stats)
+        return Combined(total, weights, stats)
     assert isinstance(method, GradientWeighting)
     check_pairing(method, representation, bool(shared))
     jac = grads.jacobian(losses, shared, retain_graph=True)

@@ -28,7 +28,7 @@ Scalar = Union[torch.Tensor, float, int]
 _EMPTY = torch.zeros(0)
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingStep:
     """One `log` call, its values still where the user computed them."""
 

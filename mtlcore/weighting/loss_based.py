@@ -50,5 +50,8 @@ class RecordedLossWeighting(LossWeighting):
 
     def _weighted_sum(self, losses: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Total = sum w_i L_i with constant weights, so d total / d L_i is exactly w_i."""
-        weights = weights.detach().to(device=losses.device, dtype=losses.dtype)
-        return (weights * losses).sum(), self._record(weights)
+        # `to(losses)` returns the tensor itself when device and dtype already match, and the weights
+        # are kept as they are (no second detach): this is every static-weight step of a user's loop
+        weights = (weights.detach() if weights.requires_grad else weights).to(losses)
+        self._last = weights
+        return (weights * losses).sum(), weights
