@@ -28,7 +28,7 @@ import torch
 from mtlcore.registry import ConfigError, Entry, Param, Registry, check_per_task, resolve_params
 from mtlcore.weighting.jacobian import check_jacobian, check_jacobians, combine_batch, gramians
 from mtlcore.weighting.state import TENSOR_KEY, decode, encode, restore_tensor
-from mtlcore.weighting.two_task import TwoTaskRule, row_gramians, small_two_task_stack, weighted_rows
+from mtlcore.weighting.two_task import FloatRows, TwoTaskRule, row_gramians, small_two_task_stack, weighted_rows
 
 NEEDS = ("losses", "gradients", "representation")
 # the departure note of methods whose reference code backpropagates sum_i w_i L_i (config weighting.heads)
@@ -198,6 +198,14 @@ class GradientWeighting(Weighting):
             raise ConfigError(f"{self.name}: layer sizes must be positive, got {list(sizes)}")
         self.blocks = sizes
 
+    def two_task_weights(self, rows: FloatRows) -> list[tuple[float, float]] | None:
+        """The (w1, w2) of each row of a small two-task stack given as floats (`stack.tolist()`), taken
+        as one step of `aggregate_batch` (state included); the direction is then w1 g1 + w2 g2. None
+        when the method has no float path. `aggregate_batch` uses it for small stacks, and the teaching
+        toy calls it directly with its rows (no tensor or array per step: a 2 x 2 problem costs less
+        than the conversions)."""
+        return None
+
     def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         """jacobian: (T, n), rows in task order. losses: (T,) detached, for methods that use them."""
         raise NotImplementedError
@@ -253,13 +261,18 @@ class GramianWeighting(GradientWeighting):
 
     def aggregate_batch(self, jacobians: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         check_jacobians(self.name, self.n_tasks, jacobians)
-        rule = self.two_task_rule() if self.n_tasks == 2 else None
-        small = None if rule is None else small_two_task_stack(jacobians)
-        if rule is not None and small is not None:
-            return Aggregation(*weighted_rows(small, [(1.0, 1.0) if g is None else rule(*g)
-                                                      for g in row_gramians(small)]))
+        small = small_two_task_stack(jacobians) if self.n_tasks == 2 else None
+        weights = None if small is None else self.two_task_weights(small.tolist())
+        if small is not None and weights is not None:
+            return Aggregation(*weighted_rows(small, weights))
         direction, w = combine_batch(jacobians, self.batch_weights(gramians(jacobians), jacobians, losses))
         return Aggregation(direction, w)
+
+    def two_task_weights(self, rows: FloatRows) -> list[tuple[float, float]] | None:
+        rule = self.two_task_rule() if self.n_tasks == 2 else None
+        if rule is None:
+            return None
+        return [(1.0, 1.0) if g is None else rule(*g) for g in row_gramians(rows)]
 
     def two_task_rule(self) -> TwoTaskRule | None:
         """Weights of one two-task problem from its Gramian entries (|g1|^2, |g2|^2, g1 . g2) on floats,

@@ -18,6 +18,7 @@ from mtlcore.weighting.jacobian import check_jacobian, check_jacobians, combine_
 from mtlcore.weighting.norm_clip import MAX_NORM_HELP, clip_factor, clip_factors, clip_rows
 from mtlcore.weighting.solvers import POWER_BALANCE_RIDGE, power_balance_weights
 from mtlcore.weighting.two_task import (
+    FloatRows,
     power_balance_row,
     row_gramians,
     small_two_task_stack,
@@ -74,7 +75,7 @@ class NashMTL(GradientWeighting):
             self.alpha = None
         small = small_two_task_stack(jacobians)
         if small is not None:
-            return self._aggregate_small(small)
+            return Aggregation(*weighted_rows(small, self.two_task_weights(small.tolist())))
         grams = None
         if self.alpha is None or self.step % self.hp["update_every"] == 0:
             grams = gramians(jacobians)
@@ -86,14 +87,16 @@ class NashMTL(GradientWeighting):
             return Aggregation(*combine_batch(jacobians, self.alpha * clip_factors(squared, max_norm)[:, None]))
         return Aggregation(*clip_rows(*combine_batch(jacobians, self.alpha), max_norm))
 
-    def _aggregate_small(self, small: np.ndarray) -> Aggregation:
+    def two_task_weights(self, rows: FloatRows) -> list[tuple[float, float]]:
         """The float path of two_task.py: the same closed form, warm start and clip."""
+        if self.alpha is not None and self.alpha.shape[0] != len(rows):
+            self.alpha = None
         solve = self.alpha is None or self.step % self.hp["update_every"] == 0
         self.step += 1
-        kept = [(1.0, 1.0)] * small.shape[0] if self.alpha is None else [tuple(a) for a in self.alpha.tolist()]
+        kept = [(1.0, 1.0)] * len(rows) if self.alpha is None else [tuple(a) for a in self.alpha.tolist()]
         max_norm = self.hp["max_norm"]
         alphas, weights = [], []
-        for gram, old in zip(row_gramians(small), kept):
+        for gram, old in zip(row_gramians(rows), kept):
             if gram is None:  # a non-finite row keeps its weights and is not clipped
                 alphas.append(old)
                 weights.append(old)
@@ -104,7 +107,7 @@ class NashMTL(GradientWeighting):
             factor = clip_factor(a1 * a1 * p + 2.0 * a1 * a2 * s + a2 * a2 * q, max_norm) if max_norm > 0 else 1.0
             weights.append((a1 * factor, a2 * factor))
         self.alpha = np.array(alphas, dtype=np.float64)
-        return Aggregation(*weighted_rows(small, weights))
+        return weights
 
     def _solve(self, grams: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         """New alpha per row, warm-started at the previous one; a non-finite row keeps it (or ones)."""

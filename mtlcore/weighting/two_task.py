@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from math import isfinite
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -188,6 +188,7 @@ def two_task_pcgrad(grams: np.ndarray) -> np.ndarray:
 TWO_TASK_WIDTH = 8
 
 TwoTaskRule = Callable[[float, float, float], tuple[float, float]]
+FloatRows = Sequence[Sequence[Sequence[float]]]  # B rows of (g1, g2), each a sequence of floats
 
 
 def small_two_task_stack(jacobians: torch.Tensor) -> np.ndarray | None:
@@ -198,11 +199,12 @@ def small_two_task_stack(jacobians: torch.Tensor) -> np.ndarray | None:
     return (jacobians.detach() if jacobians.requires_grad else jacobians).numpy()
 
 
-def row_gramians(stack: np.ndarray) -> list[tuple[float, float, float] | None]:
-    """(|g1|^2, |g2|^2, g1 . g2) of each row of a small stack, None for a row where any of them is not
-    finite (callers then use ones, as masked_nonfinite does for the array path)."""
+def row_gramians(rows: FloatRows) -> list[tuple[float, float, float] | None]:
+    """(|g1|^2, |g2|^2, g1 . g2) of each row of a small stack (as floats: `stack.tolist()`), None for a
+    row where any of them is not finite (callers then use ones, as masked_nonfinite does for the array
+    path)."""
     out: list[tuple[float, float, float] | None] = []
-    for g1, g2 in stack.tolist():
+    for g1, g2 in rows:
         p = q = s = 0.0
         for a, b in zip(g1, g2):
             p += a * a
