@@ -77,7 +77,8 @@ def main() -> None:
         nav.run()
 
 
-# A worker of the toy's process pool re-imports the parent's __main__ (this script, under Streamlit) as
-# "__mp_main__" (multiprocessing's rule for a __main__ that is a file): only Streamlit's run draws the app.
-if __name__ != "__mp_main__":
+# Streamlit runs this script as __main__. A worker of the toy's process pool re-imports it as
+# "__mp_main__" (multiprocessing's rule for a __main__ that is a file), and benchmarks/bench_app.py
+# imports the frame's parts: neither draws the app.
+if __name__ == "__main__":
     main()

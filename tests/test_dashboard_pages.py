@@ -7,6 +7,7 @@ process of their own, so the store does not reap them and nothing of the test's 
 
 from __future__ import annotations
 
+import html
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.shared import catalog, ownership
+from dashboard.shared import catalog, charts, ownership
 from dashboard.shared.text import md_plain
 from dashboard.train import forms, presets
 from mtlcore import naming
@@ -287,6 +288,12 @@ def test_data_sets_page_lists_every_set_and_its_tasks() -> None:
     shown = " ".join(md_plain(str(m.value)) for m in at.markdown)
     for d in catalog.datasets():
         assert d["title"] in shown
+    tables = [h.proto.body for h in at.get("html")]
+    assert len(tables) == len(catalog.datasets())
+    for d, table in zip(catalog.datasets(), tables):  # each set's tasks, in their chart colours
+        names = [t["name"] for t in d["tasks"]]
+        for name in names:
+            assert f"<td>{html.escape(name)}</td>" in table and charts.task_colour(name, names) in table
     warnings = texts(at, "warning")
     for d in catalog.datasets():
         if d["missing"]:

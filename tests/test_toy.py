@@ -516,3 +516,33 @@ def test_the_package_and_reading_results_import_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_plane_directions_are_kept_on_disk_and_failures_are_not(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """The explorer's answers come back from the disk without computing (a server restart needs no
+    worker); a refusal written for users is kept with them, an unexpected failure is tried again."""
+    from mtlcore.teaching import plane
+
+    monkeypatch.setenv("MTL_CACHE", str(tmp_path))
+
+    g = np.array([[1.0, 0.2], [-0.6, 1.0]])
+    calls: list[list[str]] = []
+    real = plane._directions_here
+
+    def counted(methods: list[str], gradients: np.ndarray) -> list:
+        calls.append(list(methods))
+        out = real(methods, gradients)
+        return [plane.Failure("RuntimeError: flaky") if m == "pcgrad" else a for m, a in zip(methods, out)]
+
+    monkeypatch.setattr(plane, "_directions_here", counted)
+    first = toy.plane_directions(["mgda", "ew", "pcgrad", "mgda"], g)
+    again = toy.plane_directions(["ew", "mgda", "pcgrad"], g)
+    assert calls == [["mgda", "ew", "pcgrad"], ["pcgrad"]]
+    assert isinstance(first[2], plane.Failure) and first[0].method == first[3].method == "mgda"
+    for a, b in zip([first[1], first[0]], again[:2]):
+        np.testing.assert_array_equal(a.direction, b.direction)
+        np.testing.assert_array_equal(a.cosines, b.cosines)
+        assert (a.weights is None) == (b.weights is None)
+    moved = toy.plane_directions(["ew"], g * 2.0)  # other gradients: computed
+    assert calls[-1] == ["ew"] and not np.array_equal(moved[0].direction, again[0].direction)

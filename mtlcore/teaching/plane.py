@@ -62,6 +62,10 @@ def combine_in_plane(method: str, gradients: Any, params: dict[str, Any] | None 
     return PlaneDirection(method, direction, weights, cosines)
 
 
+class Failure(str):
+    """A method's unexpected error in the plane (not a refusal written for users): shown, never kept."""
+
+
 def _directions_here(methods: list[str], gradients: np.ndarray) -> list[PlaneDirection | str]:
     """Worker entry: each method's direction, or the message of its ConfigError."""
     out: list[PlaneDirection | str] = []
@@ -71,17 +75,83 @@ def _directions_here(methods: list[str], gradients: np.ndarray) -> list[PlaneDir
         except ConfigError as exc:  # written for users
             out.append(str(exc))
         except Exception as exc:  # noqa: BLE001  one method's fault must not hide the others
-            out.append(f"{type(exc).__name__}: {exc}")
+            out.append(Failure(f"{type(exc).__name__}: {exc}"))
     return out
 
 
 def plane_directions(methods: list[str], gradients: Any) -> list[PlaneDirection | str]:
     """Every method's direction for these gradients (a message where a method refuses them), computed
-    in a toy worker process when this one keeps torch out (the dashboard's server)."""
+    in a toy worker process when this one keeps torch out (the dashboard's server). Answers are kept
+    on disk per method and gradients (with the toy's runs), so the explorer's view after a server
+    restart needs no worker (whose start, importing torch, took 2-3 s of the page's first load)."""
     from mtlcore.teaching.parallel import CALL_TIMEOUT_S, offloaded, worker_limit, worker_pool
 
     g = np.asarray(gradients, dtype=np.float64)
-    if not offloaded():
-        return _directions_here(list(methods), g)
-    future = worker_pool(worker_limit()).submit(_directions_here, list(methods), g)
-    return future.result(timeout=CALL_TIMEOUT_S)
+    names = list(methods)
+    answers: dict[str, PlaneDirection | str] = {}
+    for name in names:
+        kept = _load(name, g)
+        if kept is not None:
+            answers[name] = kept
+    missing = [n for n in dict.fromkeys(names) if n not in answers]
+    if missing:
+        if offloaded():
+            fresh = worker_pool(worker_limit()).submit(_directions_here, missing, g).result(timeout=CALL_TIMEOUT_S)
+        else:
+            fresh = _directions_here(missing, g)
+        for name, answer in zip(missing, fresh):
+            _save(name, g, answer)
+            answers[name] = answer
+    return [answers[n] for n in names]
+
+
+def _path(method: str, g: np.ndarray) -> Any:
+    import hashlib
+    import json
+
+    from mtlcore.data.base import cache_dir
+    from mtlcore.teaching.cache import _code_version
+
+    key = json.dumps({"code": _code_version(), "method": method, "shape": list(g.shape),
+                      "gradients": [float.hex(float(v)) for v in g.ravel()]}, sort_keys=True)
+    folder = cache_dir() / "plane"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{method}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+
+
+def _save(method: str, g: np.ndarray, answer: PlaneDirection | str) -> None:
+    import json
+    import os
+
+    if isinstance(answer, Failure):
+        return  # an unexpected failure is not kept: it is tried again next time
+    if isinstance(answer, str):
+        body: dict[str, Any] = {"error": answer}
+    else:
+        body = {"direction": answer.direction.tolist(), "cosines": answer.cosines.tolist(),
+                "weights": None if answer.weights is None else answer.weights.tolist()}
+    try:
+        path = _path(method, g)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(body))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only or full cache folder: computed again next time
+
+
+def _load(method: str, g: np.ndarray) -> PlaneDirection | str | None:
+    import json
+
+    try:
+        path = _path(method, g)
+        if not path.exists():
+            return None
+        body = json.loads(path.read_text())
+        if "error" in body:
+            return str(body["error"])
+        weights = body["weights"]
+        return PlaneDirection(method, np.array(body["direction"], dtype=np.float64),
+                              None if weights is None else np.array(weights, dtype=np.float64),
+                              np.array(body["cosines"], dtype=np.float64))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
