@@ -224,3 +224,46 @@ def test_landscape_draws_its_contours_as_images_that_frames_leave_alone(runs: li
     for im, z in zip(images, (losses[..., 0], losses[..., 1], losses.mean(axis=-1))):
         picture = decode_png(base64.b64decode(im.source.split(",", 1)[1]))
         np.testing.assert_array_equal(picture, toy_charts.contour_image(z))
+
+
+def _named_colours(node: Any) -> list[str]:
+    """Every #rrggbb colour a figure names for its lines, markers, buttons and slider (not its
+    template's: Streamlit's placeholders, which its chart theme replaces in the browser)."""
+    out: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "template":
+                continue
+            if key in ("color", "bgcolor", "bordercolor", "arrowcolor") and isinstance(value, str) \
+                    and value.startswith("#") and len(value) == 7:
+                out.append(value)
+            else:
+                out += _named_colours(value)
+    elif isinstance(node, list):
+        for value in node:
+            out += _named_colours(value)
+    return out
+
+
+def test_on_a_dark_page_no_chart_draws_in_colours_that_vanish(runs: list[toy.Trajectories]) -> None:
+    """The Pareto set, start crosses, every method's colour, the Play / Pause buttons and the slider:
+    readable on the dark theme's background (luminance at least 0.12), as they are on the light one."""
+    from dashboard.teaching import ink
+
+    order = available()
+    grads = toy_charts.gradients_from_angles([0.0, 130.0], [1.0, 2.0])
+    every = {name: np.array([1.0, 0.5]) for name in order}
+    light = [toy_charts.landscape_figure(runs, 500, 0.1, order), toy_charts.loss_space_figure(runs, 500, 0.1, order),
+             toy_charts.conflict_figure(grads, every, order)]
+    dark = [toy_charts.landscape_figure(runs, 500, 0.1, order, dark=True),
+            toy_charts.loss_space_figure(runs, 500, 0.1, order, dark=True),
+            toy_charts.conflict_figure(grads, every, order, dark=True)]
+    texts = ("button_background", "rail", "note_background", "dot_outline")  # backgrounds: dark on purpose
+    backgrounds = {getattr(ink.DARK, f) for f in texts}
+    for fig in dark:
+        drawn = [c for c in _named_colours(fig.to_plotly_json()) if c not in backgrounds]
+        assert drawn and all(ink._luminance(c) >= 0.12 for c in drawn), sorted(set(drawn))
+    assert any(ink._luminance(c) < 0.12 for fig in light for c in _named_colours(fig.to_plotly_json()))
+    assert ink.readable("#4e79a7", True) == "#4e79a7" and ink.readable("#000080", False) == "#000080"
+    lifted = ink.readable("#000080", True)
+    assert ink._luminance(lifted) >= 0.12 and int(lifted[5:7], 16) > int(lifted[1:3], 16)  # still blue

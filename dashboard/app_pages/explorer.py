@@ -76,7 +76,8 @@ def page() -> None:
             results.append(answer)
     left, right = st.columns([3, 2])
     left.plotly_chart(toy_charts.conflict_figure(grads, {r.method: r.direction for r in results}, registry, titles,
-                                                 equal_length=equal), key="cx_plane", width="stretch")
+                                                 equal_length=equal, dark=st.context.theme.type == "dark"),
+                      key="cx_plane", width="stretch")
     cos12 = float(grads[0] @ grads[1] / (np.linalg.norm(grads[0]) * np.linalg.norm(grads[1])))
     arc = toy_charts.nonconflicting_arc(grads)
     right.markdown(f"**cos(g1, g2) = {cos12:.3f}**  \n" + (

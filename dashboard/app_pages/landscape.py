@@ -208,11 +208,11 @@ def summary_table(runs: list[toy.Trajectories], titles: dict[str, str]) -> pd.Da
 
 @st.cache_resource(show_spinner=False, max_entries=FIGURES_KEPT)
 def _built(key: str, _runs: list[toy.Trajectories], upto: int, imbalance: float, _registry: list[str],
-           _titles: dict[str, str], detail: toy_charts.Detail) -> tuple[Any, Any]:
-    """Both figures of one (runs, step, detail), built once per server (`key` names the runs; shared,
-    never mutated: st.plotly_chart copies a figure before sending it)."""
-    return (toy_charts.landscape_figure(_runs, upto, imbalance, _registry, _titles, detail=detail),
-            toy_charts.loss_space_figure(_runs, upto, imbalance, _registry, _titles, detail=detail))
+           _titles: dict[str, str], detail: toy_charts.Detail, dark: bool) -> tuple[Any, Any]:
+    """Both figures of one (runs, step, detail, theme), built once per server (`key` names the runs;
+    shared, never mutated: st.plotly_chart copies a figure before sending it)."""
+    return (toy_charts.landscape_figure(_runs, upto, imbalance, _registry, _titles, detail=detail, dark=dark),
+            toy_charts.loss_space_figure(_runs, upto, imbalance, _registry, _titles, detail=detail, dark=dark))
 
 
 def figures(runs: list[toy.Trajectories], upto: int, imbalance: float, registry: list[str], titles: dict[str, str],
@@ -220,7 +220,8 @@ def figures(runs: list[toy.Trajectories], upto: int, imbalance: float, registry:
     """The landscape and loss-space figures, from the server's cache when these runs were drawn before."""
     key = config_key([(r.method, r.params) for r in runs], [tuple(map(float, p)) for p in runs[0].starts],
                      runs[0].total_steps, runs[0].lr, imbalance)
-    return _built(f"{key}:{runs[0].seed}:{len(registry)}", runs, upto, imbalance, registry, titles, detail)
+    return _built(f"{key}:{runs[0].seed}:{len(registry)}", runs, upto, imbalance, registry, titles, detail,
+                  st.context.theme.type == "dark")
 
 
 def results(runs: list[toy.Trajectories], imbalance: float, registry: list[str], titles: dict[str, str]) -> None:

@@ -32,6 +32,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from dashboard.shared.charts import PALETTE
+from dashboard.teaching.ink import ink, readable
 from mtlcore import teaching as toy
 
 # Method colours stay clear of the first task colours (blue, orange, green), which the gradients use.
@@ -63,7 +64,6 @@ class Detail:
 
 FULL = Detail()
 LIGHT = Detail(points=120, rest_points=40, frames=12)
-PARETO_COLOUR = "#111111"
 CONE_FILL = "rgba(89, 161, 79, 0.18)"
 START_SYMBOL = "x"
 CONTOUR_SCALE = [[0.0, "#8fb8de"], [0.35, "#d6e6f4"], [1.0, "#ffffff"]]  # low loss darker, light enough for lines
@@ -73,11 +73,12 @@ BACKGROUND_PX = 420  # side of each panel's raster: about 1.4 pixels per screen 
 PANEL_TITLES = ("L1 (task 1)", "L2 (task 2)", "mean (L1 + L2) / 2")
 
 
-def method_colour(name: str, registry_order: Sequence[str]) -> str:
-    """The method's colour on every teaching chart: by its index in the registry."""
+def method_colour(name: str, registry_order: Sequence[str], dark: bool = False) -> str:
+    """The method's colour on every teaching chart: by its index in the registry (lightened where it
+    would vanish on a dark page, see ink.readable)."""
     names = list(registry_order)
     i = names.index(name) if name in names else len(names) + sum(map(ord, name))
-    return METHOD_PALETTE[i % len(METHOD_PALETTE)]
+    return readable(METHOD_PALETTE[i % len(METHOD_PALETTE)], dark)
 
 
 def task_colour(i: int) -> str:
@@ -119,7 +120,7 @@ _BELOW_AXIS_PX = 44  # the controls' top, below the plot area (clear of tick lab
 
 
 def _animation(steps: np.ndarray, records: np.ndarray, upto: int, trace_ids: list[int],
-               frame_data: list[list[dict]], plot_px: float) -> tuple[list[dict], dict]:
+               frame_data: list[list[dict]], plot_px: float, dark: bool = False) -> tuple[list[dict], dict]:
     """Frames (one per record in `records`, each restyling the traces `trace_ids` with frame_data[k])
     and the layout entries of the Play / Pause buttons and the slider, which opens at `upto`.
 
@@ -131,19 +132,22 @@ def _animation(steps: np.ndarray, records: np.ndarray, upto: int, trace_ids: lis
             "transition": {"duration": FRAME_MS, "easing": "linear"}}
     active = int(np.searchsorted(records, min(max(upto, 0), int(records[-1])), side="right") - 1)
     y = -_BELOW_AXIS_PX / max(plot_px, 1.0)
+    colours = ink(dark)
     controls = {
         "updatemenus": [{
             "type": "buttons", "direction": "left", "showactive": False, "x": 0, "xanchor": "left",
-            "y": y, "yanchor": "top", "pad": {"t": 14, "r": 4},
+            "y": y, "yanchor": "top", "pad": {"t": 14, "r": 4}, "bgcolor": colours.button_background,
+            "bordercolor": colours.button_border, "font": {"color": colours.button_text},
             "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
                         {"label": "❚❚ Pause", "method": "animate", "args": [[None], still]}],
         }],
         "sliders": [{
             "active": max(active, 0), "x": 0.17, "len": 0.83, "xanchor": "left", "y": y, "yanchor": "top",
-            "pad": {"t": 0, "b": 0}, "ticklen": 2, "minorticklen": 0,
+            "pad": {"t": 0, "b": 0}, "ticklen": 2, "minorticklen": 0, "bgcolor": colours.rail,
+            "bordercolor": colours.button_border, "tickcolor": colours.muted,
             "font": {"color": "rgba(0,0,0,0)", "size": 8},  # one label per frame would overlap: none shown
             "currentvalue": {"prefix": "step ", "visible": True, "xanchor": "right", "offset": 6,
-                             "font": {"size": 12, "color": "#444"}},
+                             "font": {"size": 12, "color": colours.muted}},
             "steps": [{"label": f"{int(steps[r]):,}", "method": "animate", "args": [[name], still]}
                       for r, name in zip(records, names)],
         }],
@@ -202,7 +206,7 @@ def _rounded(values: np.ndarray, digits: int = 6) -> np.ndarray:
 
 
 def _animate(figure: dict, runs: Sequence[toy.Trajectories], upto: int, dots: list[tuple[int, np.ndarray]],
-             plot_px: float, detail: Detail = FULL) -> None:
+             plot_px: float, detail: Detail = FULL, dark: bool = False) -> None:
     """Add frames and their controls to `figure`. dots: (trace index, (S, K, 2) values) of every dot
     trace; each frame puts every dot trace at that frame's record."""
     if not runs or not dots:
@@ -215,7 +219,7 @@ def _animate(figure: dict, runs: Sequence[toy.Trajectories], upto: int, dots: li
     at = [_rounded(values[:, records]).tolist() for _, values in dots]  # per dot trace: (S, F, 2)
     frame_data = [[{"type": "scatter", "x": [p[k][0] for p in pos], "y": [p[k][1] for p in pos]} for pos in at]
                   for k in range(records.size)]
-    frames, controls = _animation(runs[0].steps, records, upto, [t for t, _ in dots], frame_data, plot_px)
+    frames, controls = _animation(runs[0].steps, records, upto, [t for t, _ in dots], frame_data, plot_px, dark)
     figure["frames"] = frames
     figure["layout"].update(controls)
 
@@ -281,7 +285,8 @@ def _backgrounds(imbalance: float, lo: float, hi: float) -> tuple[str, str, str]
 
 
 def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: float, registry_order: Sequence[str],
-                     titles: dict[str, str] | None = None, key: str = "landscape", detail: Detail = FULL) -> go.Figure:
+                     titles: dict[str, str] | None = None, key: str = "landscape", detail: Detail = FULL,
+                     dark: bool = False) -> go.Figure:
     """Contours of L1, L2 and their mean side by side, every trajectory drawn up to record `upto`.
 
     Starts are crosses, the current positions dots, the Pareto set (x2 = -8.3552, x1 in [-7, 7]) a
@@ -289,6 +294,7 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
     and goes on faint after `upto`. Frames (Play / Pause and a slider) move the dots over the run.
     """
     starts = runs[0].starts if runs else np.asarray(toy.PAPER_STARTS)
+    colours = ink(dark)
     gx, gy = grid_for(starts)
     edge = (gx[-1] - gx[0]) / (2 * (BACKGROUND_PX - 1))  # the rasters' pixels are centred on the grid
     backgrounds = _backgrounds(float(imbalance), float(gx[0]), float(gx[-1]))
@@ -319,59 +325,60 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
                                  "sizey": gy[-1] - gy[0] + 2 * edge, "xanchor": "left", "yanchor": "top",
                                  "sizing": "stretch", "layer": "below"})
         traces.append({"type": "scatter", "x": list(toy.PARETO_X1), "y": [toy.PARETO_X2] * 2, "mode": "lines",
-                       "line": {"color": PARETO_COLOUR, "width": 4}, "name": "Pareto set",
+                       "line": {"color": colours.strong, "width": 4}, "name": "Pareto set",
                        "legendgroup": "pareto", "showlegend": p == 0, "hoverinfo": "name", **axes})
         for run in runs:
-            colour = method_colour(run.method, registry_order)
+            colour = method_colour(run.method, registry_order, dark)
             label = (titles or {}).get(run.method, run.method)
             last = min(max(upto, 0), run.points.shape[1] - 1)
             traces.extend(_paths(run.points, last, colour, label, run.method, 2, p == 0, axes, detail))
             dots.append((len(traces), run.points))
             traces.append({**_positions(run.points, last, axes), "mode": "markers",
-                           "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
+                           "marker": {"color": colour, "size": 8, "line": {"color": colours.dot_outline, "width": 1}},
                            "name": label, "legendgroup": run.method, "showlegend": False,
                            "hovertemplate": f"{label}<br>x1 %{{x:.3f}}<br>x2 %{{y:.3f}}<extra></extra>"})
         traces.append({"type": "scatter", "x": starts[:, 0].astype(np.float32), "y": starts[:, 1].astype(np.float32),
-                       "mode": "markers", "marker": {"symbol": START_SYMBOL, "size": 10, "color": "#222"},
+                       "mode": "markers", "marker": {"symbol": START_SYMBOL, "size": 10, "color": colours.strong},
                        "name": "start", "legendgroup": "start", "showlegend": p == 0,
                        "hovertemplate": "start (%{x}, %{y})<extra></extra>", **axes})
     if runs and runs[0].points.shape[1] > detail.points:
         layout["annotations"].append({
             "text": f"each trajectory drawn with at most {detail.points} of its "
                     f"{runs[0].points.shape[1]} recorded points", "xref": "paper", "yref": "paper", "x": 1, "y": 0,
-            "xanchor": "right", "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#555"},
-            "bgcolor": "rgba(255,255,255,0.7)"})
+            "xanchor": "right", "yanchor": "bottom", "showarrow": False,
+            "font": {"size": 10, "color": colours.muted}, "bgcolor": colours.note_background})
     figure = {"data": traces, "layout": layout}
-    _animate(figure, runs, upto, dots, height - top - bottom, detail)
+    _animate(figure, runs, upto, dots, height - top - bottom, detail, dark)
     return go.Figure(figure, _validate=False)
 
 
 def loss_space_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: float, registry_order: Sequence[str],
                       titles: dict[str, str] | None = None, key: str = "loss-space",
-                      detail: Detail = FULL) -> go.Figure:
+                      detail: Detail = FULL, dark: bool = False) -> go.Figure:
     """L1 against L2 along every trajectory, with the Pareto front (the image of the Pareto set).
 
     Like the landscape: paths bold up to record `upto` and faint after; frames move the dots."""
     front = toy.pareto_front(200, imbalance).astype(np.float32)
+    colours = ink(dark)
     traces: list[dict] = [{"type": "scatter", "x": front[:, 0], "y": front[:, 1], "mode": "lines",
-                           "line": {"color": PARETO_COLOUR, "width": 4}, "name": "Pareto front",
+                           "line": {"color": colours.strong, "width": 4}, "name": "Pareto front",
                            "hoverinfo": "name"}]
     dots: list[tuple[int, np.ndarray]] = []
     for run in runs:
-        colour = method_colour(run.method, registry_order)
+        colour = method_colour(run.method, registry_order, dark)
         label = (titles or {}).get(run.method, run.method)
         last = min(max(upto, 0), run.losses.shape[1] - 1)
         for trace in _paths(run.losses, last, colour, label, run.method, 1.5, True, None, detail):
             traces.append({**trace, "opacity": trace.get("opacity", 0.85)})
         dots.append((len(traces), run.losses))
         traces.append({**_positions(run.losses, last), "mode": "markers",
-                       "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
+                       "marker": {"color": colour, "size": 8, "line": {"color": colours.dot_outline, "width": 1}},
                        "legendgroup": run.method, "showlegend": False, "name": label,
                        "hovertemplate": f"{label}<br>L1 %{{x:.3f}}<br>L2 %{{y:.3f}}<extra></extra>"})
     if runs:
         first = runs[0].losses[:, 0].astype(np.float32)
         traces.append({"type": "scatter", "x": first[:, 0], "y": first[:, 1], "mode": "markers",
-                       "marker": {"symbol": START_SYMBOL, "size": 10, "color": "#222"}, "name": "start",
+                       "marker": {"symbol": START_SYMBOL, "size": 10, "color": colours.strong}, "name": "start",
                        "hovertemplate": "start: L1 %{x:.3f}, L2 %{y:.3f}<extra></extra>"})
     height, top, bottom = 430 + CONTROLS_PX, 62, 8 + CONTROLS_PX
     layout = {"title": _layout_title("Loss space: L1 against L2"), "height": height,
@@ -379,7 +386,7 @@ def loss_space_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: fl
               "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
               "xaxis": {"title": {"text": "L1"}}, "yaxis": {"title": {"text": "L2"}}}
     figure = {"data": traces, "layout": layout}
-    _animate(figure, runs, upto, dots, height - top - bottom, detail)
+    _animate(figure, runs, upto, dots, height - top - bottom, detail, dark)
     return go.Figure(figure, _validate=False)
 
 
@@ -413,7 +420,7 @@ def nonconflicting_arc(gradients: np.ndarray) -> tuple[float, float] | None:
 
 def conflict_figure(gradients: np.ndarray, directions: dict[str, np.ndarray], registry_order: Sequence[str],
                     titles: dict[str, str] | None = None, equal_length: bool = True,
-                    key: str = "conflict") -> go.Figure:
+                    key: str = "conflict", dark: bool = False) -> go.Figure:
     """Task gradients (solid arrows, task colours), each method's direction (dashed, method colours) and
     the shaded cone of directions that conflict with no task.
 
@@ -453,14 +460,15 @@ def conflict_figure(gradients: np.ndarray, directions: dict[str, np.ndarray], re
         size = float(np.hypot(d[0], d[1]))
         shown = d / size * unit if (equal_length and size > 0) else d
         longest = max(longest, float(np.hypot(shown[0], shown[1])))
-        arrow(shown, method_colour(name, registry_order), (titles or {}).get(name, name), "dash", 2.5, name)
+        arrow(shown, method_colour(name, registry_order, dark), (titles or {}).get(name, name), "dash", 2.5, name)
     span = 1.15 * max(longest, radius if arc is not None else 0.0)
     layout = {
-        "title": _layout_title("Task gradients, combined directions and the cone of non-conflicting directions"),
+        "title": _layout_title("Task gradients and each method's direction"),  # short: the panel is narrow
         "height": 520, "margin": {"l": 8, "r": 8, "t": 62, "b": 8}, "uirevision": key, "hovermode": "closest",
         "legend": {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0},
-        "xaxis": {"range": [-span, span], "zeroline": True, "zerolinecolor": "#bbb", "title": {"text": "direction 1"}},
-        "yaxis": {"range": [-span, span], "zeroline": True, "zerolinecolor": "#bbb", "scaleanchor": "x",
+        "xaxis": {"range": [-span, span], "zeroline": True, "zerolinecolor": ink(dark).zeroline,
+                  "title": {"text": "direction 1"}},
+        "yaxis": {"range": [-span, span], "zeroline": True, "zerolinecolor": ink(dark).zeroline, "scaleanchor": "x",
                   "scaleratio": 1, "title": {"text": "direction 2"}},
         "annotations": annotations,
     }
