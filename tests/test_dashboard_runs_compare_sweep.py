@@ -139,6 +139,7 @@ def test_runs_page_filters_renames_tags_deletes_and_opens_compare(filled: dict[s
     assert_clean(at)
     table = at.dataframe[0].value
     assert len(table) == 8 and {"left · accuracy", "right · accuracy"} <= set(table.columns)
+    assert at.dataframe[0].proto.placeholder == "—"  # an empty metric cell reads as a dash, not "None"
     assert table.set_index("id").loc[ids["long"], "left · accuracy"] == pytest.approx(0.90)
     at.multiselect(key="runs_method").set_value(["uw"]).run()
     shown = at.dataframe[0].value

@@ -200,7 +200,7 @@ def config_differences(s: ScriptRunStore, selected: list[str]) -> None:
     if diff.empty:
         st.caption("The configs are identical (apart from their names).")
     else:
-        st.dataframe(diff, width="stretch")
+        st.dataframe(diff, width="stretch", placeholder=tables.BLANK)
 
 
 def live_sections(selected: list[str], watched: list[str]) -> None:

@@ -228,7 +228,7 @@ def page() -> None:
     # the metrics right after the name and status, so they are on screen without scrolling sideways
     st.dataframe(
         tables.styled(shown, list(shown["level"])), key=TABLE, on_select=lambda: table_selected(shown["id"].tolist()),
-        selection_mode="multi-row", hide_index=True,
+        selection_mode="multi-row", hide_index=True, placeholder=tables.BLANK,
         column_order=["name", "status", *metric_cols, "progress", "method", "architecture", "dataset", "tasks",
                       "source", "alerts", "duration_s", "created", "tags", "id"],
         column_config={

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.shared import catalog, live, ownership
+from dashboard.shared import catalog, live, ownership, tables
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
 from dashboard.sweeps.charts import pareto_figure, selected_run_ids
@@ -253,6 +253,7 @@ def pareto(group: str) -> None:
                               runs=points["run_ids"].map(len),
                               front=points["on_front"].map({True: "yes", False: ""}))
         st.dataframe(shown[["label", "seeds", "runs", *objectives, "front"]], hide_index=True, width="stretch",
+                     placeholder=tables.BLANK,
                      column_config={o: st.column_config.NumberColumn(o, format="%.4f") for o in objectives})
         labels = points["label"].tolist()
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

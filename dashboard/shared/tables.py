@@ -1,10 +1,10 @@
 """How the pages' tables show missing numbers and run statuses: one rule for Runs and Compare.
 
 A Styler's display values put "—" in empty cells while the cells keep their numbers: st.table shows
-them (Compare's final metrics; st.dataframe's grid still prints "None" for a missing value, so small
-read-only tables go through st.table). A status is coloured by what it means
-(dashboard.shared.live.status_level), in both: a diverged run in red, a finished run with alerts in
-amber, never the green of a success.
+them (Compare's final metrics); st.dataframe's grid ignores them for a missing value and takes its
+own `placeholder=BLANK` instead (the Runs table, Sweep's front, Compare's config diff). A status is
+coloured by what it means (dashboard.shared.live.status_level), in both: a diverged run in red, a
+finished run with alerts in amber, never the green of a success.
 """
 
 from __future__ import annotations
