@@ -57,6 +57,8 @@ LAYOUT_FAULTS_JS = """() => {
     if (bar && legend && meets(box(bar), box(legend))) faults.push(['legend under the toolbar', name]);
     const svg = plot.querySelector('.main-svg');
     if (title && svg && box(title).right > box(svg).right + 1) faults.push(['title cut', name]);
+    if (box(plot).width > 0 && box(plot).width < 240)
+      faults.push(['chart too narrow to read', name + ': ' + Math.round(box(plot).width) + ' px']);
     const holder = plot.closest('[data-testid="stElementContainer"]') || plot.parentElement;
     if (box(plot).right > box(holder).right + 2) faults.push(['chart clipped', name]);
   }

@@ -333,6 +333,9 @@ def test_chart_texts_of_hostile_names_are_entities() -> None:
         texts += [str(a.get("text")) for a in spec["layout"].get("annotations", [])]
         assert not [t for t in texts if "<a" in t], texts
         assert any("&lt;a href=" in t for t in texts)
+    # our own line breaks in the panel titles stay line breaks (side by side: task, then its metric)
+    titles = [a["text"] for a in charts.metric_figure(view).to_plotly_json()["layout"]["annotations"]]
+    assert "ok<br>accuracy ↑" in titles and any(t.startswith("&lt;a href=") and "<br>accuracy" in t for t in titles)
 
 
 def test_the_upload_page_shows_hostile_column_names_as_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

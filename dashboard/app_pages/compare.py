@@ -19,6 +19,7 @@ from dashboard.shared.live_chart import live_chart
 from dashboard.shared.script_store import ScriptRunStore
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
+from dashboard.shared.wrap import wrapping_row
 from mtlcore import naming
 from mtlcore.config import RunConfig
 from mtlcore.registry import ConfigError
@@ -116,6 +117,11 @@ def load(s: ScriptRunStore, selected: list[str]) -> CompareData:
                     for row in run_rows(s, selected)])
 
 
+# Side by side, each run's column is at least this wide and the row wraps below it: at 800 px, three
+# runs in one row were 145 px each, their tick labels turned on end and their captions cut.
+SIDE_BY_SIDE_MIN_PX = 260  # three runs fit a row at 1280 px with the sidebar open
+
+
 def curves(s: ScriptRunStore, selected: list[str]) -> None:
     """Everything drawn from the curves; a fragment that refreshes while a selected run trains."""
     x_axis = st.session_state.get("compare_x", "step")
@@ -124,11 +130,11 @@ def curves(s: ScriptRunStore, selected: list[str]) -> None:
     log_y = bool(st.session_state.get("compare_log", True))
     splits = st.session_state.get("compare_splits") or ["train", "val"]
     side = st.session_state.get("compare_layout") == "side by side"
-    for task in data.tasks:
+    for i, task in enumerate(data.tasks):
         if side:
             ranges = cc.shared_ranges(data, task, splits, log_y)
-            row = st.container(horizontal=True)  # a run per column where they fit, wrapped where not
-            cols = [row.container(width="stretch") for _ in data.runs]
+            # a run per column where they fit, wrapped where not
+            cols = wrapping_row(f"cmp_sbs_{i}", SIDE_BY_SIDE_MIN_PX, len(data.runs))
             for col, run in zip(cols, data.runs):
                 with col:
                     live_chart(cc.task_figure(data, task, [run], x_axis, smoothing, log_y, splits, ranges,

@@ -16,6 +16,7 @@ from dashboard.shared import catalog, charts, live, ownership, present, widgets
 from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.shared.text import md_code, md_escape
+from dashboard.shared.wrap import wrapping_row
 from dashboard.train import external, forms, presets, run_setup
 from mtlcore import naming
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
@@ -32,8 +33,12 @@ FIRST_POINTS_WAIT_S = 2.0  # after Train, the page waits this long at most to dr
 
 
 # -- callbacks (run before the script, so they may set widget values) ----------------------------
+PRESET_SHOWN = "_preset_shown"  # the preset last applied in this session: its text stays in view
+
+
 def apply_preset(key: str) -> None:
     widgets.set_values(presets.preset_state(presets.get(key)))
+    st.session_state[PRESET_SHOWN] = key
 
 
 def dataset_changed() -> None:
@@ -120,9 +125,21 @@ def preset_bar() -> None:
         with col:
             st.button(p.title, icon=p.icon, key=f"preset_{p.key}", on_click=apply_preset, args=(p.key,),
                       width="stretch", help=p.explanation)
-            st.caption(p.explanation)
-            if p.observation:
-                st.caption(f":material/science: {p.observation}")
+    # the texts are long (the setup went below the fold at 1280 x 720): the applied preset's in view,
+    # every preset's one click away
+    applied = next((p for p in shown if p.key == st.session_state.get(PRESET_SHOWN)), None)
+    if applied is not None:
+        with st.container(border=True):
+            preset_text(applied)
+    with st.expander("What each preset shows, and what we measured"):
+        for p in shown:
+            preset_text(p)
+
+
+def preset_text(p: presets.Preset) -> None:
+    st.caption(f"**{p.title}**: {p.explanation}")
+    if p.observation:
+        st.caption(f":material/science: {p.observation}")
 
 
 def number_bind(key: str) -> str | None:
@@ -373,8 +390,7 @@ def live_panel(interval: float | None) -> None:
 def chart_grid(view: charts.RunView) -> None:
     scale = present.CHART_SCALE if present.presenting() else 1.0
     # two charts a row where they fit, one a row in a narrow panel (titles and panels stay whole)
-    row = st.container(horizontal=True)
-    left, right = row.container(width="stretch"), row.container(width="stretch")
+    left, right = wrapping_row("train_charts", CHART_MIN_PX, 2)
     with left:
         weighted = st.toggle("Show weighted losses w·L", key="weighted_losses",
                              help="the share each task has in the total loss the model minimises")
@@ -436,6 +452,7 @@ def others(active: Any, shown: str) -> None:
         c2.button("Watch", key=f"watch_{row.id}", on_click=watch, args=(row.id,), width="stretch")
 
 
+CHART_MIN_PX = 300  # a live chart's least width: two a row at 1920 px, one a row at 1280 (a 480 px panel)
 SETUP_WIDTH_PX = 310  # at 800 px with the sidebar open, too little is left beside it: the live panel wraps
 
 

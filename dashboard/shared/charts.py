@@ -132,7 +132,7 @@ def _title_lines(annotations: list[dict]) -> int:
     """Lines of the panel titles that sit on top of the plot (annotations anchored at its top)."""
     tops = [a.get("text", "") for a in annotations if a.get("yref") == "paper" and a.get("y", 0) >= 1
             and a.get("yanchor") == "bottom"]
-    return max((t.count("<br>") + 1 for t in tops), default=0)
+    return max((t.count("\n") + 1 for t in tops), default=0)
 
 
 def _figure(view: RunView, title: str, traces: list[dict], annotations: list[dict],
@@ -155,8 +155,8 @@ def _figure(view: RunView, title: str, traces: list[dict], annotations: list[dic
         layout[name] = {**layout.get(name, {}), **spec}
     for item in (*traces, *annotations):  # task names from data: Plotly reads <a href> in these texts
         for key in ("name", "text", "hovertext"):
-            if isinstance(item.get(key), str):
-                item[key] = plot_text(item[key])
+            if isinstance(item.get(key), str):  # escaped, then our line breaks ("\n") become Plotly's
+                item[key] = plot_text(item[key]).replace("\n", "<br>")
             elif isinstance(item.get(key), list):
                 item[key] = [plot_text(t) for t in item[key]]
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
@@ -216,10 +216,10 @@ def metric_figure(view: RunView) -> go.Figure:
         name, higher = view.metric.get(task, ("", True))
         beside = [(m, dash) for m, dash in CLASS_METRICS_BESIDE if name == "accuracy" and view.get("val", m, task)]
         # one line per part when panels sit side by side, so neighbouring titles never meet
-        sep = ": " if n == 1 else "<br>"
+        sep = ": " if n == 1 else "\n"
         label = f"{task}{sep}{name} {'↑' if higher else '↓'}" if name else task
         if beside:
-            label += (" " if n == 1 else "<br>") + "(" + ", ".join(f"{m} {dash}" for m, dash in beside) + ")"
+            label += (" " if n == 1 else "\n") + "(" + ", ".join(f"{m} {dash}" for m, dash in beside) + ")"
         notes.append({"text": label,
                       "xref": "paper", "yref": "paper", "x": lo + width / 2, "y": 1.0, "xanchor": "center",
                       "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
