@@ -76,7 +76,7 @@ import streamlit as st
 import dashboard.streamlit_app as app
 from dashboard.shared.pages import page_list
 
-st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
+st.set_page_config(page_title="MTL Playground", page_icon=app.ICON, layout="wide")
 
 
 def minimal() -> None:

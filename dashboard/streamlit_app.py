@@ -20,6 +20,10 @@ from dashboard.shared.timing import script_run
 from mtlcore import naming
 from mtlcore.runs.queue import max_concurrent
 
+# A file of ours, served by this server: a Material icon as the page icon is fetched from Google's font
+# CDN by every browser on every load (a failed DNS lookup offline: nothing may download at run time).
+ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
+
 PAGES: list[tuple[str, str, str]] = [
     ("app_pages/train.py", "Train", ":material/model_training:"),
     ("app_pages/runs.py", "Runs", ":material/table_rows:"),
@@ -60,7 +64,7 @@ def sidebar(train_page: st.Page) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
+    st.set_page_config(page_title="MTL Playground", page_icon=ICON, layout="wide")
     pages = [st.Page(path, title=title, icon=icon, default=(i == 0))
              for i, (path, title, icon) in enumerate(page_list(PAGES, Path(__file__).resolve().parent / "app_pages"))]
     presenting = present.presenting()

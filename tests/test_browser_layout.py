@@ -182,3 +182,19 @@ def test_compare_fills_in_delta_m_by_itself(server: tuple[e2e.AppServer, dict[st
                        "Delta-m against the finished baseline")
         print(f"Delta-m shown {time.monotonic() - finished:.1f} s after the baseline finished")
         e2e.wait_until(lambda: page.get_by_text("is training").count() == 0, 10, "the info box going")
+
+
+def test_no_page_asks_anything_of_another_host(server: tuple[e2e.AppServer, dict[str, str]]) -> None:
+    """Nothing may download at run time: every request of every page goes to this server (the page
+    icon was a Material icon that every browser fetched from Google's font CDN on every load)."""
+    from urllib.parse import urlparse
+
+    srv, ids = server
+    elsewhere: list[str] = []
+    with e2e.browser() as page:
+        page.on("request", lambda r: elsewhere.append(r.url) if urlparse(r.url).scheme in ("http", "https", "ws", "wss")
+                and urlparse(r.url).hostname not in ("localhost", "127.0.0.1") else None)
+        for path, ready in [(f"?run={ids['static']}", ".js-plotly-plot"), ("runs", "[data-testid='stDataFrame']"),
+                            ("guide", ".st-key-guide_search input"), ("datasets", "[class*='st-key-use_'] button")]:
+            open_page(page, f"{srv.url}/{path}", ready)
+    assert not elsewhere, elsewhere

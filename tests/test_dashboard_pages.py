@@ -206,6 +206,19 @@ def test_a_preset_sets_the_whole_setup_in_one_click() -> None:
     assert at.select_slider(key=forms.BATCH).value == forms.DEFAULTS[forms.BATCH]  # nothing stale
 
 
+def test_every_preset_states_what_it_shows_and_the_applied_one_stays_in_view() -> None:
+    """The texts sit folded under the buttons (the setup stays above the fold); the preset just
+    applied shows its explanation and measured effect without a click."""
+    at = app().run()
+    scale = presets.get("scale")
+    said = lambda: [c.value for c in at.caption if scale.observation in c.value]  # noqa: E731
+    assert len(said()) == 1  # in the expander, for every preset
+    for p in presets.all_presets():
+        assert any(p.explanation in c.value for c in at.caption), p.key
+    at.button(key="preset_scale").click().run()
+    assert len(said()) == 2  # and in view, for the one applied
+
+
 def test_a_diverged_run_shows_as_failed_with_task_and_step(store: RunStore) -> None:
     rid = store.create_run(RunConfig().to_dict(), status="queued")
     store.set_status(rid, "failed", error="the loss of task 'left' became NaN at step 12 "

@@ -17,7 +17,7 @@ from dashboard.shared.live_chart import live_chart
 from dashboard.shared.state import page_guard, prepare_worker, start_run, store, watch, watched_run, worker_ready
 from dashboard.shared.text import md_code, md_escape
 from dashboard.shared.wrap import wrapping_row
-from dashboard.train import external, forms, presets, run_setup
+from dashboard.train import external, forms, preset_bar, run_setup
 from mtlcore import naming
 from mtlcore.config import MAX_EPOCHS, MAX_STEPS, SEED_MAX
 from mtlcore.runs import executor
@@ -33,14 +33,6 @@ FIRST_POINTS_WAIT_S = 2.0  # after Train, the page waits this long at most to dr
 
 
 # -- callbacks (run before the script, so they may set widget values) ----------------------------
-PRESET_SHOWN = "_preset_shown"  # the preset last applied in this session: its text stays in view
-
-
-def apply_preset(key: str) -> None:
-    widgets.set_values(presets.preset_state(presets.get(key)))
-    st.session_state[PRESET_SHOWN] = key
-
-
 def dataset_changed() -> None:
     st.session_state[forms.TASKS] = forms.default_tasks(st.session_state[forms.DATASET])
 
@@ -116,30 +108,6 @@ def _sharing(arch: dict[str, Any]) -> str:
     if not arch.get("has_representation", True):
         return "shared parameters, no single shared representation"
     return "shared parameters and representation"
-
-
-def preset_bar() -> None:
-    shown = presets.all_presets()
-    row = st.container(horizontal=True)  # wraps in a narrow window rather than cutting the titles
-    for col, p in zip([row.container(width="stretch") for _ in shown], shown):
-        with col:
-            st.button(p.title, icon=p.icon, key=f"preset_{p.key}", on_click=apply_preset, args=(p.key,),
-                      width="stretch", help=p.explanation)
-    # the texts are long (the setup went below the fold at 1280 x 720): the applied preset's in view,
-    # every preset's one click away
-    applied = next((p for p in shown if p.key == st.session_state.get(PRESET_SHOWN)), None)
-    if applied is not None:
-        with st.container(border=True):
-            preset_text(applied)
-    with st.expander("What each preset shows, and what we measured"):
-        for p in shown:
-            preset_text(p)
-
-
-def preset_text(p: presets.Preset) -> None:
-    st.caption(f"**{p.title}**: {p.explanation}")
-    if p.observation:
-        st.caption(f":material/science: {p.observation}")
 
 
 def number_bind(key: str) -> str | None:
@@ -464,7 +432,7 @@ def page() -> None:
         return
     st.markdown("### :material/model_training: Train")
     with page_guard("the presets"):
-        preset_bar()
+        preset_bar.preset_bar()
     # a row that wraps: the setup keeps a readable width, and in a narrow window (800 px with the
     # sidebar open) the live panel moves under it instead of squeezing labels into "Optimiz er"
     row = st.container(horizontal=True, gap="medium")
