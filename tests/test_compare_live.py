@@ -48,8 +48,8 @@ def test_compare_shows_delta_m_once_the_baseline_it_started_finishes(
     uw = stored_run(store, "uw", seed=1, left=0.85, right=0.88)
     started: list[str] = []
 
-    def queue_only(config: RunConfig, s: RunStore, group_id: str = "", name: str = "") -> str:
-        rid = s.create_run(config.to_dict(), status="queued", name=name)
+    def queue_only(config: RunConfig, s: RunStore, group_id: str = "", name: str = "", owner: str = "") -> str:
+        rid = s.create_run(config.to_dict(), status="queued", name=name, owner=owner)
         started.append(rid)
         return rid
 

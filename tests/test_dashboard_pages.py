@@ -60,9 +60,9 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
     """Record what the Train button submits instead of spawning a worker."""
     configs: list[RunConfig] = []
 
-    def fake_start(config: RunConfig, store: RunStore, group_id: str = "", name: str = "") -> str:
+    def fake_start(config: RunConfig, store: RunStore, group_id: str = "", name: str = "", owner: str = "") -> str:
         configs.append(config)
-        return store.create_run(config.to_dict(), status="finished", name=name)
+        return store.create_run(config.to_dict(), status="finished", name=name, owner=owner)
 
     monkeypatch.setattr(executor, "start", fake_start)
     return configs
@@ -323,7 +323,7 @@ def test_data_sets_page_leads_to_training_on_a_set() -> None:
 
 
 def test_a_run_that_cannot_start_is_explained_under_train(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_room(config: RunConfig, store: RunStore, group_id: str = "", name: str = "") -> str:
+    def no_room(config: RunConfig, store: RunStore, group_id: str = "", name: str = "", owner: str = "") -> str:
         raise OSError("No space left on device")
 
     monkeypatch.setattr(executor, "start", no_room)

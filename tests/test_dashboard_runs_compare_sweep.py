@@ -235,9 +235,9 @@ def test_compare_offers_to_train_a_missing_baseline(filled: dict[str, Any], monk
     ids = filled["ids"]
     started: list[RunConfig] = []
 
-    def record(config: RunConfig, store: RunStore, group_id: str = "", name: str = "") -> str:
+    def record(config: RunConfig, store: RunStore, group_id: str = "", name: str = "", owner: str = "") -> str:
         started.append(config)
-        return store.create_run(config.to_dict(), status="queued", name=name)
+        return store.create_run(config.to_dict(), status="queued", name=name, owner=owner)
 
     monkeypatch.setattr(executor, "start", record)
     at = app("compare", {"runs": f"{ids['long']},{ids['seed1']}"}).run()
@@ -282,9 +282,10 @@ def test_sweep_page_pareto_with_front_methods_and_baselines(filled: dict[str, An
 def test_sweep_page_starts_a_sweep(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[tuple[SweepConfig, int, str | None]] = []
 
-    def record(sweep: SweepConfig, store: RunStore, workers: int | None = None, ray_address: str | None = None) -> str:
+    def record(sweep: SweepConfig, store: RunStore, workers: int | None = None, ray_address: str | None = None,
+               owner: str = "") -> str:
         started.append((sweep, workers or 0, ray_address))
-        return submit(sweep, store)
+        return submit(sweep, store, owner=owner)
 
     monkeypatch.setattr(sweep_execute, "start_sweep", record)
     at = app("sweep").run()
@@ -299,6 +300,9 @@ def test_sweep_page_starts_a_sweep(filled: dict[str, Any], monkeypatch: pytest.M
     assert sweep.grid_points == 5 and sweep.methods == ["uw", "dwa"] and sweep.base.optim.max_steps == 40
     assert workers >= 1 and ray_address is None
     assert at.query_params["sweep"].startswith("sweep-")
+    runs = filled["store"].list_runs(group_id=at.query_params["sweep"])
+    owners = {filled["store"].get_run(rid)["owner"] for rid in runs["id"]}  # recorded with the runs
+    assert len(runs) == 7 and len(owners) == 1 and len(owners.pop()) == 64
 
 
 @pytest.mark.slow

@@ -212,3 +212,27 @@ def test_a_version_one_store_without_the_executor_column_gains_it(tmp_path: Path
 def test_finished_event_rows_are_events_not_metrics() -> None:
     rows, evs = event_rows(Finished("failed", "boom", 0.0))
     assert rows == [] and evs[0][2] == "finished"
+
+
+def test_a_run_is_recorded_with_its_owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owner goes into the same INSERT as the run: no moment where a started run belongs to nobody
+    (which, without a teacher key, would let any browser steer it)."""
+    from mtlcore.config import RunConfig
+    from mtlcore.runs import workers
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    rid = store.create_run(RunConfig().to_dict(), owner="o" * 64)
+    assert store.get_run(rid)["owner"] == "o" * 64
+    assert store.get_run(store.create_run(RunConfig().to_dict()))["owner"] == ""
+    seen: list[str] = []
+    real = RunStore.create_run
+
+    def watched(self: RunStore, *args: object, **kwargs: object) -> str:
+        run_id = real(self, *args, **kwargs)
+        seen.append(self.get_run(run_id)["owner"])  # as the row is when it first exists
+        return run_id
+
+    store.create_run = watched.__get__(store)  # type: ignore[method-assign]
+    monkeypatch.setattr(workers, "start_worker", lambda *a, **k: None)  # the row is what is tested
+    started = workers.start_cold(RunConfig.from_dict({"optim": {"max_steps": 1}}), store, owner="p" * 64)
+    assert seen == ["p" * 64] and store.get_run(started)["owner"] == "p" * 64

@@ -72,8 +72,7 @@ def train_baseline(run_id: str) -> None:
         return
     try:
         config = baseline_config(RunConfig.from_dict(run["config"]))
-        rid = executor.start(config, s, name=config.name)
-        ownership.claim(s, rid)
+        rid = executor.start(config, s, name=config.name, owner=ownership.session_owner())
     except ConfigError as exc:
         st.session_state["_compare_error"] = str(exc)
         return

@@ -138,7 +138,8 @@ def new_sweep() -> None:
     if st.button("Start the sweep", type="primary", icon=":material/play_arrow:", key="sweep_start",
                  disabled=sweep is None or bool(address and ray_missing())):
         assert sweep is not None
-        group = start_sweep(sweep, store(), workers=workers, ray_address=address or None)
+        group = start_sweep(sweep, store(), workers=workers, ray_address=address or None,
+                            owner=ownership.session_owner())
         st.query_params[SWEEP_PARAM] = group
         st.session_state[PICK] = group
         st.toast(f"Sweep {group} started")
@@ -206,7 +207,7 @@ def train_baselines(run_ids: list[str]) -> None:
         run = s.get_run(rid)
         if run is not None:
             config = baseline_config(RunConfig.from_dict(run["config"]))
-            ownership.claim(s, executor.start(config, s, name=config.name))
+            executor.start(config, s, name=config.name, owner=ownership.session_owner())
     st.toast(f"Training {len(run_ids)} single-task baseline(s); their lines appear when they finish")
 
 

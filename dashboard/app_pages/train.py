@@ -76,8 +76,7 @@ def start_training() -> None:
         if config is None:
             st.session_state[TRAIN_ERROR] = " ".join(p.message for p in problems)
             return
-        rid = start_run(config)
-        ownership.claim(store(), rid)
+        rid = start_run(config, owner=ownership.session_owner())
     except Exception as exc:  # noqa: BLE001  shown under the button, never as a traceback
         st.session_state[TRAIN_ERROR] = f"The run could not start: {exc}"
         return

@@ -117,11 +117,6 @@ def can_control(run: Mapping[str, Any]) -> bool:
     return may_control(str(run.get("owner") or ""), session_owner(), is_teacher(), teacher_key_configured())
 
 
-def claim(store: Any, run_id: str) -> None:
-    """Mark a run this session just started as its own."""
-    store.set_owner(run_id, session_owner())
-
-
 def teacher_sidebar() -> None:
     """The sidebar's teacher key field (only when the server has a key)."""
     if not teacher_key_configured():

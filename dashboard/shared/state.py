@@ -85,12 +85,12 @@ def worker_ready() -> bool | None:
     return _standby(default_db_path()).ready() if standby_enabled() else None
 
 
-def start_run(config: RunConfig) -> str:
+def start_run(config: RunConfig, owner: str = "") -> str:
     """Start training `config` on the default executor (a warm local worker when one waits, Ray
-    when MTL_RAY_ADDRESS is set); returns the run id."""
+    when MTL_RAY_ADDRESS is set), owned by `owner` (a browser's hash); returns the run id."""
     if standby_enabled():
-        return _standby(default_db_path()).start(config, store(), name=config.name)
-    return executor.start(config, store(), name=config.name)
+        return _standby(default_db_path()).start(config, store(), name=config.name, owner=owner)
+    return executor.start(config, store(), name=config.name, owner=owner)
 
 
 def watched_run() -> str | None:

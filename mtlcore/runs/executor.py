@@ -29,8 +29,9 @@ class Executor(Protocol):
 
     kind: str  # the store's `executor` column for the runs it starts
 
-    def start(self, config: RunConfig, store: RunStore, name: str = "", group_id: str = "") -> str:
-        """Record the run as queued and have it trained; returns the run id at once."""
+    def start(self, config: RunConfig, store: RunStore, name: str = "", group_id: str = "", owner: str = "") -> str:
+        """Record the run as queued (owned by `owner`, a browser's hash) and have it trained; returns
+        the run id at once."""
         ...
 
     def stop(self, store: RunStore, run_id: str, grace_s: float = 5.0) -> None:
@@ -53,10 +54,10 @@ class LocalExecutor:
     def __init__(self, standby: workers.StandbyPool | None = None) -> None:
         self.standby = standby
 
-    def start(self, config: RunConfig, store: RunStore, name: str = "", group_id: str = "") -> str:
+    def start(self, config: RunConfig, store: RunStore, name: str = "", group_id: str = "", owner: str = "") -> str:
         if self.standby is not None:
-            return self.standby.start(config, store, name=name, group_id=group_id)
-        return workers.start_cold(config, store, name=name, group_id=group_id)
+            return self.standby.start(config, store, name=name, group_id=group_id, owner=owner)
+        return workers.start_cold(config, store, name=name, group_id=group_id, owner=owner)
 
     def stop(self, store: RunStore, run_id: str, grace_s: float = 5.0) -> None:
         store.request_stop(run_id)
@@ -104,9 +105,9 @@ def executor_of(store: RunStore, run_id: str) -> Executor:
     return LocalExecutor()
 
 
-def start(config: RunConfig, store: RunStore, group_id: str = "", name: str = "") -> str:
+def start(config: RunConfig, store: RunStore, group_id: str = "", name: str = "", owner: str = "") -> str:
     """Start a run on the default executor; returns its id at once."""
-    return default_executor().start(config, store, name=name, group_id=group_id)
+    return default_executor().start(config, store, name=name, group_id=group_id, owner=owner)
 
 
 def stop(store: RunStore, run_id: str, grace_s: float = 5.0) -> None:

@@ -106,11 +106,11 @@ class RayExecutor:
             self._refs[run_id] = ref
         return ref
 
-    def start(self, config: RunConfig, store: RunStore, name: str = "", group_id: str = "") -> str:
+    def start(self, config: RunConfig, store: RunStore, name: str = "", group_id: str = "", owner: str = "") -> str:
         config.validate()
         self.connect()
         rid = store.create_run(config.to_dict(), status="queued", name=name, group_id=group_id,
-                               executor=KIND, pid=os.getpid())
+                               executor=KIND, pid=os.getpid(), owner=owner)
         self.submit(store, rid)
         return rid
 

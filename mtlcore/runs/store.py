@@ -196,8 +196,9 @@ class RunStore:
     # -- runs -----------------------------------------------------------------------------------
     def create_run(self, config: dict[str, Any], status: str = "queued", name: str = "",
                    group_id: str = "", run_id: str | None = None, executor: str = LOCAL,
-                   pid: int | None = None) -> str:
-        """Record a run; `pid` is the process that owns it while it waits (see `reap`)."""
+                   pid: int | None = None, owner: str = "") -> str:
+        """Record a run; `pid` is the process that owns it while it waits (see `reap`); `owner` the
+        hash of the browser that started it, in the same INSERT (no moment without its owner)."""
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
         rid = run_id or uuid.uuid4().hex[:12]
@@ -205,13 +206,13 @@ class RunStore:
         with self.transaction() as c:
             c.execute(
                 "INSERT INTO runs (id, name, created, status, config, dataset, tasks, method, "
-                "architecture, seed, device, group_id, host, executor, pid) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "architecture, seed, device, group_id, host, executor, pid, owner) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rid, name or config.get("name", "") or "", time.time(), status,
                  json.dumps(config, sort_keys=True), data.get("name", ""),
                  json.dumps(data.get("tasks", [])), config.get("weighting", {}).get("method", ""),
                  config.get("model", {}).get("architecture", ""), int(config.get("seed", 0)),
-                 config.get("device", ""), group_id, self.host, executor, pid))
+                 config.get("device", ""), group_id, self.host, executor, pid, owner))
             c.execute("INSERT INTO controls (run_id, updated) VALUES (?, ?)", (rid, time.time()))
         return rid
 

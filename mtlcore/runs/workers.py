@@ -76,10 +76,11 @@ def start_worker(store: RunStore, run_id: str, threads: int | None = None) -> su
     return proc
 
 
-def start_cold(config: RunConfig, store: RunStore, name: str = "", group_id: str = "") -> str:
+def start_cold(config: RunConfig, store: RunStore, name: str = "", group_id: str = "", owner: str = "") -> str:
     """Record the run as queued and spawn its worker; returns at once with the run id."""
     config.validate()
-    run_id = store.create_run(config.to_dict(), status="queued", group_id=group_id, name=name, pid=os.getpid())
+    run_id = store.create_run(config.to_dict(), status="queued", group_id=group_id, name=name, pid=os.getpid(),
+                              owner=owner)
     start_worker(store, run_id)
     return run_id
 
@@ -203,20 +204,21 @@ class StandbyPool:
         proc = self._proc
         return proc is not None and proc.poll() is None and ready_file(self.db, proc.pid).exists()
 
-    def start(self, config: RunConfig, store: RunStore, name: str = "", group_id: str = "") -> str:
+    def start(self, config: RunConfig, store: RunStore, name: str = "", group_id: str = "", owner: str = "") -> str:
         """Hand the run to the waiting standby, or start a cold worker; returns the run id."""
         config.validate()
         with self._lock:
             proc, self._proc = self._proc, None
             if proc is None or proc.poll() is not None or proc.stdin is None:
-                return start_cold(config, store, name=name, group_id=group_id)
-            rid = store.create_run(config.to_dict(), status="queued", name=name, group_id=group_id, pid=proc.pid)
+                return start_cold(config, store, name=name, group_id=group_id, owner=owner)
+            rid = store.create_run(config.to_dict(), status="queued", name=name, group_id=group_id, pid=proc.pid,
+                                   owner=owner)
             try:
                 proc.stdin.write(f"{rid}\n".encode())
                 proc.stdin.close()
             except OSError:  # it died meanwhile: the run is still queued, give it a cold worker
                 store.delete_run(rid)
-                return start_cold(config, store, name=name, group_id=group_id)
+                return start_cold(config, store, name=name, group_id=group_id, owner=owner)
             return rid
 
     def close(self) -> None:

@@ -33,17 +33,18 @@ def new_group_id() -> str:
     return f"{GROUP_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-def submit(sweep: SweepConfig, store: RunStore, owner_pid: int | None = None) -> str:
+def submit(sweep: SweepConfig, store: RunStore, owner_pid: int | None = None, owner: str = "") -> str:
     """Record every planned run as queued under a new group id; returns the group id.
 
     `owner_pid` is the process that will execute them (this one by default): the store marks
     queued runs interrupted when their owner dies, so a crashed sweep never shows as queued forever.
+    `owner` is the hash of the browser that started the sweep (its runs are that browser's to stop).
     """
     runs = plan(sweep)
     group = new_group_id()
-    owner = owner_pid or os.getpid()
+    pid = owner_pid or os.getpid()
     for r in runs:
-        store.create_run(r.config.to_dict(), status="queued", name=r.name, group_id=group, pid=owner)
+        store.create_run(r.config.to_dict(), status="queued", name=r.name, group_id=group, pid=pid, owner=owner)
     return group
 
 
@@ -121,13 +122,13 @@ def run_sweep(sweep: SweepConfig, store: RunStore, workers: int | None = None,
 
 
 def start_sweep(sweep: SweepConfig, store: RunStore, workers: int | None = None,
-                ray_address: str | None = None) -> str:
+                ray_address: str | None = None, owner: str = "") -> str:
     """Record the sweep and execute it in a detached coordinator process; returns at once.
 
     The coordinator is `python -m mtlcore sweep --group ...`: this process starts no thread and no
     pool, so a page that starts a sweep stays as it was (and its server log quiet).
     """
-    group = submit(sweep, store)
+    group = submit(sweep, store, owner=owner)
     args = ["-m", "mtlcore", "sweep", "--db", store.path, "--group", group]
     if workers:
         args += ["--workers", str(workers)]
