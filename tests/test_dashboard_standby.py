@@ -24,7 +24,8 @@ def tiny_config() -> RunConfig:
 
 def test_without_a_standby_the_pool_starts_a_cold_worker(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(workers, "start_cold", lambda config, store, name="", group_id="": calls.append(name) or "cold")
+    monkeypatch.setattr(workers, "start_cold",
+                        lambda config, store, name="", group_id="", owner="": calls.append(name) or "cold")
     pool = StandbyPool(db_path)
     assert pool.start(tiny_config(), RunStore(db_path), name="n") == "cold"
     assert calls == ["n"]
