@@ -14,15 +14,13 @@ Scale: sum convention before clipping (the authors' code multiplies by T too).
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import torch
 
 from mtlcore.registry import Param
-from mtlcore.weighting.base import Aggregation, GradientWeighting, register
+from mtlcore.weighting.base import Aggregation, register
+from mtlcore.weighting.double_sampling import DoubleSamplingWeighting, onto_simplex
 from mtlcore.weighting.jacobian import as_tensor, combine
-from mtlcore.weighting.modo import cross_gramian, independent_triple, onto_simplex
 
 
 def sdmgrad_inner(a: np.ndarray, w: np.ndarray, lam: float, lr: float, momentum: float, n_iter: int) -> np.ndarray:
@@ -40,7 +38,7 @@ def sdmgrad_inner(a: np.ndarray, w: np.ndarray, lam: float, lr: float, momentum:
 
 
 @register
-class SDMGrad(GradientWeighting):
+class SDMGrad(DoubleSamplingWeighting):
     name = "sdmgrad"
     title = "SDMGrad"
     summary = ("Stochastic MGDA steered toward the mean gradient; weights from two independent batches, "
@@ -49,7 +47,6 @@ class SDMGrad(GradientWeighting):
              "Algorithms, NeurIPS 2023")
     family = "multi-objective"
     needs = "gradients"
-    batches_per_step: ClassVar[int] = 3
     formula = (r"w = \arg\min_{w \in \Delta} \tfrac12 (w + \lambda \tilde w)^\top J_1 J_2^\top (w + \lambda \tilde w)"
                r"\ \text{(n\_iter SGD steps)};\ d = \tfrac{T}{1 + \lambda} J_3^\top (w + \lambda \tilde w),"
                r"\ \tilde w = \tfrac1T \mathbf{1}")
@@ -75,12 +72,7 @@ class SDMGrad(GradientWeighting):
     def current_weights(self) -> list[float] | None:
         return [float(x) for x in self.task_weights()]
 
-    def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
-        return self.aggregate_batches([jacobian], [] if losses is None else [losses])
-
-    def aggregate_batches(self, jacobians: list[torch.Tensor], losses: list[torch.Tensor]) -> Aggregation:
-        step, first, second = independent_triple(self, jacobians)
-        a = cross_gramian(first, second)
+    def step_on(self, step: torch.Tensor, a: np.ndarray) -> Aggregation:
         if np.isfinite(a).all():
             hp = self.hp
             self.w = sdmgrad_inner(a, self.w, hp["lam"], hp["lr"], hp["momentum"], hp["n_iter"])
