@@ -331,7 +331,7 @@ def live_panel(interval: float | None) -> None:
             st.session_state[SHOWN] = None
             # one empty chart now: the browser loads its plotting code before Train, not after (all
             # four empty charts cost ~1 s of the browser's time on every visit)
-            left, _ = st.columns(2)
+            left, _ = wrapping_row("train_charts", CHART_MIN_PX, 2)  # where the loss chart will be
             with left:
                 live_chart(charts.loss_figure(charts.RunView(tasks=[], all_tasks=[], series={}), False),
                            key="chart_loss")
