@@ -114,9 +114,7 @@ def _path(method: str, g: np.ndarray) -> Any:
 
     key = json.dumps({"code": _code_version(), "method": method, "shape": list(g.shape),
                       "gradients": [float.hex(float(v)) for v in g.ravel()]}, sort_keys=True)
-    folder = cache_dir() / "plane"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{method}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+    return cache_dir() / "plane" / f"{method}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
 def _save(method: str, g: np.ndarray, answer: PlaneDirection | str) -> None:
@@ -132,6 +130,7 @@ def _save(method: str, g: np.ndarray, answer: PlaneDirection | str) -> None:
                 "weights": None if answer.weights is None else answer.weights.tolist()}
     try:
         path = _path(method, g)
+        path.parent.mkdir(parents=True, exist_ok=True)  # here only: a lookup writes nothing
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(body))
         os.replace(tmp, path)

@@ -203,8 +203,7 @@ class _Driver:
         learned = [p for m in self.methods for p in m.parameters()]
         self.optimizer = make_optimizer(OptimConfig(optimizer="adam", lr=lr), learned) if learned else None
         self.after = any(getattr(m, "wants_losses_after_step", False) for m in self.methods)
-        self._tiled: np.ndarray | None = None  # fixed loss weights, one row per start
-        self._fixed_row: tuple[float, float] | None = None
+        self._tiled: np.ndarray | None = None  # fixed loss weights, one row per start (what is recorded)
         # batched gradient methods with a float path (GradientWeighting.two_task_weights) take the rows
         # as floats; decided at the first step, since only the method can say
         self._floats: bool | None = None if self.batched else False
@@ -222,38 +221,39 @@ class _Driver:
             self._floats = weights is not None
             if weights is not None:
                 return _weighted_directions(pts, weights), (weights if record else None)
-        if self.fixed and self._fixed_row is not None and not record:
-            row = self._fixed_row
-            return _weighted_directions(pts, [row] * len(pts)), self._tiled
+        if self.fixed:
+            tiled = self._fixed_weights(pts, record)
+            row = (float(tiled[0, 0]), float(tiled[0, 1]))
+            return _weighted_directions(pts, [row] * len(pts)), tiled
         out = np.array(pts, dtype=np.float64)
         directions, weights = self.arrays(out[:, 2:].reshape(-1, 2, 2), out[:, :2], record)
-        if self.fixed and self._tiled is not None:
-            self._fixed_row = (float(self._tiled[0, 0]), float(self._tiled[0, 1]))
-            return _weighted_directions(pts, [self._fixed_row] * len(pts)), self._tiled
         return directions.ravel().tolist(), weights
+
+    def _fixed_weights(self, pts: list[tuple[float, ...]], record: bool) -> np.ndarray:
+        """A fixed-weight loss method's weights, one row per start: asked of the method at the first
+        step and again at every recorded one (a change is an error: it must then not count as fixed)."""
+        if self._tiled is None or record:
+            torch = self.torch
+            _, w = self.methods[0].combine(torch.tensor(pts[0][:2], dtype=torch.float64))
+            row = w.detach().double().numpy()
+            if self._tiled is None:
+                self._tiled = np.tile(row, (len(pts), 1))
+            elif not np.array_equal(row, self._tiled[0]):
+                raise RuntimeError(f"the loss weights of '{self.name}' changed during a toy run "
+                                   f"({self._tiled[0]} -> {row}); it must not count as fixed")
+        return self._tiled
 
     def arrays(self, jac: np.ndarray, losses: np.ndarray,
                record: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """jac (S, 2, 2), losses (S, 2) -> directions (S, 2), weights (S, 2) or None.
 
-        `record`: the simulator keeps this step. Only then are a batched method's weights converted
-        (None otherwise), and fixed loss weights asked of the method again: a change is an error
-        (the method must then leave _fixed_loss_weights).
+        `record`: the simulator keeps this step; only then are a batched method's weights converted
+        (None otherwise).
         """
         torch = self.torch
         if self.batched:
             agg = self.methods[0].aggregate_batch(torch.from_numpy(jac), torch.from_numpy(losses))
             return agg.direction.numpy(), None if agg.weights is None or not record else agg.weights.numpy()
-        if self.fixed:
-            if self._tiled is None or record:
-                _, w = self.methods[0].combine(torch.from_numpy(losses[0]))
-                row = w.detach().double().numpy()
-                if self._tiled is None:
-                    self._tiled = np.tile(row, (losses.shape[0], 1))
-                elif not np.array_equal(row, self._tiled[0]):
-                    raise RuntimeError(f"the loss weights of '{self.name}' changed during a toy run "
-                                       f"({self._tiled[0]} -> {row}); it must not count as fixed")
-            return np.einsum("bt,btn->bn", self._tiled, jac), self._tiled
         weights = np.full(losses.shape, np.nan)
         if self.gradient:  # a stateful method: one instance per start, one step each
             directions = np.empty(losses.shape)
