@@ -41,7 +41,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt pyproject.toml | $
 	touch $@ $(VENV)/.app-installed
 
 run: system $(VENV)/.app-installed
-	$(PY) -m streamlit run dashboard/streamlit_app.py --server.port $(PORT)
+	$(PY) -m streamlit run dashboard/server.py --server.port $(PORT)
 
 test: system $(VENV)/.dev-installed
 	$(PY) -m ruff check .

@@ -1,9 +1,10 @@
-"""The app as an ASGI server that warms its imports at start: `streamlit run dashboard/server.py`.
+"""The app's server: `streamlit run dashboard/server.py` (what `make run` starts).
 
-A page's first load after `streamlit run dashboard/streamlit_app.py` pays 1-2 s importing pandas,
-pyarrow, numpy and the core's catalogue, because Streamlit runs no app code before the first
-visitor. Here a startup hook imports them on a background thread while the server already answers,
-so the first visitor finds them loaded (or waits only for the rest). Same pages, same frame.
+The same pages and frame as `streamlit run dashboard/streamlit_app.py`, served as a `st.App` with two
+additions. A startup hook imports pandas, pyarrow, numpy and the core's catalogue on a background
+thread while the server already answers: Streamlit runs no app code before the first visitor, who
+otherwise paid 1-2 s for them. And every page's HTML says where the server's root is
+(dashboard/backend_base.py), so opening a page's URL does not first wait out a failed probe.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import streamlit as st
+from starlette.middleware import Middleware
+
+from dashboard import streamlit_app
+from dashboard.backend_base import BackendBaseMiddleware
+from dashboard.shared.pages import page_list, url_path
 
 # what every page's first run imports (measured with python -X importtime), heaviest first
 PRELOAD = ("pandas", "pyarrow", "numpy", "plotly.graph_objects", "plotly.io", "mtlcore.catalog",
@@ -36,4 +42,6 @@ async def warm_imports(_app: Any) -> AsyncIterator[None]:
     yield
 
 
-app = st.App("streamlit_app.py", lifespan=warm_imports)
+URL_PATHS = [url_path(entry) for entry in page_list(streamlit_app.PAGES)]
+app = st.App("streamlit_app.py", lifespan=warm_imports,
+             middleware=[Middleware(BackendBaseMiddleware, url_paths=URL_PATHS)])

@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.shared import live, ownership, present
-from dashboard.shared.pages import page_list
+from dashboard.shared.pages import page_list, url_path
 from dashboard.shared.state import RUN_PARAM, page_guard, store, store_problem
 from dashboard.shared.text import md_code, md_escape
 from dashboard.shared.timing import script_run
@@ -65,8 +65,8 @@ def sidebar(train_page: st.Page) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="MTL Playground", page_icon=ICON, layout="wide")
-    pages = [st.Page(path, title=title, icon=icon, default=(i == 0))
-             for i, (path, title, icon) in enumerate(page_list(PAGES, Path(__file__).resolve().parent / "app_pages"))]
+    pages = [st.Page(entry[0], title=entry[1], icon=entry[2], url_path=url_path(entry), default=(i == 0))
+             for i, entry in enumerate(page_list(PAGES, Path(__file__).resolve().parent / "app_pages"))]
     presenting = present.presenting()
     if presenting:  # charts only: no navigation, no sidebar, large type
         nav = st.navigation(pages, position="hidden")

@@ -198,3 +198,41 @@ def test_no_page_asks_anything_of_another_host(server: tuple[e2e.AppServer, dict
                             ("guide", ".st-key-guide_search input"), ("datasets", "[class*='st-key-use_'] button")]:
             open_page(page, f"{srv.url}/{path}", ready)
     assert not elsewhere, elsewhere
+
+
+PROBES_JS = "() => performance.getEntriesByType('resource').map(r => new URL(r.name).pathname)"
+
+
+def test_a_page_url_connects_at_the_servers_root_without_probing(server: tuple[e2e.AppServer, dict[str, str]],
+                                                                 tmp_path: Path) -> None:
+    """Opened at a page's URL, the frontend goes straight to the server's root (dashboard/backend_base.py)
+    instead of first asking `/<page>/_stcore/health` and waiting out its retry timer; under a base URL
+    path (as behind a proxy) the root is that path, and the page still works."""
+    srv, _ = server
+    with e2e.browser() as page:
+        for path, ready in [("runs", "[data-testid='stDataFrame']"), ("guide", ".st-key-guide_search input"),
+                            ("", ".st-key-train_button button")]:
+            open_page(page, f"{srv.url}/{path}", ready)
+            asked = page.evaluate(PROBES_JS)
+            assert "/_stcore/host-config" in asked
+            assert not [p for p in asked if "/_stcore/" in p and not p.startswith("/_stcore/")], asked
+            assert page.evaluate("() => window.__streamlit.BACKEND_BASE_URL") == f"{srv.url}/"
+    db = tmp_path / "prefixed.sqlite"
+    RunStore(db)
+    with e2e.AppServer(db, extra_env={"MTL_STANDBY": "0", "STREAMLIT_SERVER_BASE_URL_PATH": "mtl"}) as prefixed:
+        e2e.wait_until(lambda: _answers(f"{prefixed.url}/mtl/_stcore/health"), 120, "the prefixed server")
+        with e2e.browser() as page:
+            open_page(page, f"{prefixed.url}/mtl/guide", ".st-key-guide_search input")
+            assert page.evaluate("() => window.__streamlit.BACKEND_BASE_URL") == f"{prefixed.url}/mtl"
+            asked = page.evaluate(PROBES_JS)
+            assert "/mtl/_stcore/host-config" in asked and "/mtl/guide/_stcore/health" not in asked, asked
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read().strip() == b"ok"
+    except OSError:
+        return False

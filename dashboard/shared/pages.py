@@ -27,6 +27,12 @@ def page_title(script: Path) -> str:
     return script.stem.replace("_", " ").capitalize()
 
 
+def url_path(entry: PageEntry) -> str:
+    """The page's URL path: its file's name ("app_pages/runs.py" -> "runs"), given to st.Page
+    explicitly so the server (dashboard/backend_base.py) knows the same names without a script run."""
+    return Path(entry[0]).stem
+
+
 def page_list(listed: Sequence[PageEntry], folder: Path = PAGE_FOLDER) -> list[PageEntry]:
     """`listed` in its order, then the scripts of `folder` it does not name, by file name. Files
     starting with an underscore are not pages."""

@@ -49,7 +49,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-APP_SCRIPT = "dashboard/streamlit_app.py"
+APP_SCRIPT = "dashboard/server.py"  # what `make run` serves
 
 
 class AppServer:
