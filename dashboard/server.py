@@ -3,8 +3,9 @@
 The same pages and frame as `streamlit run dashboard/streamlit_app.py`, served as a `st.App` with two
 additions. A startup hook imports pandas, pyarrow, numpy and the core's catalogue on a background
 thread while the server already answers: Streamlit runs no app code before the first visitor, who
-otherwise paid 1-2 s for them. And every page's HTML says where the server's root is
-(dashboard/backend_base.py), so opening a page's URL does not first wait out a failed probe.
+otherwise paid 1-2 s for them. And every page's HTML starts with what the browser should know before
+Streamlit's JavaScript runs (page_head.py): where the server's root is (backend_base.py: no failed
+probe of the page's URL first) and which of Streamlit's modules its elements need (chunk_preload.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import streamlit as st
 from starlette.middleware import Middleware
 
 from dashboard import streamlit_app
-from dashboard.backend_base import BackendBaseMiddleware
+from dashboard.backend_base import base_script
+from dashboard.chunk_preload import APP_ELEMENTS, PAGE_ELEMENTS, preload_links
+from dashboard.page_head import PageHeadMiddleware
 from dashboard.shared.pages import page_list, url_path
 
 # what every page's first run imports (measured with python -X importtime), heaviest first
@@ -43,5 +46,15 @@ async def warm_imports(_app: Any) -> AsyncIterator[None]:
 
 
 URL_PATHS = [url_path(entry) for entry in page_list(streamlit_app.PAGES)]
+BASE = base_script(URL_PATHS)
+COMMON = preload_links(APP_ELEMENTS)
+BY_PAGE = {page: preload_links(elements, leave_out=APP_ELEMENTS) for page, elements in PAGE_ELEMENTS.items()}
+
+
+def page_head(page: str) -> str:
+    """What each page's HTML starts with: the server's root and the modules its elements need."""
+    return BASE + COMMON + BY_PAGE.get(page, "")
+
+
 app = st.App("streamlit_app.py", lifespan=warm_imports,
-             middleware=[Middleware(BackendBaseMiddleware, url_paths=URL_PATHS)])
+             middleware=[Middleware(PageHeadMiddleware, head_for=page_head)])

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dashboard.chunk_preload import element_chunk
 from mtlcore.runs.store import RunStore
 from mtlcore.sweeps import results as sweep_mod
 from mtlcore.sweeps.config import SweepConfig
@@ -207,7 +208,8 @@ def test_a_page_url_connects_at_the_servers_root_without_probing(server: tuple[e
                                                                  tmp_path: Path) -> None:
     """Opened at a page's URL, the frontend goes straight to the server's root (dashboard/backend_base.py)
     instead of first asking `/<page>/_stcore/health` and waiting out its retry timer; under a base URL
-    path (as behind a proxy) the root is that path, and the page still works."""
+    path (as behind a proxy) the root is that path, and the page still works. The page's HTML names
+    the modules its elements need (dashboard/chunk_preload.py)."""
     srv, _ = server
     with e2e.browser() as page:
         for path, ready in [("runs", "[data-testid='stDataFrame']"), ("guide", ".st-key-guide_search input"),
@@ -217,6 +219,10 @@ def test_a_page_url_connects_at_the_servers_root_without_probing(server: tuple[e
             assert "/_stcore/host-config" in asked
             assert not [p for p in asked if "/_stcore/" in p and not p.startswith("/_stcore/")], asked
             assert page.evaluate("() => window.__streamlit.BACKEND_BASE_URL") == f"{srv.url}/"
+            preloaded = page.evaluate("() => Array.from(document.querySelectorAll('head link[rel=modulepreload]'))"
+                                      ".map(l => new URL(l.href).pathname.split('/').pop())")
+            assert element_chunk("Selectbox") in preloaded  # the setup's modules load with the HTML
+            assert (element_chunk("DataFrame") in preloaded) == (path == "runs")
     db = tmp_path / "prefixed.sqlite"
     RunStore(db)
     with e2e.AppServer(db, extra_env={"MTL_STANDBY": "0", "STREAMLIT_SERVER_BASE_URL_PATH": "mtl"}) as prefixed:

@@ -301,8 +301,13 @@ def test_data_sets_page_lists_every_set_and_its_tasks() -> None:
     shown = " ".join(md_plain(str(m.value)) for m in at.markdown)
     for d in catalog.datasets():
         assert d["title"] in shown
-    tables = [h.proto.body for h in at.get("html")]
+    bodies = [h.proto.body for h in at.get("html")]
+    tables = [b for b in bodies if "<th>what it asks</th>" in b]  # the task tables; the others: parameters
     assert len(tables) == len(catalog.datasets())
+    params = [b for b in bodies if "<th>what it asks</th>" not in b]
+    assert len(params) == sum(1 for d in catalog.datasets() if d["params"])
+    for d, table in zip([d for d in catalog.datasets() if d["params"]], params):
+        assert all(f"<td>{html.escape(p['name'])}</td>" in table for p in d["params"])
     for d, table in zip(catalog.datasets(), tables):  # each set's tasks, in their chart colours
         names = [t["name"] for t in d["tasks"]]
         for name in names:

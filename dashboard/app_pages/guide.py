@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog
-from dashboard.shared.markdown_table import frame_markdown, markdown_table
+from dashboard.shared.html_table import html_table
 from dashboard.shared.state import page_guard
 from dashboard.shared.text import md_escape
 from dashboard.train import forms
@@ -61,24 +61,26 @@ def params_table(params: list[dict[str, Any]]) -> pd.DataFrame:
                           "what it does": p.get("help", "")} for p in params])
 
 
-def params_markdown(params: list[dict[str, Any]]) -> str:
-    """The hyperparameter table as markdown (cheap to draw 31 times, unlike a data grid)."""
-    return frame_markdown(params_table(params))
+def params_html(params: list[dict[str, Any]]) -> str:
+    """The hyperparameter table as escaped HTML (cheap to draw 31 times, unlike a data grid)."""
+    frame = params_table(params)
+    return html_table([str(c) for c in frame.columns], list(frame.itertuples(index=False)))
 
 
-def index_markdown(entries: list[dict[str, Any]]) -> str:
-    """One line per method: title, registry name, kind and family, and its summary's first sentence."""
-    return markdown_table([(m["title"], m["name"], m.get("kind", ""), m.get("family") or "",
-                            str(m.get("summary", "")).split(". ")[0].rstrip(".")) for m in entries],
-                          ["method", "name", "kind", "family", "idea"])
+INDEX_COLUMNS = ["method", "name", "kind", "family", "idea"]
+
+
+def index_rows(entries: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per method: title, registry name, kind and family, and its summary's first sentence."""
+    return [(m["title"], m["name"], m.get("kind", ""), m.get("family") or "",
+             str(m.get("summary", "")).split(". ")[0].rstrip(".")) for m in entries]
 
 
 def card(entry: dict[str, Any]) -> None:
     with st.container(border=True):
-        c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        c1.markdown(f"#### {entry['title']} &nbsp; `{entry['name']}`")
-        c2.badge(entry.get("family") or entry.get("kind", ""), color="blue")
-        st.write(entry["summary"])
+        family = md_escape(entry.get("family") or entry.get("kind", ""))
+        st.markdown(f"#### {entry['title']} &nbsp; `{entry['name']}` &nbsp; :blue-badge[{family}]\n\n"
+                    f"{entry['summary']}")
         if entry.get("formula"):
             st.latex(entry["formula"])
         needs = NEEDS.get(entry.get("needs", ""), entry.get("needs", ""))
@@ -89,7 +91,7 @@ def card(entry: dict[str, Any]) -> None:
         if entry.get("departures"):
             st.markdown(f"**Against the reference code:** {md_escape(entry['departures'])}")
         if entry["params"]:
-            st.markdown(params_markdown(entry["params"]))
+            st.html(params_html(entry["params"]))
         else:
             st.caption("No hyperparameters.")
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
@@ -122,7 +124,7 @@ def page() -> None:
     if not shown:
         return
     if not every and len(shown) > CARDS_AT_ONCE:
-        st.markdown(index_markdown(shown))
+        st.html(html_table(INDEX_COLUMNS, index_rows(shown)))
         by_name = {m["name"]: m for m in shown}
         if st.session_state.get(K_OPEN) not in by_name:
             st.session_state[K_OPEN] = shown[0]["name"]

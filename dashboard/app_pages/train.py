@@ -8,7 +8,8 @@ process started by mtlcore.runs.executor; this page only reads the run store.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import streamlit as st
 
@@ -114,8 +115,21 @@ def number_bind(key: str) -> str | None:
     return widgets.url_bind(key, lambda raw: forms.field_value(key, raw))
 
 
+@contextmanager
+def options(label: str, key: str, slots: dict[str, Any], hidden: dict[str, str]) -> Iterator[None]:
+    """A popover for the setup's secondary settings. Its widgets are drawn only when it opens (they
+    keep their values and URL either way): as expanders, their ~15 inputs were a third of the page's
+    time to open. The message slots made inside are noted in `hidden`, so a problem with one of its
+    widgets is also said above Train."""
+    before = set(slots)
+    with st.popover(label, key=key, width="stretch"):
+        yield
+    hidden.update({k: label for k in slots if k not in before})
+
+
 def setup_column() -> forms.Setup | None:
     slots: dict[str, Any] = {}
+    hidden: dict[str, str] = {}  # slot key -> the popover it is in
     ds_list = catalog.datasets()
     names = [d["name"] for d in ds_list]
     titles = {d["name"]: d["title"] for d in ds_list}  # the label is also the URL's value: no state in it
@@ -132,7 +146,7 @@ def setup_column() -> forms.Setup | None:
     slots[forms.DATASET] = st.empty()
     problems_by_key: dict[str, str] = {}
     if entry["params"]:
-        with st.expander("Data set options"):
+        with options("Data set options", "dataset_options", slots, hidden):
             for spec in entry["params"]:
                 key = forms.param_key("d", dataset, spec["name"])
                 widgets.param_widget(spec, key)
@@ -196,7 +210,7 @@ def setup_column() -> forms.Setup | None:
                                  f"{a['title']}: {_sharing(a)}" for a in a_list))
     slots[forms.ARCH] = st.empty()
     a_entry = catalog.architecture(arch)
-    with st.expander("Architecture options"):
+    with options("Architecture options", "arch_options", slots, hidden):
         st.caption(a_entry["summary"])
         for spec in a_entry["params"]:
             key = forms.param_key("a", arch, spec["name"])
@@ -204,10 +218,6 @@ def setup_column() -> forms.Setup | None:
             slots[key] = st.empty()
 
     st.markdown("##### :material/speed: Optimisation")
-    c1, c2 = st.columns(2)
-    c1.selectbox("Optimizer", list(forms.OPTIMIZERS), key=forms.OPTIMIZER, bind=widgets.BIND)
-    c2.selectbox("Device", list(forms.DEVICES), key=forms.DEVICE, bind=widgets.BIND,
-                 help="auto picks CUDA, then Apple MPS, then the CPU")
     widgets.url_choice(forms.LR, forms.LR_CHOICES, lambda v: f"{v:g}")
     st.select_slider("Learning rate", list(forms.LR_CHOICES), value=forms.DEFAULTS[forms.LR], key=forms.LR,
                      format_func=lambda v: f"{v:g}", bind=widgets.BIND)
@@ -215,23 +225,17 @@ def setup_column() -> forms.Setup | None:
     if float(st.session_state.get(forms.LR, forms.DEFAULTS[forms.LR])) >= HIGH_LR:
         st.caption(":material/warning: A learning rate this high often diverges; if it does, the run "
                    "stops and says which task's loss blew up, and at which step.")
-    widgets.url_choice(forms.BATCH, forms.BATCH_CHOICES, str)
-    st.select_slider("Batch size", list(forms.BATCH_CHOICES), value=forms.DEFAULTS[forms.BATCH],
-                     key=forms.BATCH, bind=widgets.BIND)
-    c1, c2 = st.columns(2)
-    c1.number_input("Epochs", min_value=0.1, max_value=float(MAX_EPOCHS), value=forms.DEFAULTS[forms.EPOCHS],
+    st.number_input("Epochs", min_value=0.1, max_value=float(MAX_EPOCHS), value=forms.DEFAULTS[forms.EPOCHS],
                     step=1.0, format="%g", key=forms.EPOCHS, bind=number_bind(forms.EPOCHS))
-    c2.number_input("Seed", min_value=0, max_value=SEED_MAX, value=forms.DEFAULTS[forms.SEED], step=1,
-                    key=forms.SEED, bind=number_bind(forms.SEED))
     slots[forms.EPOCHS] = st.empty()
     st.toggle("Train until I press Stop", key=forms.UNTIL_STOPPED, value=False, bind=widgets.BIND,
               help="for a class: the run goes on (epochs ignored) while you talk and drag the weight "
                    "sliders; the Stop button above the charts ends it")
-    if st.session_state.get(forms.DEVICE, "auto") == "auto":
-        st.caption(f"Device auto: this machine trains on **{catalog.auto_device()}**.")
-    with st.expander("Regularisation and augmentation"):
+    with options("Optimizer, batch size, seed, device", "opt_options", slots, hidden):
+        optimiser_widgets(slots)
+    with options("Regularisation and augmentation", "reg_options", slots, hidden):
         regularisation_widgets(slots)
-    with st.expander("Measurements"):
+    with options("Measurements", "measure_options", slots, hidden):
         st.number_input("Validate every N steps (0: once per epoch)", min_value=0, max_value=MAX_STEPS,
                         value=forms.DEFAULTS[forms.EVAL_EVERY], step=5, key=forms.EVAL_EVERY,
                         bind=number_bind(forms.EVAL_EVERY))
@@ -249,6 +253,8 @@ def setup_column() -> forms.Setup | None:
         train_slot.warning(md_escape(message), icon=":material/link_off:")
     for key, message in problems_by_key.items():
         target = slots.get(key)
+        if key in hidden:  # said under the widget, in its popover, and above Train
+            train_slot.error(md_escape(f"{hidden[key]}: {message}"), icon=":material/block:")
         if key == forms.DATASET and target is not None:
             target.warning(md_escape(f"This data set cannot load here. {message}"), icon=":material/download:")
         elif target is not None:
@@ -267,6 +273,22 @@ def setup_column() -> forms.Setup | None:
                    "now begins as soon as it is ready.")
     st.caption(":material/link: The address bar holds this whole setup: copy it to share or bookmark it.")
     return setup
+
+
+def optimiser_widgets(slots: dict[str, Any]) -> None:
+    """The run's settings a lesson rarely changes (the learning rate and epochs stay in view)."""
+    c1, c2 = st.columns(2)
+    c1.selectbox("Optimizer", list(forms.OPTIMIZERS), key=forms.OPTIMIZER, bind=widgets.BIND)
+    c2.number_input("Seed", min_value=0, max_value=SEED_MAX, value=forms.DEFAULTS[forms.SEED], step=1,
+                    key=forms.SEED, bind=number_bind(forms.SEED))
+    widgets.url_choice(forms.BATCH, forms.BATCH_CHOICES, str)
+    st.select_slider("Batch size", list(forms.BATCH_CHOICES), value=forms.DEFAULTS[forms.BATCH],
+                     key=forms.BATCH, bind=widgets.BIND)
+    st.selectbox("Device", list(forms.DEVICES), key=forms.DEVICE, bind=widgets.BIND,
+                 help="auto picks CUDA, then Apple MPS, then the CPU")
+    slots[forms.DEVICE] = st.empty()
+    if st.session_state.get(forms.DEVICE, "auto") == "auto":
+        st.caption(f"Device auto: this machine trains on **{catalog.auto_device()}**.")
 
 
 def regularisation_widgets(slots: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
-"""The server's hint to the browser of where its root is (dashboard/backend_base.py).
+"""What each page's HTML starts with (dashboard/page_head.py, backend_base.py, chunk_preload.py).
 
 The middleware is driven here as ASGI with a fake app; the browser's side (no probe of a page's URL,
-a base URL path kept) is checked in Chromium by tests/test_browser_layout.py.
+a base URL path kept, the modules preloaded) is checked in Chromium by tests/test_browser_layout.py.
 """
 
 from __future__ import annotations
@@ -14,16 +14,19 @@ from typing import Any
 
 import pytest
 
-from dashboard import streamlit_app
-from dashboard.backend_base import BackendBaseMiddleware, base_script, inject
-from dashboard.server import app as served_app
+from dashboard import server, streamlit_app
+from dashboard.backend_base import base_script
+from dashboard.chunk_preload import APP_ELEMENTS, PAGE_ELEMENTS, STATIC_JS, element_chunk, module_closure, preload_links
+from dashboard.page_head import PageHeadMiddleware, inject
 from dashboard.shared.pages import page_list, url_path
+
+HEAD = "<script>/* the head */</script>"
 
 SHELL = (b"<!DOCTYPE html><html><head><title>Streamlit</title><script type=module src=./static/js/index.js>"
          b"</script></head><body></body></html>")
 
 
-def drive(middleware: BackendBaseMiddleware, path: str, method: str = "GET",
+def drive(middleware: PageHeadMiddleware, path: str, method: str = "GET",
           headers: list[tuple[bytes, bytes]] | None = None) -> tuple[dict[str, Any], bytes, list[tuple[bytes, bytes]]]:
     """One request through the middleware: (response start, body, request headers the app saw)."""
     sent: list[dict[str, Any]] = []
@@ -68,11 +71,12 @@ def header(start: dict[str, Any], name: bytes) -> bytes | None:
 
 @pytest.mark.parametrize("path", ["/", "/runs", "/guide/", "/mtl/compare", "/not_a_page"])
 def test_the_shell_of_any_page_url_gets_the_script_first_in_its_head(path: str) -> None:
-    mw = BackendBaseMiddleware(FakeApp(SHELL), ["", "runs", "compare", "guide"])
+    asked: list[str] = []
+    mw = PageHeadMiddleware(FakeApp(SHELL), lambda page: asked.append(page) or HEAD)
     start, body, seen = drive(mw, path)
-    assert body.startswith(b"<!DOCTYPE html><html><head><script>")
-    assert body.index(b"BACKEND_BASE_URL") < body.index(b"index.js")  # before Streamlit's module reads it
-    assert body.replace(mw.script.encode(), b"") == SHELL
+    assert body.startswith(b"<!DOCTYPE html><html><head>" + HEAD.encode())  # before Streamlit's module
+    assert body.replace(HEAD.encode(), b"") == SHELL
+    assert asked == [path.rstrip("/").rsplit("/", 1)[-1]]  # the page's own head: its URL's last segment
     assert header(start, b"content-length") == str(len(body)).encode()
     assert header(start, b"cache-control") == b"no-cache"  # the app's other headers are kept
     assert b"accept-encoding" not in dict(seen)  # asked uncompressed, so the script can go in
@@ -84,16 +88,16 @@ def test_the_shell_of_any_page_url_gets_the_script_first_in_its_head(path: str) 
     ("/app/static/plotly.min.js", b"text/javascript")])
 def test_everything_else_passes_through_untouched(path: str, content_type: bytes) -> None:
     body = b"x" * 5000
-    mw = BackendBaseMiddleware(FakeApp(body, content_type), ["runs"])
+    mw = PageHeadMiddleware(FakeApp(body, content_type), lambda page: HEAD)
     start, got, seen = drive(mw, path)
     assert got == body and header(start, b"content-length") == b"5000"
 
 
 def test_a_compressed_or_non_get_answer_is_left_alone() -> None:
-    mw = BackendBaseMiddleware(FakeApp(SHELL, gzipped=True), ["runs"])
+    mw = PageHeadMiddleware(FakeApp(SHELL, gzipped=True), lambda page: HEAD)
     start, body, _ = drive(mw, "/runs")
     assert gzip.decompress(body) == SHELL and header(start, b"content-encoding") == b"gzip"
-    mw = BackendBaseMiddleware(FakeApp(SHELL), ["runs"])
+    mw = PageHeadMiddleware(FakeApp(SHELL), lambda page: HEAD)
     start, body, seen = drive(mw, "/runs", method="POST")
     assert body == SHELL and b"accept-encoding" in dict(seen)
 
@@ -111,8 +115,37 @@ def test_the_script_lists_exactly_the_apps_page_urls_and_refuses_odd_ones() -> N
         base_script(["runs", "</script><script>alert(1)"])
 
 
-def test_the_served_app_wears_the_middleware_with_every_page() -> None:
-    """dashboard/server.py (what `make run` serves) builds its st.App with the middleware."""
-    found = [m for m in served_app._user_middleware if m.cls is BackendBaseMiddleware]  # noqa: SLF001
-    assert len(found) == 1
-    assert sorted(found[0].kwargs["url_paths"]) == sorted(url_path(e) for e in page_list(streamlit_app.PAGES))
+def test_the_served_app_starts_each_page_with_its_root_and_its_modules() -> None:
+    """dashboard/server.py (what `make run` serves) wears the middleware; the Runs page also gets
+    the data grid's modules, the Method guide does not."""
+    found = [m for m in server.app._user_middleware if m.cls is PageHeadMiddleware]  # noqa: SLF001
+    assert len(found) == 1 and found[0].kwargs["head_for"] is server.page_head
+    runs, guide = server.page_head("runs"), server.page_head("guide")
+    assert runs.startswith(base_script(server.URL_PATHS)) and guide.startswith(base_script(server.URL_PATHS))
+    grid = element_chunk("DataFrame")
+    assert grid and f"/{grid}" in runs and f"/{grid}" not in guide
+    for chunk in (element_chunk(e) for e in ("Selectbox", "Slider", "NumberInput", "Button")):
+        assert chunk and guide.count(f"/{chunk}\"") == 1 and runs.count(f"/{chunk}\"") == 1  # once each
+
+
+def test_every_listed_element_has_one_module_in_this_streamlit() -> None:
+    """The element names are Streamlit's module names: an upgrade that renames one fails here
+    (the app would still work, only without that head start)."""
+    for name in (*APP_ELEMENTS, *(e for elements in PAGE_ELEMENTS.values() for e in elements)):
+        assert element_chunk(name) is not None, name
+    assert set(PAGE_ELEMENTS) <= set(server.URL_PATHS)
+
+
+def test_the_closure_follows_static_imports_and_skips_what_the_index_loads(tmp_path) -> None:
+    (tmp_path / "A.1.js").write_text('import{x}from"./B.2.js";import"./C.3.js";const l=()=>import("./Lazy.4.js")')
+    (tmp_path / "B.2.js").write_text('import"./C.3.js";import{y}from"./Known.5.js"')
+    (tmp_path / "C.3.js").write_text("export const c=1")
+    (tmp_path / "Lazy.4.js").write_text("export const z=1")
+    assert module_closure(["A.1.js"], tmp_path, frozenset({"Known.5.js"})) == ["A.1.js", "B.2.js", "C.3.js"]
+    index = tmp_path / "index.html"
+    index.write_text('<script type="module" src="./static/js/C.3.js"></script>')
+    links = preload_links(["A"], tmp_path, index)
+    assert links == ('<link rel="modulepreload" crossorigin href="./static/js/A.1.js">'
+                     '<link rel="modulepreload" crossorigin href="./static/js/B.2.js">')
+    assert preload_links(["A"], tmp_path, tmp_path / "missing.html") == ""  # a layout it does not know: nothing
+    assert STATIC_JS.is_dir()
