@@ -28,6 +28,7 @@ warm; app throughput at least 0.9x headless. Needs /usr/bin/chromium and python 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -68,6 +69,16 @@ st.title("A minimal page")
 st.button("Press me", key="press")
 '''
 MINIMAL_CONTROL = ".st-key-press button"
+# Streamlit's own cost of widgets: the minimal page plus N plain widgets, served the same way. What
+# a page with a setup form can reach is bounded by these (each widget ~5 ms of the browser's work here).
+WIDGET_PAGES = {
+    "+10 buttons": "for i in range(10):\n    st.button(f'Button {i}', key=f'b{i}')\n",
+    "+10 select boxes": "for i in range(10):\n    st.selectbox(f'Choice {i}', ['a', 'b', 'c'], key=f's{i}')\n",
+    "+20 mixed widgets": ("for i in range(5):\n    st.selectbox(f'Choice {i}', ['a', 'b'], key=f's{i}')\n"
+                          "    st.slider(f'Slider {i}', 0, 9, key=f'l{i}')\n"
+                          "    st.number_input(f'Number {i}', key=f'n{i}')\n"
+                          "    st.multiselect(f'Several {i}', ['a', 'b'], key=f'm{i}')\n"),
+}
 # The app's own frame (the page config, the navigation with every page, the shared sidebar) around
 # the minimal page's content: what any page of the app costs before its own work. A floor of its own:
 # Streamlit's navigation and sidebar alone take ~1.5x the minimal page's time here.
@@ -223,6 +234,7 @@ class Load:
     """One timed page load and where its time went."""
 
     tti_s: float
+    drawn_s: float = 0.0  # until no element is still a skeleton (its code loading), from goto
     shell_s: float = 0.0  # the HTML and Streamlit's JavaScript, until DOMContentLoaded
     script_s: float = 0.0  # the server's script run (sidebar and page), from the timing hook
     queries_s: float = 0.0  # run-store calls inside that run
@@ -246,7 +258,12 @@ INTERACTIVE_JS = """(control) => {
 }"""
 
 
-def time_to_interactive(page, url: str, control: str, timeout_s: float = 120.0) -> float:
+# Every element drawn: no grey skeleton left where Streamlit is still loading an element's code.
+DRAWN_JS = """() => !document.querySelector('[data-testid="stSkeleton"]')"""
+
+
+def time_to_interactive(page, url: str, control: str, timeout_s: float = 120.0,
+                        drawn: list[float] | None = None) -> float:
     """Seconds from `goto` until the script run has finished with `control` visible: the moment a
     user can use the page. Checked at every animation frame in the page: Playwright's
     `locator.wait_for` retries at growing intervals (up to 0.5 s apart after the first 0.3 s), which
@@ -254,7 +271,11 @@ def time_to_interactive(page, url: str, control: str, timeout_s: float = 120.0) 
     t0 = time.perf_counter()
     page.goto(url)
     page.wait_for_function(INTERACTIVE_JS, arg=control, polling="raf", timeout=timeout_s * 1000)
-    return time.perf_counter() - t0
+    tti = time.perf_counter() - t0
+    if drawn is not None:  # and until every element is drawn (appended: seconds from goto)
+        page.wait_for_function(DRAWN_JS, polling="raf", timeout=timeout_s * 1000)
+        drawn.append(time.perf_counter() - t0)
+    return tti
 
 
 def script_records(path: Path, offset: int) -> tuple[list[dict], int]:
@@ -277,11 +298,12 @@ def import_seconds(log: Path, offset: int) -> float:
 
 
 def timed_load(page, url: str, control: str, timing: Path, offset: int) -> tuple[Load, int]:
-    tti = time_to_interactive(page, url, control)
+    drawn: list[float] = []
+    tti = time_to_interactive(page, url, control, drawn=drawn)
     time.sleep(0.05)  # the hook writes its record as the script run ends
     records, offset = script_records(timing, offset)
     probe = page.evaluate(BROWSER_READ_JS)
-    load = Load(tti, shell_s=probe["shell_ms"] / 1000, browser_s=probe["longtask_ms"] / 1000,
+    load = Load(tti, drawn_s=drawn[0], shell_s=probe["shell_ms"] / 1000, browser_s=probe["longtask_ms"] / 1000,
                 charts=int(probe["charts"]), charts_done_s=probe["last_chart_ms"] / 1000,
                 script_s=sum(r["script_s"] for r in records), queries_s=sum(r["queries_s"] for r in records),
                 queries=sum(r["queries"] for r in records))
@@ -309,11 +331,16 @@ def bench_pages(work: Path, rounds: int, only: list[str] | None = None) -> dict[
     timing = work / "timing.jsonl"
     env = {"MTL_PAGE_TIMING": str(timing)}
     with e2e.AppServer(db, extra_env=env) as app, e2e.AppServer(work / "minimal.sqlite", script=minimal) as base, \
-            e2e.AppServer(work / "frame.sqlite", script=frame_script) as frame:
-        app.wait_ready()
-        base.wait_ready()
-        frame.wait_ready()
+            e2e.AppServer(work / "frame.sqlite", script=frame_script) as frame, contextlib.ExitStack() as stack:
+        widget_servers = {}
+        for i, (label, body) in enumerate(WIDGET_PAGES.items()):
+            script = work / f"widgets_{i}.py"
+            script.write_text(MINIMAL_PAGE + body)
+            widget_servers[label] = stack.enter_context(e2e.AppServer(work / f"widgets_{i}.sqlite", script=script))
+        for server in (app, base, frame, *widget_servers.values()):
+            server.wait_ready()
         targets = [("minimal page", f"{base.url}/", MINIMAL_CONTROL), ("app frame", f"{frame.url}/", MINIMAL_CONTROL)]
+        targets += [(label, f"{server.url}/", MINIMAL_CONTROL) for label, server in widget_servers.items()]
         targets += [(label, f"{app.url}/{path}", control) for label, path, control in page_targets(db)
                     if not only or label in only]
         loads: dict[str, list[Load]] = {label: [] for label, _, _ in targets}
@@ -376,20 +403,23 @@ def print_pages(loads: dict[str, list[Load]], what: str) -> None:
     n = len(loads["minimal page"])
     print(f"time to interactive, {what}: seconds from goto until the script run finished and the page's main "
           f"control is visible (median of {n}); ratio to the minimal page (a title and a button) served the same "
-          f"way, and /frame: to the app's frame (navigation and sidebar) around that same minimal content. "
+          f"way, and /frame: to the app's frame (navigation and sidebar) around that same minimal content; "
+          f"'+N ...' pages are the minimal page with N plain widgets more. drawn = until no element is still "
+          f"loading its code (a grey skeleton), from goto. "
           f"Where it went (medians): shell = HTML and JavaScript until DOMContentLoaded; script = the "
           f"server's script run (sidebar + page) with its run-store calls (queries); imports = server imports "
           f"during the load; browser = main-thread long tasks; charts = Plotly charts and when the last "
           f"finished drawing (from goto)")
-    head = (f"{'page':<18} {'median (s)':>10} {'ratio':>6} {'/frame':>6} {'shell':>6} {'script':>7} {'queries':>12} "
-            f"{'imports':>8} {'browser':>8} {'charts':>12}  samples")
+    head = (f"{'page':<18} {'median (s)':>10} {'ratio':>6} {'/frame':>6} {'drawn':>6} {'shell':>6} {'script':>7} "
+            f"{'queries':>12} {'imports':>8} {'browser':>8} {'charts':>12}  samples")
     print(head)
     print("-" * len(head))
     for label, samples in loads.items():
         tti = med(label, "tti_s")
         queries = f"{med(label, 'queries_s'):.3f} ({med(label, 'queries'):.0f})"
         charts = f"{med(label, 'charts'):.0f} @ {med(label, 'charts_done_s'):.2f}"
-        print(f"{label:<18} {tti:>10.3f} {tti / base:>6.2f} {tti / frame:>6.2f} {med(label, 'shell_s'):>6.2f} "
+        print(f"{label:<18} {tti:>10.3f} {tti / base:>6.2f} {tti / frame:>6.2f} {med(label, 'drawn_s'):>6.2f} "
+              f"{med(label, 'shell_s'):>6.2f} "
               f"{med(label, 'script_s'):>7.3f} {queries:>12} {med(label, 'imports_s'):>8.2f} "
               f"{med(label, 'browser_s'):>8.2f} {charts:>12}  {', '.join(f'{x.tti_s:.3f}' for x in samples)}")
     print()
