@@ -42,8 +42,16 @@ def test_train_stream_and_stop_in_the_browser(server: e2e.AppServer) -> None:
         e2e.open_app(page, f"{server.url}/?epochs=50")
         e2e.choose_in_selectbox(page, "dataset", "Multi-Digits")
         e2e.set_tasks(page, ["left", "sum"])
-        e2e.nudge_slider(page, "Weight of sum", 2)  # 1 -> 2 on the log-spaced scale
-        e2e.wait_until(lambda: "w_sum=2" in page.url, 10, "the slider's value reaching the URL")
+        for attempt in (1, 2):  # under a loaded machine a rerun (the tasks' change) may redraw the
+            e2e.nudge_slider(page, "Weight of sum", 2)  # thumb while the keys are pressed: the slider
+            try:  # then still shows 1 and a user presses again; the value must reach the URL either way
+                e2e.wait_until(lambda: "w_sum=2" in page.url, 10, "the slider's value reaching the URL")
+                break
+            except TimeoutError:
+                shown = page.get_by_role("slider", name="Weight of sum").get_attribute("aria-valuetext")
+                if attempt == 2 or shown != "1":
+                    raise
+                print(f"the keys were lost (the slider shows {shown}): pressing again")
         assert e2e.loss_points(page) == 0
         # like a user who takes a few seconds: the page's warm worker has finished loading PyTorch
         e2e.wait_until(lambda: workers.waiting(server.db), 180, "the warm worker getting ready", poll_s=0.5)
