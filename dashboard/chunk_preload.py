@@ -30,7 +30,8 @@ APP_ELEMENTS = ("Button", "Checkbox", "Selectbox", "Multiselect", "Slider", "Num
 # in Chromium, warm, interleaved with and without: Runs 0.38 -> 0.32 s with the data grid's modules,
 # Landscape 0.48 -> 0.40 s with Plotly's (4.7 MB); the Sweep page, whose charts come after its form,
 # was no faster with Plotly's, so it is not listed.
-PAGE_ELEMENTS: dict[str, tuple[str, ...]] = {"runs": ("DataFrame",), "compare": ("DataFrame", "Table", "PlotlyChart"),
+PAGE_ELEMENTS: dict[str, tuple[str, ...]] = {"train": ("BidiComponent",), "runs": ("DataFrame",),
+                                             "compare": ("DataFrame", "Table", "PlotlyChart"),
                                              "landscape": ("PlotlyChart",)}
 _STATIC_IMPORT = re.compile(r'(?:\bfrom\s*|\bimport\s*)"\./([\w.\-]+\.js)"')
 _IN_INDEX = re.compile(r'(?:href|src)="\./static/js/([\w.\-]+\.js)"')

@@ -52,8 +52,9 @@ BY_PAGE = {page: preload_links(elements, leave_out=APP_ELEMENTS) for page, eleme
 
 
 def page_head(page: str) -> str:
-    """What each page's HTML starts with: the server's root and the modules its elements need."""
-    return BASE + COMMON + BY_PAGE.get(page, "")
+    """What each page's HTML starts with: the server's root and the modules its elements need ("" is
+    the home page, the first listed)."""
+    return BASE + COMMON + BY_PAGE.get(page or URL_PATHS[0], "")
 
 
 app = st.App("streamlit_app.py", lifespan=warm_imports,

@@ -212,7 +212,7 @@ def test_every_preset_states_what_it_shows_and_the_applied_one_stays_in_view() -
     at = app().run()
     scale = presets.get("scale")
     said = lambda: [c.value for c in at.caption if scale.observation in c.value]  # noqa: E731
-    assert len(said()) == 1  # in the expander, for every preset
+    assert len(said()) == 1  # in the popover, for every preset
     for p in presets.all_presets():
         assert any(p.explanation in c.value for c in at.caption), p.key
     at.button(key="preset_scale").click().run()

@@ -116,13 +116,14 @@ def number_bind(key: str) -> str | None:
 
 
 @contextmanager
-def options(label: str, key: str, slots: dict[str, Any], hidden: dict[str, str]) -> Iterator[None]:
+def options(label: str, key: str, slots: dict[str, Any], hidden: dict[str, str],
+            help_text: str | None = None) -> Iterator[None]:
     """A popover for the setup's secondary settings. Its widgets are drawn only when it opens (they
     keep their values and URL either way): as expanders, their ~15 inputs were a third of the page's
     time to open. The message slots made inside are noted in `hidden`, so a problem with one of its
     widgets is also said above Train."""
     before = set(slots)
-    with st.popover(label, key=key, width="stretch"):
+    with st.popover(label, key=key, width="stretch", help=help_text):
         yield
     hidden.update({k: label for k in slots if k not in before})
 
@@ -231,11 +232,13 @@ def setup_column() -> forms.Setup | None:
     st.toggle("Train until I press Stop", key=forms.UNTIL_STOPPED, value=False, bind=widgets.BIND,
               help="for a class: the run goes on (epochs ignored) while you talk and drag the weight "
                    "sliders; the Stop button above the charts ends it")
-    with options("Optimizer, batch size, seed, device", "opt_options", slots, hidden):
+    with options("More settings", "more_options", slots, hidden,
+                 help_text="Optimizer, batch size, seed and device; regularisation and augmentation; how often "
+                           "to validate and to measure gradient conflict"):
         optimiser_widgets(slots)
-    with options("Regularisation and augmentation", "reg_options", slots, hidden):
+        st.markdown("**Regularisation and augmentation**")
         regularisation_widgets(slots)
-    with options("Measurements", "measure_options", slots, hidden):
+        st.markdown("**Measurements**")
         st.number_input("Validate every N steps (0: once per epoch)", min_value=0, max_value=MAX_STEPS,
                         value=forms.DEFAULTS[forms.EVAL_EVERY], step=5, key=forms.EVAL_EVERY,
                         bind=number_bind(forms.EVAL_EVERY))
@@ -277,6 +280,7 @@ def setup_column() -> forms.Setup | None:
 
 def optimiser_widgets(slots: dict[str, Any]) -> None:
     """The run's settings a lesson rarely changes (the learning rate and epochs stay in view)."""
+    st.markdown("**Optimizer, batch size, seed, device**")
     c1, c2 = st.columns(2)
     c1.selectbox("Optimizer", list(forms.OPTIMIZERS), key=forms.OPTIMIZER, bind=widgets.BIND)
     c2.number_input("Seed", min_value=0, max_value=SEED_MAX, value=forms.DEFAULTS[forms.SEED], step=1,

@@ -16,7 +16,6 @@ def apply_preset(key: str) -> None:
     st.session_state[PRESET_SHOWN] = key
 
 
-
 def preset_bar() -> None:
     shown = presets.all_presets()
     row = st.container(horizontal=True)  # wraps in a narrow window rather than cutting the titles
@@ -30,7 +29,10 @@ def preset_bar() -> None:
     if applied is not None:
         with st.container(border=True):
             preset_text(applied)
-    with st.expander("What each preset shows, and what we measured"):
+    # a popover: its texts are drawn only when opened (as an expander's eight captions they were
+    # drawn, hidden, on every visit of the Train page)
+    with st.popover("What each preset shows, and what we measured", icon=":material/info:", key="preset_texts",
+                    width="stretch"):
         for p in shown:
             preset_text(p)
 
