@@ -145,20 +145,29 @@ def curves(s: ScriptRunStore, selected: list[str]) -> None:
     live_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine")
 
 
-def results(s: ScriptRunStore, selected: list[str]) -> None:
-    st.markdown("#### Final metrics and Delta-m")
-    c1, c2, c3 = st.columns(3)
-    split = c1.radio("Split", ["test", "val"], key="compare_split", horizontal=True,
+def delta_settings() -> tuple[str, str, str]:
+    """The split, the Delta-m averaging and the classification metric the table uses."""
+    split = st.radio("Split", ["test", "val"], key="compare_split", horizontal=True,
                      help="test: the held-out result of finished runs; val: the last validation")
-    averaging = c2.radio("Delta-m averages over", list(AVERAGING), key="compare_averaging", horizontal=True,
+    averaging = st.radio("Delta-m averages over", list(AVERAGING), key="compare_averaging", horizontal=True,
                          format_func=AVERAGING_LABELS.get,
                          help="all metrics at once: the form of the Nash-MTL, CAGrad and FAMO papers (compare "
                               "with their tables); each task first: LibMTL's convention")
-    metric = c3.radio("Classification tasks count by", list(CLASSIFICATION_METRICS), key="compare_class_metric",
+    metric = st.radio("Classification tasks count by", list(CLASSIFICATION_METRICS), key="compare_class_metric",
                       horizontal=True, help="accuracy (the papers' choice), or macro recall / F1, which weigh "
                                             "rare classes as much as common ones")
-    st.caption(DEFINITION + f" Shown: averaged over {AVERAGING_LABELS[averaging]}. Computed from stored "
-               "single-task runs (architecture `single_task`).")
+    return split, averaging, metric
+
+
+def results(s: ScriptRunStore, selected: list[str]) -> None:
+    st.markdown("#### Final metrics and Delta-m")
+    # three settings a comparison rarely changes: in a popover, drawn only when opened (they keep their
+    # values and URL); the caption below says which are in effect
+    with st.popover("Split, averaging, classification metric", icon=":material/tune:", key="compare_delta_opts"):
+        split, averaging, metric = delta_settings()
+    st.caption(DEFINITION + f" Shown: the {split} split, averaged over {AVERAGING_LABELS[averaging]}, "
+               f"classification tasks by {metric}. Computed from stored single-task runs (architecture "
+               "`single_task`).")
     delta = delta_m_for_runs(s, selected, split, averaging, metric)
     runs = load(s, selected).runs
     table = cc.final_table(runs, split, delta)
