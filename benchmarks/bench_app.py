@@ -364,7 +364,7 @@ def bench_pages(work: Path, rounds: int, only: list[str] | None = None) -> dict[
 
 
 def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None,
-                      app_script: str = e2e.APP_SCRIPT) -> dict[str, list[Load]]:
+                      app_script: str = e2e.APP_SCRIPT, import_log: bool = True) -> dict[str, list[Load]]:
     """The first load of each page after its server started (a fresh server per load, its imports
     logged by -X importtime), against the minimal page's first load on a fresh server."""
     db = str(work / "pages.sqlite")  # bench_pages' store when it ran first
@@ -384,7 +384,9 @@ def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None,
             for label, path, control, script in targets:
                 timing = work / "first-timing.jsonl"
                 timing.unlink(missing_ok=True)
-                env = {"MTL_PAGE_TIMING": str(timing), "PYTHONPROFILEIMPORTTIME": "1", "MTL_STANDBY": "0"}
+                env = {"MTL_PAGE_TIMING": str(timing), "MTL_STANDBY": "0"}
+                if import_log:  # the imports column; the log slows every import (and server.py's warm-up)
+                    env["PYTHONPROFILEIMPORTTIME"] = "1"
                 own = {minimal: work / "minimal.sqlite", frame_script: work / "frame.sqlite"}
                 run_db = str(own.get(script, db))
                 started = time.perf_counter()
@@ -462,6 +464,9 @@ def main() -> int:
                         "first load after the server started")
             print_pages(bench_first_loads(Path(tmp), args.first_rounds, args.only, PLAIN_SCRIPT),
                         f"first load after the server started, served by plain `streamlit run {PLAIN_SCRIPT}`")
+            print_pages(bench_first_loads(Path(tmp), args.first_rounds, args.only, import_log=False),
+                        "first load after the server started, without the import log (imports not counted: "
+                        "Python's -X importtime slows every import, the warm-up thread's too)")
     if args.pages_only:
         return 0
     results = []

@@ -70,4 +70,7 @@ def preload_links(elements: Iterable[str] = APP_ELEMENTS, folder: Path = STATIC_
         files = module_closure(roots, folder, known)
     except OSError:
         return ""
-    return "".join(f'<link rel="modulepreload" crossorigin href="./static/js/{html.escape(f)}">' for f in files)
+    # low priority: on a first visit (nothing cached) they must not hold up Streamlit's own bundle,
+    # which they did at the default priority (0.9 s instead of 0.55 s until DOMContentLoaded)
+    return "".join(f'<link rel="modulepreload" crossorigin fetchpriority="low" href="./static/js/{html.escape(f)}">'
+                   for f in files)

@@ -145,7 +145,7 @@ def test_the_closure_follows_static_imports_and_skips_what_the_index_loads(tmp_p
     index = tmp_path / "index.html"
     index.write_text('<script type="module" src="./static/js/C.3.js"></script>')
     links = preload_links(["A"], tmp_path, index)
-    assert links == ('<link rel="modulepreload" crossorigin href="./static/js/A.1.js">'
-                     '<link rel="modulepreload" crossorigin href="./static/js/B.2.js">')
+    assert links == ('<link rel="modulepreload" crossorigin fetchpriority="low" href="./static/js/A.1.js">'
+                     '<link rel="modulepreload" crossorigin fetchpriority="low" href="./static/js/B.2.js">')
     assert preload_links(["A"], tmp_path, tmp_path / "missing.html") == ""  # a layout it does not know: nothing
     assert STATIC_JS.is_dir()
