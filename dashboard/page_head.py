@@ -26,15 +26,14 @@ def inject(html: bytes, head: str) -> bytes:
     return html[:at] + head.encode() + html[at:]
 
 
-def looks_like_page(path: str) -> bool:
-    """A URL that Streamlit answers with its HTML shell: no file extension, not one of its endpoints."""
-    last = path.rstrip("/").rsplit("/", 1)[-1]
-    return "." not in last and "/_stcore/" not in f"{path}/" and "/media/" not in path
-
-
 def page_name(path: str) -> str:
     """The URL's last segment ("" for the root): the page, when it is one of the app's."""
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def looks_like_page(path: str) -> bool:
+    """A URL that Streamlit answers with its HTML shell: no file extension, not one of its endpoints."""
+    return "." not in page_name(path) and "/_stcore/" not in f"{path}/" and "/media/" not in path
 
 
 class PageHeadMiddleware:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog
@@ -43,28 +42,26 @@ def train_link_params(entry: dict[str, Any]) -> dict[str, str]:
     return {forms.METHOD: entry["title"]}
 
 
-def params_table(params: list[dict[str, Any]]) -> pd.DataFrame:
-    def allowed(p: dict[str, Any]) -> str:
-        if p.get("choices"):
-            return " / ".join(map(str, p["choices"]))
-        lo, hi = p.get("low"), p.get("high")
-        if lo is None and hi is None:
-            return ""
-        if hi is None:
-            return f">= {lo:g}"
-        if lo is None:
-            return f"<= {hi:g}"
-        return f"{lo:g} to {hi:g}"
+PARAM_COLUMNS = ["name", "kind", "default", "range", "what it does"]
 
-    return pd.DataFrame([{"name": p["name"], "kind": p["kind"],
-                          "default": "—" if p["default"] is None else str(p["default"]), "range": allowed(p),
-                          "what it does": p.get("help", "")} for p in params])
+
+def _allowed(p: dict[str, Any]) -> str:
+    if p.get("choices"):
+        return " / ".join(map(str, p["choices"]))
+    lo, hi = p.get("low"), p.get("high")
+    if lo is None and hi is None:
+        return ""
+    if hi is None:
+        return f">= {lo:g}"
+    if lo is None:
+        return f"<= {hi:g}"
+    return f"{lo:g} to {hi:g}"
 
 
 def params_html(params: list[dict[str, Any]]) -> str:
     """The hyperparameter table as escaped HTML (cheap to draw 31 times, unlike a data grid)."""
-    frame = params_table(params)
-    return html_table([str(c) for c in frame.columns], list(frame.itertuples(index=False)))
+    return html_table(PARAM_COLUMNS, [(p["name"], p["kind"], "—" if p["default"] is None else str(p["default"]),
+                                       _allowed(p), p.get("help", "")) for p in params])
 
 
 INDEX_COLUMNS = ["method", "name", "kind", "family", "idea"]

@@ -32,6 +32,11 @@ MAX_COMPARE = 8
 FILTERS = [("data set", "runs_dataset"), ("method", "runs_method"), ("status", "runs_status"), ("tags", "runs_tags")]
 
 
+def active_filters() -> list[str]:
+    """The filter lists with a choice in them (their labels)."""
+    return [label for label, key in FILTERS if st.session_state.get(key)]
+
+
 def table_selected(shown_ids: list[str]) -> None:
     """Rows clicked in the table become the selection the actions apply to."""
     rows = st.session_state[TABLE].selection.rows
@@ -128,7 +133,7 @@ def filters(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
                           bind="query-params")
     # The four lists open from one button: a popover's widgets are drawn only when it opens (four
     # multiselects drawn with the page cost ~25 ms of its ~0.4 s to open), and they keep their state.
-    active = [label for label, key in FILTERS if st.session_state.get(key)]
+    active = active_filters()
     now = f"; now: {', '.join(active)}" if active else ""
     with row.popover(f"Filters ({len(active)})" if active else "Filters", icon=":material/filter_list:",
                      key="runs_filters", help=f"Data set, method, status and tags{now}"):
@@ -230,7 +235,7 @@ def page() -> None:
     # keep the selection to runs that are still shown (a filter or a delete may have hidden some)
     if SELECTED in st.session_state:
         st.session_state[SELECTED] = [r for r in st.session_state[SELECTED] if r in set(shown["id"])]
-    active = [label for label, key in FILTERS if st.session_state.get(key)]
+    active = active_filters()
     st.caption(f"{len(shown)} of {len(table)} runs" + (f" · filtered by {', '.join(active)}" if active else ""))
     metric_cols = [c for c in shown.columns if " · " in c]
     # the metrics right after the name and status, so they are on screen without scrolling sideways
