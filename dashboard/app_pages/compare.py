@@ -46,10 +46,11 @@ RUNS_PAGE = Path(__file__).resolve().parent / "runs.py"
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _cached_run(db: str, rid: str, status: str, step: int, row: dict, with_clock: bool) -> CompareData:
+def _cached_run(db: str, rid: str, status: str, step: int, name: str, with_clock: bool, _row: dict) -> CompareData:
     """One run's curves; the status and step are part of the key, so a training run is re-read as it
-    moves and a finished one is read once."""
-    return load_run(store(), row, with_clock)
+    moves and a finished one is read once (and the name, for a rename). The row itself is not hashed
+    (`_row`): hashing its config and summary was a fifth of the page's script time with three runs."""
+    return load_run(store(), _row, with_clock)
 
 
 def selection_from_url(options: list[str]) -> list[str]:
@@ -109,11 +110,12 @@ def controls() -> None:
                     help="train solid, val dashed")
 
 
-def load(s: ScriptRunStore, selected: list[str]) -> CompareData:
-    """The selected runs with their curves (cached per run), in the order they were selected."""
+def load(db: str, rows: list[dict]) -> CompareData:
+    """The selected runs (their store rows, in the order they were selected) with their curves,
+    cached per run."""
     with_clock = st.session_state.get("compare_x", "step") == "time"
-    return combine([_cached_run(s.path, row["id"], row["status"], int(row["step"]), row, with_clock)
-                    for row in run_rows(s, selected)])
+    return combine([_cached_run(db, row["id"], row["status"], int(row["step"]), str(row.get("name") or ""),
+                                with_clock, row) for row in rows])
 
 
 # Side by side, each run's column is at least this wide and the row wraps below it: at 800 px, three
@@ -121,10 +123,9 @@ def load(s: ScriptRunStore, selected: list[str]) -> CompareData:
 SIDE_BY_SIDE_MIN_PX = 260  # three runs fit a row at 1280 px with the sidebar open
 
 
-def curves(s: ScriptRunStore, selected: list[str]) -> None:
-    """Everything drawn from the curves; a fragment that refreshes while a selected run trains."""
+def curves(data: CompareData) -> None:
+    """Everything drawn from the curves (part of the fragment that refreshes while a selected run trains)."""
     x_axis = st.session_state.get("compare_x", "step")
-    data = load(s, selected)
     smoothing = float(st.session_state.get("compare_smoothing", 0.0))
     log_y = bool(st.session_state.get("compare_log", True))
     splits = st.session_state.get("compare_splits") or ["train", "val"]
@@ -159,7 +160,7 @@ def delta_settings() -> tuple[str, str, str]:
     return split, averaging, metric
 
 
-def results(s: ScriptRunStore, selected: list[str]) -> None:
+def results(s: ScriptRunStore, rows: list[dict], data: CompareData) -> None:
     st.markdown("#### Final metrics and Delta-m")
     # three settings a comparison rarely changes: in a popover, drawn only when opened (they keep their
     # values and URL); the caption below says which are in effect
@@ -168,14 +169,14 @@ def results(s: ScriptRunStore, selected: list[str]) -> None:
     st.caption(DEFINITION + f" Shown: the {split} split, averaged over {AVERAGING_LABELS[averaging]}, "
                f"classification tasks by {metric}. Computed from stored single-task runs (architecture "
                "`single_task`).")
-    delta = delta_m_for_runs(s, selected, split, averaging, metric)
-    runs = load(s, selected).runs
+    delta = delta_m_for_runs(s, [r["id"] for r in rows], split, averaging, metric)
+    runs = data.runs
     table = cc.final_table(runs, split, delta)
     levels = {r.label: live.status_level(r.row) for r in runs}
     # a static table (at most 8 rows): it shows the styler's "—" in empty cells, where st.dataframe
     # would print "None"
     st.table(tables.styled(table, levels))
-    missing_baselines(s, run_rows(s, selected), delta)
+    missing_baselines(s, rows, delta)
     if err := st.session_state.pop("_compare_error", None):
         st.error(md_escape(err), icon=":material/error:")
 
@@ -206,8 +207,7 @@ def missing_baselines(s: ScriptRunStore, rows: list[dict], delta: pd.DataFrame) 
                       help="Same data, tasks, seed and optimiser; an independent network per task")
 
 
-def config_differences(s: ScriptRunStore, selected: list[str]) -> None:
-    rows = run_rows(s, selected)
+def config_differences(rows: list[dict]) -> None:
     st.markdown("#### Config differences")
     shown = naming.display_names((r["id"], r.get("name") or "") for r in rows)  # unique column names
     diff = cc.config_diff({shown[r["id"]]: r["config"] for r in rows})
@@ -224,19 +224,22 @@ def live_sections(selected: list[str], watched: list[str]) -> None:
     `watched` is what was active when the page was drawn; once none of it is, the whole page reruns
     so the refresh switches off (and the baseline buttons and info boxes follow)."""
     s = ScriptRunStore(store())  # this part's one read of the runs table, afresh on every refresh
-    if not st.session_state.pop(PAGE_RUN, False) and watched and not refresh_state(s, selected):
+    rows = run_rows(s, selected)
+    if not st.session_state.pop(PAGE_RUN, False) and watched and not refresh_state(s, rows):
         st.rerun(scope="app")
+    data: CompareData | None = None
     with page_guard("the curves"):
-        curves(s, selected)
+        data = load(s.path, rows)
+        curves(data)
     with page_guard("the final metrics"):
-        results(s, selected)
+        results(s, rows, data if data is not None else load(s.path, rows))
     with page_guard("the config differences"):
-        config_differences(s, selected)
+        config_differences(rows)
 
 
-def refresh_state(s: ScriptRunStore, selected: list[str]) -> list[str]:
+def refresh_state(s: ScriptRunStore, rows: list[dict]) -> list[str]:
     """The runs the page waits on now (kept in the session, where a test reads it)."""
-    watched = waited_on(s, run_rows(s, selected))
+    watched = waited_on(s, rows)
     st.session_state[WATCHED] = watched
     return watched
 
@@ -252,7 +255,7 @@ def page() -> None:
         if not selected:
             return
     controls()
-    watched = refresh_state(s, selected)
+    watched = refresh_state(s, run_rows(s, selected))
     st.session_state[PAGE_RUN] = True
     st.fragment(run_every=LIVE_REFRESH_S if watched else None)(live_sections)(selected, watched)
 
