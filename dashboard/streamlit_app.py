@@ -38,27 +38,31 @@ PAGES: list[tuple[str, str, str]] = [
 
 
 def sidebar(train_page: st.Page) -> None:
+    # few elements: every page pays for each one the browser draws (one Markdown element holds the
+    # title and the active runs' heading; a sidebar element is ~10 ms of a page's time to open here)
+    title = "**MTL Playground**  \nSee and tune how one network balances several tasks."
     with st.sidebar:
-        st.markdown("**MTL Playground**  \nSee and tune how one network balances several tasks.")
         ownership.remember_browser()
         problem = store_problem()
         if problem is not None:  # one message; the pages that need no store keep working
+            st.markdown(title)
             st.warning("Runs cannot be stored or listed: the run database is unusable (the Train, Runs, "
                        "Compare and Sweep pages say why). Method guide, Landscape, Conflict explorer and "
                        "Data sets work without it.", icon=":material/database:")
             return
         with page_guard("the list of active runs"):
             active = store().list_runs(status=list(live.ACTIVE))
-            st.markdown(f"**Active runs** ({len(active)}; up to {max_concurrent()} train at once)")
-            if active.empty:
-                st.caption("None right now.")
+            where = f"Runs are stored in {md_code(store().path)}."
+            st.markdown(f"{title}\n\n**Active runs** ({len(active)}; up to {max_concurrent()} train at once)"
+                        + (f"  \n:small[None right now.]\n\n:small[{where}]" if active.empty else ""))
             for row in active.itertuples():
                 pct = f" · {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
                 shown = md_escape(naming.display_name(row.name, row.id))
                 st.page_link(train_page, label=f"{shown} ({row.status}{pct})",
                              icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
                              query_params={RUN_PARAM: row.id})
-        st.caption(f"Runs are stored in {md_code(store().path)}.")
+            if not active.empty:
+                st.caption(where)
         ownership.teacher_sidebar()
         present.sidebar_toggle()
 

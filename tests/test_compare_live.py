@@ -159,3 +159,45 @@ def test_shown_names_are_unique_even_for_identical_setups() -> None:
     assert shown["ffff0000aaaa"] == "other · ffff"
     assert shown["abcd1234ef00"].startswith("same · abcd1")
     assert naming.display_name("", "abcd1234ef00") == "abcd1234ef00"
+
+
+def test_charts_are_built_once_per_selection_and_again_when_a_run_moves_on_or_is_renamed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figures' JSON is cached per selection and settings (a finished selection costs no figure
+    work on the next view), but never served stale: more points or a new name build them afresh."""
+    from dashboard.shared import live_chart
+
+    st.cache_data.clear()
+    store = RunStore()
+    a = stored_run(store, "ew", seed=1)
+    b = stored_run(store, "uw", seed=2, status="running")
+    drawn: dict[str, str] = {}
+    monkeypatch.setattr(live_chart, "_component", lambda data, key: drawn.__setitem__(key, data["figure"]))
+    monkeypatch.setattr(live_chart, "served_plotly_js", lambda: "app/static/plotly.min.js")
+    built: list[str] = []
+    real = cc.task_figure
+    monkeypatch.setattr(cc, "task_figure",
+                        lambda data, task, *args, **kw: built.append(task) or real(data, task, *args, **kw))
+
+    def size(key: str) -> int:
+        """The chart's points, as the bytes of its traces' x arrays (base64 or lists)."""
+        traces = json.loads(drawn[key])["data"]
+        return sum(len(t["x"]["bdata"]) if isinstance(t["x"], dict) else len(t["x"]) for t in traces)
+
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["runs"] = f"{a},{b}"
+    at.run()
+    assert not at.exception and built == ["left", "right"]
+    first = drawn["cmp_left"]
+    at.run()  # the same selection, nothing moved: no figure work, the same charts
+    assert built == ["left", "right"] and drawn["cmp_left"] == first
+
+    before = size("cmp_left")
+    more = [(k, k / 50, k * 0.01, "train", t, "loss", 0.1) for t in ("left", "right") for k in range(301, 601)]
+    store.write_rows(b, more, [], step=600)
+    at.run()  # the refresh while b trains
+    assert built == ["left", "right"] * 2 and size("cmp_left") > before
+
+    store.rename(a, "my renamed run")
+    at.run()
+    assert len(built) == 6 and "my renamed run" in drawn["cmp_left"]

@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard.compare import charts as cc
 from dashboard.compare.data import CompareData, combine, load_run, run_rows, waited_on
 from dashboard.shared import live, ownership, tables
-from dashboard.shared.live_chart import live_chart
+from dashboard.shared.live_chart import figure_json, live_chart
 from dashboard.shared.script_store import ScriptRunStore
 from dashboard.shared.state import page_guard, store
 from dashboard.shared.text import md_escape
@@ -41,7 +41,7 @@ SELECT = "compare_runs"
 MIN_RUNS, MAX_RUNS = 2, 8
 LIVE_REFRESH_S = 2.0
 WATCHED = "_compare_watched"  # ids of the shown or awaited runs that are queued or training
-PAGE_RUN = "_compare_page_run"  # set by a whole-page run, taken by the fragment it draws
+PAGE_RUN = "_compare_page_run"  # a whole-page run's store, taken by the fragment it draws
 RUNS_PAGE = Path(__file__).resolve().parent / "runs.py"
 
 
@@ -123,27 +123,46 @@ def load(db: str, rows: list[dict]) -> CompareData:
 SIDE_BY_SIDE_MIN_PX = 260  # three runs fit a row at 1280 px with the sidebar open
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _charts(runs_key: tuple, x_axis: str, smoothing: float, log_y: bool, splits: tuple[str, ...], side: bool,
+            _data: CompareData) -> dict[str, str]:
+    """Chart key -> figure JSON for this selection and these settings. `runs_key` (each run's id,
+    status, step and name, in order) says what `_data` holds, so a selection of finished runs is
+    built and serialised once (4 figures of 3 runs: ~40 ms a page view)."""
+    out: dict[str, str] = {}
+    for task in _data.tasks:
+        if side:
+            ranges = cc.shared_ranges(_data, task, list(splits), log_y)
+            for run in _data.runs:
+                out[f"cmp_{task}_{run.id}"] = figure_json(cc.task_figure(
+                    _data, task, [run], x_axis, smoothing, log_y, list(splits), ranges,
+                    key=f"sbs-{task}-{x_axis}-{log_y}"))
+        else:
+            out[f"cmp_{task}"] = figure_json(cc.task_figure(_data, task, None, x_axis, smoothing, log_y, list(splits)))
+    out["cmp_weights"] = figure_json(cc.weights_figure(_data, x_axis=x_axis))
+    out["cmp_cosine"] = figure_json(cc.cosine_figure(_data, x_axis=x_axis, smoothing=smoothing))
+    return out
+
+
 def curves(data: CompareData) -> None:
     """Everything drawn from the curves (part of the fragment that refreshes while a selected run trains)."""
-    x_axis = st.session_state.get("compare_x", "step")
-    smoothing = float(st.session_state.get("compare_smoothing", 0.0))
-    log_y = bool(st.session_state.get("compare_log", True))
-    splits = st.session_state.get("compare_splits") or ["train", "val"]
     side = st.session_state.get("compare_layout") == "side by side"
+    figures = _charts(tuple((r.id, r.row.get("status"), int(r.row.get("step") or 0), r.label) for r in data.runs),
+                      st.session_state.get("compare_x", "step"), float(st.session_state.get("compare_smoothing", 0.0)),
+                      bool(st.session_state.get("compare_log", True)),
+                      tuple(st.session_state.get("compare_splits") or ["train", "val"]), side, data)
     for i, task in enumerate(data.tasks):
         if side:
-            ranges = cc.shared_ranges(data, task, splits, log_y)
             # a run per column where they fit, wrapped where not
             cols = wrapping_row(f"cmp_sbs_{i}", SIDE_BY_SIDE_MIN_PX, len(data.runs))
             for col, run in zip(cols, data.runs):
                 with col:
-                    live_chart(cc.task_figure(data, task, [run], x_axis, smoothing, log_y, splits, ranges,
-                                              key=f"sbs-{task}-{x_axis}-{log_y}"), key=f"cmp_{task}_{run.id}")
+                    live_chart(figures[f"cmp_{task}_{run.id}"], key=f"cmp_{task}_{run.id}")
         else:
-            live_chart(cc.task_figure(data, task, None, x_axis, smoothing, log_y, splits), key=f"cmp_{task}")
+            live_chart(figures[f"cmp_{task}"], key=f"cmp_{task}")
     st.markdown("#### Task weights and gradient cosine")
-    live_chart(cc.weights_figure(data, x_axis=x_axis), key="cmp_weights")
-    live_chart(cc.cosine_figure(data, x_axis=x_axis, smoothing=smoothing), key="cmp_cosine")
+    live_chart(figures["cmp_weights"], key="cmp_weights")
+    live_chart(figures["cmp_cosine"], key="cmp_cosine")
 
 
 def delta_settings() -> tuple[str, str, str]:
@@ -223,9 +242,10 @@ def live_sections(selected: list[str], watched: list[str]) -> None:
 
     `watched` is what was active when the page was drawn; once none of it is, the whole page reruns
     so the refresh switches off (and the baseline buttons and info boxes follow)."""
-    s = ScriptRunStore(store())  # this part's one read of the runs table, afresh on every refresh
+    page_store = st.session_state.pop(PAGE_RUN, None)  # drawn by the page's run: its read is fresh
+    s = page_store or ScriptRunStore(store())  # else this refresh's one read of the runs table
     rows = run_rows(s, selected)
-    if not st.session_state.pop(PAGE_RUN, False) and watched and not refresh_state(s, rows):
+    if page_store is None and watched and not refresh_state(s, rows):
         st.rerun(scope="app")
     data: CompareData | None = None
     with page_guard("the curves"):
@@ -256,7 +276,7 @@ def page() -> None:
             return
     controls()
     watched = refresh_state(s, run_rows(s, selected))
-    st.session_state[PAGE_RUN] = True
+    st.session_state[PAGE_RUN] = s
     st.fragment(run_every=LIVE_REFRESH_S if watched else None)(live_sections)(selected, watched)
 
 

@@ -145,15 +145,24 @@ def served_plotly_js() -> str | None:
         return None
 
 
-def live_chart(figure: go.Figure, key: str, scale: float = 1.0) -> None:
-    """Draw `figure` under `key`, updating the chart already drawn under that key in place; `scale`
-    enlarges its height and type (presenter mode). In a dark app theme the browser side darkens the
-    figure's background, text and grid (see `darken` above), so a theme switch needs no new figure."""
+def figure_json(figure: go.Figure) -> str:
+    """What the component draws: the figure as JSON with the small template below. A page may cache
+    this string (the Compare page does for finished runs) and hand it to `live_chart`."""
+    figure.layout.template = _TEMPLATE  # the default template is 7 kB a redraw; this is what it gives here
+    return pio.to_json(figure, validate=False)
+
+
+def live_chart(figure: go.Figure | str, key: str, scale: float = 1.0) -> None:
+    """Draw `figure` (or its `figure_json`) under `key`, updating the chart already drawn under that
+    key in place; `scale` enlarges its height and type (presenter mode; a figure only). In a dark app
+    theme the browser side darkens the figure's background, text and grid (see `darken` above), so a
+    theme switch needs no new figure."""
     if scale != 1.0:
+        if isinstance(figure, str):
+            raise TypeError("scale a figure, not its JSON")
         _enlarge(figure, scale)
     src = served_plotly_js()
     if src is None:
-        st.plotly_chart(figure, key=key, width="stretch")
+        st.plotly_chart(pio.from_json(figure) if isinstance(figure, str) else figure, key=key, width="stretch")
         return
-    figure.layout.template = _TEMPLATE  # the default template is 7 kB a redraw; this is what it gives here
-    _component(data={"figure": pio.to_json(figure, validate=False), "src": src}, key=key)
+    _component(data={"figure": figure if isinstance(figure, str) else figure_json(figure), "src": src}, key=key)
