@@ -149,3 +149,18 @@ def test_the_closure_follows_static_imports_and_skips_what_the_index_loads(tmp_p
                      '<link rel="modulepreload" crossorigin fetchpriority="low" href="./static/js/B.2.js">')
     assert preload_links(["A"], tmp_path, tmp_path / "missing.html") == ""  # a layout it does not know: nothing
     assert STATIC_JS.is_dir()
+
+
+def test_the_warm_up_imports_what_first_visits_need_and_freezes_those_objects() -> None:
+    """server.py's start-up thread: the modules first page runs import, then gc.freeze, so Python's
+    full collections no longer scan the ~120,000 objects of pandas, pyarrow and plotly."""
+    import gc
+    import sys
+
+    gc.unfreeze()
+    try:
+        server.preload()
+        assert all(name in sys.modules for name in server.PRELOAD)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as before
