@@ -27,10 +27,11 @@ from dashboard.page_head import PageHeadMiddleware
 from dashboard.shared.pages import page_list, url_path
 
 # what every page's first run imports (measured with python -X importtime), heaviest first; then
-# pandas' Styler (with jinja2, ~60 ms), which the styled tables of Runs, Compare and Landscape import
+# pandas' Styler (with jinja2, ~60 ms), which the styled tables of Runs, Compare and Landscape import,
+# and the teaching charts of Landscape and the Conflict explorer (~50 ms)
 PRELOAD = ("pandas", "pyarrow", "numpy", "plotly.graph_objects", "plotly.io", "mtlcore.catalog",
            "mtlcore.runs.store", "dashboard.shared.live", "dashboard.shared.state", "dashboard.shared.charts",
-           "pandas.io.formats.style")
+           "pandas.io.formats.style", "dashboard.teaching.charts")
 log = logging.getLogger("mtl.dashboard")
 
 
