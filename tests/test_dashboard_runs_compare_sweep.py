@@ -215,6 +215,11 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
     a, b = figs[f"cmp_left_{ids['long']}"], figs[f"cmp_left_{ids['uw']}"]
     assert a["layout"]["yaxis"]["range"] == b["layout"]["yaxis"]["range"]  # shared y-ranges
     assert a["layout"]["yaxis2"]["range"] == b["layout"]["yaxis2"]["range"]
+    # a column is ~260 px: its note is short lines (one line of ~100 characters was cut at the edge)
+    lines = a["layout"]["title"]["subtitle"]["text"].split("<br>")
+    assert len(lines) == 3 and max(map(len, lines)) <= 45, lines
+    assert "thinned" in lines[1] and f"{LONG:,}" in lines[1] and "EMA 0.9" in lines[2]
+    assert a["layout"]["margin"]["t"] > left["layout"]["margin"]["t"]  # the plot makes room for them
 
     at.radio(key="compare_x").set_value("epoch").run()
     x = values(charts(at)[f"cmp_left_{ids['uw']}"]["data"][1]["x"])

@@ -136,7 +136,7 @@ def _charts(runs_key: tuple, x_axis: str, smoothing: float, log_y: bool, splits:
             for run in _data.runs:
                 out[f"cmp_{task}_{run.id}"] = figure_json(cc.task_figure(
                     _data, task, [run], x_axis, smoothing, log_y, list(splits), ranges,
-                    key=f"sbs-{task}-{x_axis}-{log_y}"))
+                    key=f"sbs-{task}-{x_axis}-{log_y}", compact=True))
         else:
             out[f"cmp_{task}"] = figure_json(cc.task_figure(_data, task, None, x_axis, smoothing, log_y, list(splits)))
     out["cmp_weights"] = figure_json(cc.weights_figure(_data, x_axis=x_axis))

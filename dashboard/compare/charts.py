@@ -69,14 +69,25 @@ class _Thinning:
             return downsample(x, y, MAX_POINTS)
         return x, y
 
-    def note(self, smoothing: float) -> str:
+    def note(self, smoothing: float, compact: bool = False) -> str:
+        """What the chart does to its curves; `compact`: short lines for a narrow (side-by-side) chart."""
+        return _join_note(self.parts(smoothing, compact), compact)
+
+    def parts(self, smoothing: float, compact: bool = False) -> list[str]:
         parts = []
         if self.total:
-            parts.append(f"curves over {MAX_POINTS:,} points are drawn thinned (lowest and highest point "
+            parts.append(f"thinned to {MAX_POINTS:,} of {self.total:,} points (min, max)" if compact else
+                         f"curves over {MAX_POINTS:,} points are drawn thinned (lowest and highest point "
                          f"per bucket; longest curve {self.total:,} points)")
         if smoothing:
-            parts.append(f"smoothed: EMA {smoothing:g} over every stored point, raw curve faint underneath")
-        return "; ".join(parts)
+            parts.append(f"EMA {smoothing:g} of every point, raw faint" if compact else
+                         f"smoothed: EMA {smoothing:g} over every stored point, raw curve faint underneath")
+        return parts
+
+
+def _join_note(parts: Sequence[str], compact: bool) -> str:
+    """One line for a wide chart; a line each for a narrow one (a long line was cut at its edge)."""
+    return ("<br>" if compact else "; ").join(p for p in parts if p)
 
 
 class Panels:
@@ -122,12 +133,13 @@ class Panels:
         layout = self.layout
         names = [t.get("name", "") for t in self.traces if t.get("showlegend", True) and t.get("name")]
         legend_rows = _legend_rows(names)
+        note_rows = note.count("<br>") + 1 if note else 0
         layout.update(
             title={"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 1, "yanchor": "top",
                    "yref": "container", "pad": {"t": 8},
                    **({"subtitle": {"text": note, "font": {"size": 10, "color": "#777"}}} if note else {})},
-            height=height + LEGEND_ROW_PX * legend_rows,
-            margin={"l": 8, "r": 8, "t": 72 if note else 58, "b": 8},
+            height=height + LEGEND_ROW_PX * legend_rows + NOTE_ROW_PX * max(0, note_rows - 1),
+            margin={"l": 8, "r": 8, "t": 58 + NOTE_ROW_PX * note_rows, "b": 8},
             legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left",
                     "x": 0, "font": {"size": 11}},
             uirevision=uirevision, hovermode="closest")
@@ -139,6 +151,7 @@ class Panels:
 
 
 LEGEND_ROW_PX = 24
+NOTE_ROW_PX = 14  # a line of the 10 px note under a chart's title
 
 
 def _legend_rows(names: Sequence[str], width_px: int = 700) -> int:
@@ -181,11 +194,13 @@ def _curve(panels: Panels, col: int, data: CompareData, run: CompareRun, split: 
 
 def task_figure(data: CompareData, task: str, runs: Sequence[CompareRun] | None = None, x_axis: str = "step",
                 smoothing: float = 0.0, log_y: bool = False, splits: Sequence[str] = ("train", "val"),
-                y_ranges: Mapping[str, Sequence[float] | None] | None = None, key: str = "") -> go.Figure:
+                y_ranges: Mapping[str, Sequence[float] | None] | None = None, key: str = "",
+                compact: bool = False) -> go.Figure:
     """Two panels for one task: the loss (per split) and the validation main metric, one colour per run.
 
     `y_ranges` ({"loss": [lo, hi], "metric": [lo, hi]}, loss in log10 units when `log_y`) fixes the
-    axes, so side-by-side columns share them. The log toggle applies to the loss panel.
+    axes, so side-by-side columns share them. The log toggle applies to the loss panel. `compact`
+    puts each part of the note on its own short line (a side-by-side column is ~260 px wide).
     """
     if x_axis not in X_AXES:
         raise ValueError(f"x_axis must be one of {list(X_AXES)}, got {x_axis!r}")
@@ -214,7 +229,7 @@ def task_figure(data: CompareData, task: str, runs: Sequence[CompareRun] | None 
         if y_ranges.get("metric") is not None:
             panels.yaxis(1, range=list(y_ranges["metric"]))
     panels.xaxes(title={"text": X_AXES[x_axis], "standoff": 2})
-    note = "; ".join(n for n in (dashes, thin.note(smoothing)) if n)
+    note = _join_note([dashes, *thin.parts(smoothing, compact)], compact)
     return panels.figure(task, key or f"cmp-{task}-{x_axis}-{log_y}", note, "no points for this task yet")
 
 
