@@ -45,11 +45,16 @@ PAGE_RUN = "_compare_page_run"  # a whole-page run's store, taken by the fragmen
 RUNS_PAGE = Path(__file__).resolve().parent / "runs.py"
 
 
+def run_key(row: dict) -> tuple[str, str, int, str]:
+    """What a run's curves and charts depend on: id, status and step (a training run is re-read as it
+    moves, a finished one once) and name (a rename). The caches below key on this, not on the whole
+    row: hashing its config and summary was a fifth of the page's script time with three runs."""
+    return str(row["id"]), str(row.get("status")), int(row.get("step") or 0), str(row.get("name") or "")
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def _cached_run(db: str, rid: str, status: str, step: int, name: str, with_clock: bool, _row: dict) -> CompareData:
-    """One run's curves; the status and step are part of the key, so a training run is re-read as it
-    moves and a finished one is read once (and the name, for a rename). The row itself is not hashed
-    (`_row`): hashing its config and summary was a fifth of the page's script time with three runs."""
+def _cached_run(db: str, key: tuple[str, str, int, str], with_clock: bool, _row: dict) -> CompareData:
+    """One run's curves, cached under its `run_key`."""
     return load_run(store(), _row, with_clock)
 
 
@@ -114,8 +119,7 @@ def load(db: str, rows: list[dict]) -> CompareData:
     """The selected runs (their store rows, in the order they were selected) with their curves,
     cached per run."""
     with_clock = st.session_state.get("compare_x", "step") == "time"
-    return combine([_cached_run(db, row["id"], row["status"], int(row["step"]), str(row.get("name") or ""),
-                                with_clock, row) for row in rows])
+    return combine([_cached_run(db, run_key(row), with_clock, row) for row in rows])
 
 
 # Side by side, each run's column is at least this wide and the row wraps below it: at 800 px, three
@@ -123,22 +127,28 @@ def load(db: str, rows: list[dict]) -> CompareData:
 SIDE_BY_SIDE_MIN_PX = 260  # three runs fit a row at 1280 px with the sidebar open
 
 
+def chart_key(task: str, run_id: str = "") -> str:
+    """A task's chart (overlay), or one run's chart of it (side by side)."""
+    return f"cmp_{task}_{run_id}" if run_id else f"cmp_{task}"
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def _charts(runs_key: tuple, x_axis: str, smoothing: float, log_y: bool, splits: tuple[str, ...], side: bool,
             _data: CompareData) -> dict[str, str]:
-    """Chart key -> figure JSON for this selection and these settings. `runs_key` (each run's id,
-    status, step and name, in order) says what `_data` holds, so a selection of finished runs is
-    built and serialised once (4 figures of 3 runs: ~40 ms a page view)."""
+    """Chart key -> figure JSON for this selection and these settings. `runs_key` (the selected runs'
+    `run_key`s, in order: colours and labels follow the order) says what `_data` holds, so a
+    selection of finished runs is built and serialised once (4 figures of 3 runs: ~40 ms a view)."""
     out: dict[str, str] = {}
     for task in _data.tasks:
         if side:
             ranges = cc.shared_ranges(_data, task, list(splits), log_y)
             for run in _data.runs:
-                out[f"cmp_{task}_{run.id}"] = figure_json(cc.task_figure(
+                out[chart_key(task, run.id)] = figure_json(cc.task_figure(
                     _data, task, [run], x_axis, smoothing, log_y, list(splits), ranges,
                     key=f"sbs-{task}-{x_axis}-{log_y}", compact=True))
         else:
-            out[f"cmp_{task}"] = figure_json(cc.task_figure(_data, task, None, x_axis, smoothing, log_y, list(splits)))
+            out[chart_key(task)] = figure_json(
+                cc.task_figure(_data, task, None, x_axis, smoothing, log_y, list(splits)))
     out["cmp_weights"] = figure_json(cc.weights_figure(_data, x_axis=x_axis))
     out["cmp_cosine"] = figure_json(cc.cosine_figure(_data, x_axis=x_axis, smoothing=smoothing))
     return out
@@ -147,7 +157,7 @@ def _charts(runs_key: tuple, x_axis: str, smoothing: float, log_y: bool, splits:
 def curves(data: CompareData) -> None:
     """Everything drawn from the curves (part of the fragment that refreshes while a selected run trains)."""
     side = st.session_state.get("compare_layout") == "side by side"
-    figures = _charts(tuple((r.id, r.row.get("status"), int(r.row.get("step") or 0), r.label) for r in data.runs),
+    figures = _charts(tuple(run_key(r.row) for r in data.runs),
                       st.session_state.get("compare_x", "step"), float(st.session_state.get("compare_smoothing", 0.0)),
                       bool(st.session_state.get("compare_log", True)),
                       tuple(st.session_state.get("compare_splits") or ["train", "val"]), side, data)
@@ -157,9 +167,9 @@ def curves(data: CompareData) -> None:
             cols = wrapping_row(f"cmp_sbs_{i}", SIDE_BY_SIDE_MIN_PX, len(data.runs))
             for col, run in zip(cols, data.runs):
                 with col:
-                    live_chart(figures[f"cmp_{task}_{run.id}"], key=f"cmp_{task}_{run.id}")
+                    live_chart(figures[chart_key(task, run.id)], key=chart_key(task, run.id))
         else:
-            live_chart(figures[f"cmp_{task}"], key=f"cmp_{task}")
+            live_chart(figures[chart_key(task)], key=chart_key(task))
     st.markdown("#### Task weights and gradient cosine")
     live_chart(figures["cmp_weights"], key="cmp_weights")
     live_chart(figures["cmp_cosine"], key="cmp_cosine")
