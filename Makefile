@@ -40,7 +40,10 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt pyproject.toml | $
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@ $(VENV)/.app-installed
 
+# Byte-compiled first, as pip does for installed packages: the editable install leaves the app's own
+# modules to be compiled by the first page that imports them (every time where PYTHONDONTWRITEBYTECODE is set).
 run: system $(VENV)/.app-installed
+	$(PY) -m compileall -q dashboard mtlcore
 	$(PY) -m streamlit run dashboard/server.py --server.port $(PORT)
 
 test: system $(VENV)/.dev-installed

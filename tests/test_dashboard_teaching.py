@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.teaching import charts as toy_charts
@@ -110,6 +111,24 @@ def test_landscape_says_which_methods_cannot_adapt_in_the_toy(tmp_path: Path, mo
     at.multiselect(key="toy_methods").set_value(["ew", "dwa"]).run()
     assert_clean(at)
     assert [c.value for c in at.caption if "no epochs" in c.value][0].startswith(":material/info: **Dynamic")
+
+
+def test_the_server_warm_up_draws_the_landscapes_opening_backgrounds(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """server.py's warm-up calls warm_opening_view: the page's opening setup (shorter runs here; the
+    backgrounds depend on the starts and the scale only) then finds its contour pictures drawn."""
+    monkeypatch.setenv("MTL_CACHE", str(tmp_path))
+    st.cache_resource.clear()  # the figures an earlier test drew
+    toy_charts._backgrounds.cache_clear()
+    toy_charts.warm_opening_view()
+    before = toy_charts._backgrounds.cache_info()
+    at = app("landscape").run()
+    at.number_input(key="toy_steps").set_value(300).run()
+    at.button(key="toy_run").click().run()
+    assert_clean(at)
+    assert set(charts(at)) == {"toy_landscape", "toy_loss_space"}
+    after = toy_charts._backgrounds.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits
 
 
 def test_landscape_presets_are_the_papers_protocols() -> None:
