@@ -364,9 +364,13 @@ def bench_pages(work: Path, rounds: int, only: list[str] | None = None) -> dict[
 
 
 def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None,
-                      app_script: str = e2e.APP_SCRIPT, import_log: bool = True) -> dict[str, list[Load]]:
+                      app_script: str = e2e.APP_SCRIPT, import_log: bool = True,
+                      same_port: bool = False) -> dict[str, list[Load]]:
     """The first load of each page after its server started (a fresh server per load, its imports
-    logged by -X importtime), against the minimal page's first load on a fresh server."""
+    logged by -X importtime), against the minimal page's first load on a fresh server. Each server
+    on a new port, by default: a new origin, so the browser has none of Streamlit's files cached (a
+    browser's first visit). `same_port`: every server on one port, as `make run` restarts on 8501,
+    so the browser has them from earlier loads (a returning browser after a restart)."""
     # byte-compiled as `make run` does before it serves (see the Makefile)
     subprocess.run([sys.executable, "-m", "compileall", "-q", "dashboard", "mtlcore"], cwd=ROOT, check=True)
     db = str(work / "pages.sqlite")  # bench_pages' store when it ran first
@@ -380,9 +384,10 @@ def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None,
     targets += [(label, path, control, Path(app_script)) for label, path, control in page_targets(db)
                 if not only or label in only]
     loads: dict[str, list[Load]] = {label: [] for label, _, _, _ in targets}
+    port = e2e.free_port() if same_port else None
     with e2e.browser() as page:
         page.add_init_script(BROWSER_PROBE_JS)
-        for _ in range(rounds):
+        for r in range(rounds + same_port):  # same port: a first round untimed, the browser's visits
             for label, path, control, script in targets:
                 timing = work / "first-timing.jsonl"
                 timing.unlink(missing_ok=True)
@@ -392,14 +397,15 @@ def bench_first_loads(work: Path, rounds: int, only: list[str] | None = None,
                 own = {minimal: work / "minimal.sqlite", frame_script: work / "frame.sqlite"}
                 run_db = str(own.get(script, db))
                 started = time.perf_counter()
-                with e2e.AppServer(run_db, extra_env=env, script=script) as server:
+                with e2e.AppServer(run_db, extra_env=env, script=script, port=port) as server:
                     server.wait_ready()
                     ready_s = time.perf_counter() - started
                     log_offset = server.log_path.stat().st_size
                     load, _ = timed_load(page, f"{server.url}/{path}", control, timing, 0)
                     load.imports_s = import_seconds(server.log_path, log_offset)
                     load.ready_s = ready_s
-                    loads[label].append(load)
+                    if r >= same_port:
+                        loads[label].append(load)
                 page.goto("about:blank")
     return loads
 
@@ -469,6 +475,9 @@ def main() -> int:
             print_pages(bench_first_loads(Path(tmp), args.first_rounds, args.only, import_log=False),
                         "first load after the server started, without the import log (imports not counted: "
                         "Python's -X importtime slows every import, the warm-up thread's too)")
+            print_pages(bench_first_loads(Path(tmp), args.first_rounds, args.only, import_log=False, same_port=True),
+                        "first load after the server restarted on the port the browser visited before (as "
+                        "`make run` on 8501): Streamlit's files in the browser's cache; without the import log")
     if args.pages_only:
         return 0
     results = []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mtlcore.events import Evaluation, Finished, GradientStats, StepMetrics, WeightsChanged
-from mtlcore.runs.store import RunStore, StoreError, event_rows
+from mtlcore.runs.store import SCHEMA_VERSION, RunStore, StoreError, event_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = {"name": "demo", "seed": 1, "data": {"name": "multi_digits", "tasks": ["left", "right"]},
@@ -63,7 +63,7 @@ def test_wal_mode_and_schema_version(db_path: str) -> None:
     RunStore(db_path)
     con = sqlite3.connect(db_path)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     con.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     con.commit()
     con.close()
@@ -119,6 +119,8 @@ def test_a_database_of_an_older_version_gains_the_owner_column(tmp_path: Path) -
     assert old is not None and old["name"] == "kept" and old["owner"] == ""
     store.set_owner("old1", "h" * 64)
     assert RunStore(path).get_run("old1")["owner"] == "h" * 64  # reopening does not add it twice
+    with sqlite3.connect(path) as c:  # marked as this version's now: older code refuses it (see packed_curves)
+        assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     assert list(store.list_runs()["owner"]) == ["h" * 64]
 
 

@@ -2,14 +2,14 @@
 
 Why not `RunStore.metrics`: comparing eight runs of 10,000 steps means reading over half a million
 points, and a long-format DataFrame with four string columns per row costs about three times as
-much as two numbers per row. Each curve (run, split, name, task) is read alone, in step order, from
-the store's `metrics_trace` index without touching the table. No Streamlit here (tested directly).
+much as two numbers per row. An ended run's curves come packed, a few rows per run (see
+mtlcore/runs/packing.py); an active run's each alone, in step order, from the store's `metrics_trace`
+index without touching the table. No Streamlit here (tested directly).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from itertools import chain
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -20,22 +20,12 @@ from dashboard.shared.charts import PALETTE
 from dashboard.shared.live import ACTIVE, run_view
 from mtlcore import naming
 from mtlcore.registry import ConfigError
+from mtlcore.runs.packing import as_arrays
 from mtlcore.runs.store import RunStore
 from mtlcore.sweeps.delta_m import BASELINE_ARCHITECTURE, find_baselines
 
 Curve = tuple[np.ndarray, np.ndarray]  # (steps, values), float64 steps and float32 values
 CurveKey = tuple[str, str, str, str]  # (run id, split, name, task)
-
-
-def read_curve(store: RunStore, run_id: str, split: str, name: str, task: str) -> Curve:
-    """One curve's (steps, values); empty arrays when the run has no such curve."""
-    a = _pairs(store.curve_rows(run_id, split, name, task))
-    return a[:, 0], a[:, 1].astype(np.float32)
-
-
-def _pairs(rows: list[tuple[float, float]]) -> np.ndarray:
-    """(n, 2) float64 array of fetched rows; fromiter is about 3x faster than np.array on tuples."""
-    return np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=2 * len(rows)).reshape(-1, 2)
 
 
 @dataclass
@@ -112,17 +102,16 @@ def load_run(store: RunStore, row: dict[str, Any], with_clock: bool = False) -> 
                      _steps_per_epoch(store, rid), _directions(row.get("dataset", ""),
                                                            (row.get("config") or {}).get("data", {}).get("metrics")))
     data = CompareData([run])
-    wanted: list[tuple[str, str, str]] = []
+    wanted: list[tuple[str, str, str]] = []  # (split, name, task)
     for t in run.tasks:
         wanted += [("train", "loss", t), ("val", "loss", t), ("train", "weight", t)]
         if t in run.metric:
             wanted.append(("val", run.metric[t][0], t))
     wanted += [("grad", "cosine", p) for p in run.pairs]
-    for split, name, task in wanted:
-        data.curves[(rid, split, name, task)] = read_curve(store, rid, split, name, task)
+    for (split, name, task), (steps, values) in store.curves(rid, wanted).items():
+        data.curves[(rid, split, name, task)] = steps, values.astype(np.float32)
     if with_clock and run.tasks:
-        a = _pairs(store.clock_rows(rid, run.tasks[0]))
-        data.clocks[rid] = (a[:, 0], a[:, 1])
+        data.clocks[rid] = as_arrays(store.clock_rows(rid, run.tasks[0]))
     return data
 
 

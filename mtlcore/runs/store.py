@@ -16,17 +16,19 @@ import sqlite3
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
+from mtlcore.runs import packing
 from mtlcore.runs.faults import StoreError, storage_fault
 from mtlcore.runs.rows import event_rows  # noqa: F401  (re-exported: rows as the store writes them)
 from mtlcore.runs.states import pid_alive, resume_problem
 
-SCHEMA_VERSION = 1
+# 2: packed_curves, which code of version 1 would leave stale when it appends a run's rows
+SCHEMA_VERSION = 2
 DEFAULT_DB = os.path.join("runs", "mtl.sqlite")
 ACTIVE = ("queued", "running")
 TERMINAL = ("finished", "stopped", "failed", "diverged", "interrupted")
@@ -87,6 +89,12 @@ CREATE TABLE IF NOT EXISTS events (
     payload TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS events_run ON events(run_id, kind);
+-- an ended run's curves, one row each, steps and values as float64 arrays (see packing.py): made when the
+-- run ends (or on its first read), dropped whenever the run's rows change
+CREATE TABLE IF NOT EXISTS packed_curves (
+    run_id TEXT NOT NULL, split TEXT NOT NULL, name TEXT NOT NULL, task TEXT NOT NULL,
+    steps BLOB NOT NULL, vals BLOB NOT NULL, PRIMARY KEY (run_id, split, name, task)
+);
 CREATE TABLE IF NOT EXISTS controls (
     run_id TEXT PRIMARY KEY,
     stop INTEGER NOT NULL DEFAULT 0,
@@ -184,6 +192,8 @@ class RunStore:
                 row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
                 if row is None:
                     c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                elif int(row[0]) < SCHEMA_VERSION:  # brought up to date above: older code now refuses it
+                    c.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
                 elif int(row[0]) > SCHEMA_VERSION:
                     raise StoreError(
                         f"{self.path} has schema version {row[0]}, newer than this code's "
@@ -231,6 +241,9 @@ class RunStore:
         vals.append(run_id)
         with self.transaction() as c:
             c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", vals)
+        if status in TERMINAL:
+            with suppress(StoreError, sqlite3.Error):  # only the fast read is lost: Compare reads the rows
+                self.pack_curves(run_id)
 
     def claim_queued(self, run_id: str, pid: int, limit: int | None = None) -> bool:
         """The one claim protocol: atomically move a queued run to running, owned by `pid`.
@@ -326,8 +339,8 @@ class RunStore:
     def delete_run(self, run_id: str) -> None:
         row = self.conn.execute("SELECT checkpoint FROM runs WHERE id=?", (run_id,)).fetchone()
         with self.transaction() as c:
-            for table, col in (("metrics", "run_id"), ("events", "run_id"), ("controls", "run_id"),
-                               ("runs", "id")):
+            for table, col in (("metrics", "run_id"), ("packed_curves", "run_id"), ("events", "run_id"),
+                               ("controls", "run_id"), ("runs", "id")):
                 c.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
         if row and row[0]:
             Path(row[0]).unlink(missing_ok=True)
@@ -355,6 +368,7 @@ class RunStore:
             if cur.rowcount != 1:
                 raise ValueError(f"run {run_id} changed while it was being resumed")
             c.execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, step))
+            c.execute("DELETE FROM packed_curves WHERE run_id=?", (run_id,))
             c.execute("DELETE FROM events WHERE run_id=? AND (step>? OR kind='finished')", (run_id, step))
             c.execute("UPDATE controls SET stop=0, version=version+1, updated=? WHERE run_id=?",
                       (time.time(), run_id))
@@ -409,6 +423,7 @@ class RunStore:
             if rows:
                 c.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?)",
                               [(run_id, *r) for r in rows])
+                c.execute("DELETE FROM packed_curves WHERE run_id=?", (run_id,))  # stale now
             if events:
                 c.executemany("INSERT INTO events VALUES (?,?,?,?,?)", [(run_id, *e) for e in events])
             if step is not None:
@@ -433,13 +448,41 @@ class RunStore:
         return pd.read_sql_query(q + " ORDER BY run_id, step", self.conn, params=args)
 
     def curve_rows(self, run_id: str, split: str, name: str, task: str) -> list[tuple[float, float]]:
-        """(step, value) of one curve in step order, read from the `metrics_trace` index alone.
-
-        The Compare page reads a few hundred thousand points per view: plain tuples per curve cost
-        a third of a long-format DataFrame."""
+        """(step, value) of one curve in step order, read from the `metrics_trace` index alone."""
         return self.conn.execute(
             "SELECT step, value FROM metrics WHERE run_id=? AND split=? AND name=? AND task=? "
-            "AND value IS NOT NULL ORDER BY step", (run_id, split, name, task)).fetchall()
+            "AND value IS NOT NULL ORDER BY step, value", (run_id, split, name, task)).fetchall()
+
+    def pack_curves(self, run_id: str) -> bool:
+        """Keep an ended run's curves as one row each (packed_curves); False (nothing kept) while the
+        run is queued or running."""
+        with self.transaction(immediate=True) as c:
+            row = c.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None or row[0] not in TERMINAL:
+                return False
+            c.execute("DELETE FROM packed_curves WHERE run_id=?", (run_id,))
+            rows = c.execute("SELECT split, name, task, step, value FROM metrics WHERE run_id=? AND value IS NOT "
+                             "NULL ORDER BY split, name, task, step, value", (run_id,)).fetchall()
+            c.executemany("INSERT INTO packed_curves VALUES (?,?,?,?,?,?)",
+                          [(run_id, *curve) for curve in packing.pack(rows)])
+        return True
+
+    def curves(self, run_id: str, keys: Sequence[packing.CurveKey]) -> dict[packing.CurveKey, packing.Curve]:
+        """Curves (split, name, task) of one run as (steps, values), empty arrays where it has none: an
+        ended run's from its packed copy (made here if it has none yet), an active run's from its rows.
+        Same points in the same order either way."""
+        packed = self._packed(run_id)
+        row = None if packed else self.conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is not None and row[0] in TERMINAL:  # no lock taken for an active run's reads
+            with suppress(StoreError, sqlite3.Error):  # a locked or read-only file: the rows still answer
+                packed = self._packed(run_id) if self.pack_curves(run_id) else {}
+        if packed:
+            return {k: packed.get(k) or packing.as_arrays([]) for k in keys}
+        return {k: packing.as_arrays(self.curve_rows(run_id, *k)) for k in keys}
+
+    def _packed(self, run_id: str) -> dict[packing.CurveKey, packing.Curve]:
+        return {(split, name, task): packing.unpack(x, y) for split, name, task, x, y in self.conn.execute(
+            "SELECT split, name, task, steps, vals FROM packed_curves WHERE run_id=?", (run_id,))}
 
     def clock_rows(self, run_id: str, task: str) -> list[tuple[float, float]]:
         """(step, wall time) of the run's training steps, from `task`'s training loss rows."""
