@@ -4,7 +4,9 @@ plotted point, and training speed in the app relative to headless training of th
 Time to interactive: from `goto` until the page's script run has finished and its main control is
 visible, for every page of the app (warm loads: one untimed load of each page first; median of 5),
 against a minimal Streamlit page (a title and a button) served the same way, by a second server in
-the same run, so the ratios say what the app's own work costs on top of Streamlit's. The run store
+the same run, so the ratios say what the app's own work costs on top of Streamlit's. First loads:
+each page on a server started for it, on a new port (a browser's first visit: nothing cached), and
+again on one port the browser has visited (a returning browser after a restart). The run store
 holds bench_compare's 20 synthetic runs, so the Runs and Compare pages have something to show.
 
 For each data set it starts the real app (`streamlit run`, own run database), opens it in Chromium

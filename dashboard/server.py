@@ -2,7 +2,9 @@
 
 The same pages and frame as `streamlit run dashboard/streamlit_app.py`, served as a `st.App` with two
 additions. A startup hook imports pandas, pyarrow, numpy and the core's catalogue on a thread as the
-server starts: Streamlit runs no app code before the first visitor, who otherwise paid for them. And
+server starts, and does the other once-per-process work of a first page (Streamlit's first-element
+check, Pillow's plugins, the Landscape's opening backgrounds): Streamlit runs no app code before the
+first visitor, who otherwise paid for them. And
 every page's HTML starts with what the browser should know before Streamlit's JavaScript runs
 (page_head.py): where the server's root is (backend_base.py: no failed probe of the page's URL
 first) and which of Streamlit's modules its elements need (chunk_preload.py).
