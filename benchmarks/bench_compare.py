@@ -116,8 +116,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keep", help="build the store in this folder (reused if it exists)")
     args = ap.parse_args()
-    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-compare-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        return run(Path(args.keep), args.rounds)
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:  # its ~430 MB store goes with it
+        return run(Path(tmp), args.rounds)
+
+
+def run(folder: Path, rounds: int) -> int:
     path = str(folder / "bench.sqlite")
     t = time.perf_counter()
     if Path(path).exists():
@@ -141,7 +147,7 @@ def main() -> int:
     print("-" * len(header))
     worst_page = 0.0
     for label, run_ids, sbs, x_axis in cases:
-        results = [page_view(path, run_ids, sbs, x_axis) for _ in range(args.rounds)]
+        results = [page_view(path, run_ids, sbs, x_axis) for _ in range(rounds)]
         q = statistics.median(r[0] for r in results)
         f = statistics.median(r[1] for r in results)
         total = statistics.median(r[0] + r[1] for r in results)
@@ -151,7 +157,7 @@ def main() -> int:
         verdict = ("ok" if total <= TARGET_S else "OVER") if len(run_ids) <= 8 else "(info)"
         print(f"{label:<34} {q:>10.3f} {f:>10.3f} {total:>8.3f} {cpu:>7.3f} {results[0][3]:>12,} "
               f"{results[0][4]:>9,}  {verdict}")
-    print(f"\nmedian of {args.rounds} cold rounds each (a fresh store connection, no cache); slowest page view "
+    print(f"\nmedian of {rounds} cold rounds each (a fresh store connection, no cache); slowest page view "
           f"with up to 8 runs: {worst_page:.2f} s (target {TARGET_S:.0f} s)")
     return 0 if worst_page <= TARGET_S else 1
 
