@@ -38,43 +38,31 @@ PRELOAD = ("pandas", "pyarrow", "numpy", "plotly.graph_objects", "plotly.io", "m
 log = logging.getLogger("mtl.dashboard")
 
 
+# The rest of a first page's once-per-process work, as (module, function), each measured with cProfile
+# on a fresh server: Streamlit's first element checks whether it runs in a Python REPL, walking the
+# stack with `inspect`, which resolves the file of every loaded module (~1,400 here: 0.18 s; a private
+# function, so a Streamlit without it only loses the head start); Pillow registers its image plugins
+# on the first open of the page icon (~35 ms); the Landscape's opening contour pictures (~0.1 s).
+WARM_UP = (("streamlit.delta_generator", "_maybe_print_use_warning"), ("PIL.Image", "preinit"),
+           ("dashboard.teaching.charts", "warm_opening_view"))
+
+
 def preload() -> None:
     for name in PRELOAD:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001  a failed warm-up only loses the head start; the page says why
             log.exception("preloading %s", name)
-    first_element_check()
-    image_plugins()
-    try:
-        from dashboard.teaching.charts import warm_opening_view
-
-        warm_opening_view()
-    except Exception:  # noqa: BLE001  the page draws it itself then
-        log.exception("drawing the Landscape's opening view")
+    for name, function in WARM_UP:
+        try:
+            getattr(importlib.import_module(name), function)()
+        except Exception:  # noqa: BLE001  the first page does it itself then
+            log.exception("warming up %s.%s", name, function)
     # The modules' ~120,000 objects live as long as the server. Python's cyclic collector scanned them
     # all in each full collection (~90-200 ms holding the GIL, now and then in the middle of a page
     # load; Streamlit's collection after every run is off in .streamlit/config.toml): frozen, it skips
     # them (refcounting still frees them).
     gc.freeze()
-
-
-def first_element_check() -> None:
-    """Streamlit's first element in a process checks whether it runs in a Python REPL: it walks the
-    stack with `inspect`, which resolves the file of every loaded module (~1,400 here, 0.18 s of the
-    first page load after each start, measured with cProfile). Done here, the page finds it done."""
-    from streamlit import delta_generator
-
-    check = getattr(delta_generator, "_maybe_print_use_warning", None)  # private: skipped if renamed
-    if callable(check):
-        check()
-
-
-def image_plugins() -> None:
-    """The page icon is a PNG: Pillow registers its image plugins on the first open (~35 ms)."""
-    from PIL import Image
-
-    Image.preinit()
 
 
 @asynccontextmanager

@@ -101,7 +101,7 @@ def test_when_packing_fails_the_rows_still_answer(tmp_path: Path, monkeypatch: p
     rid = store.create_run(CONFIG, status="running")
     store.write_rows(rid, [(1, 0.1, 0.0, "train", "left", "loss", 2.0)], step=1)
 
-    def locked(_run_id: str) -> bool:
+    def locked(_run_id: str) -> None:
         raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr(store, "pack_curves", locked)

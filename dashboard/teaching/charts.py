@@ -284,11 +284,16 @@ def _backgrounds(imbalance: float, lo: float, hi: float) -> tuple[str, str, str]
                  for z in (losses[..., 0], losses[..., 1], losses.mean(axis=-1)))  # type: ignore[return-value]
 
 
+def backgrounds_for(starts: np.ndarray, imbalance: float) -> tuple[str, str, str]:
+    """The three contour pictures of a landscape drawn around these starts (cached)."""
+    gx, _ = grid_for(starts)
+    return _backgrounds(float(imbalance), float(gx[0]), float(gx[-1]))
+
+
 def warm_opening_view() -> None:
     """Draw the Landscape page's opening backgrounds (the Nash-MTL paper's starts and scale) into the
     cache, for the server's warm-up: on a fresh server the page's first view spent ~0.1 s on them."""
-    gx, _ = grid_for(np.asarray(toy.PAPER_STARTS))
-    _backgrounds(float(toy.NASH_IMBALANCE), float(gx[0]), float(gx[-1]))
+    backgrounds_for(np.asarray(toy.PAPER_STARTS), toy.NASH_IMBALANCE)
 
 
 def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: float, registry_order: Sequence[str],
@@ -304,7 +309,7 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
     colours = ink(dark)
     gx, gy = grid_for(starts)
     edge = (gx[-1] - gx[0]) / (2 * (BACKGROUND_PX - 1))  # the rasters' pixels are centred on the grid
-    backgrounds = _backgrounds(float(imbalance), float(gx[0]), float(gx[-1]))
+    backgrounds = backgrounds_for(starts, imbalance)
     gap = 0.04
     width = (1 - 2 * gap) / 3
     traces: list[dict] = []

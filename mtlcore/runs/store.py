@@ -453,19 +453,19 @@ class RunStore:
             "SELECT step, value FROM metrics WHERE run_id=? AND split=? AND name=? AND task=? "
             "AND value IS NOT NULL ORDER BY step, value", (run_id, split, name, task)).fetchall()
 
-    def pack_curves(self, run_id: str) -> bool:
-        """Keep an ended run's curves as one row each (packed_curves); False (nothing kept) while the
-        run is queued or running."""
+    def pack_curves(self, run_id: str) -> dict[packing.CurveKey, packing.Curve] | None:
+        """Keep an ended run's curves as one row each (packed_curves) and return them; None (nothing
+        kept) while the run is queued or running."""
         with self.transaction(immediate=True) as c:
             row = c.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
             if row is None or row[0] not in TERMINAL:
-                return False
+                return None
             c.execute("DELETE FROM packed_curves WHERE run_id=?", (run_id,))
             rows = c.execute("SELECT split, name, task, step, value FROM metrics WHERE run_id=? AND value IS NOT "
                              "NULL ORDER BY split, name, task, step, value", (run_id,)).fetchall()
-            c.executemany("INSERT INTO packed_curves VALUES (?,?,?,?,?,?)",
-                          [(run_id, *curve) for curve in packing.pack(rows)])
-        return True
+            packed = packing.pack(rows)
+            c.executemany("INSERT INTO packed_curves VALUES (?,?,?,?,?,?)", [(run_id, *curve) for curve in packed])
+        return {(split, name, task): packing.unpack(x, y) for split, name, task, x, y in packed}
 
     def curves(self, run_id: str, keys: Sequence[packing.CurveKey]) -> dict[packing.CurveKey, packing.Curve]:
         """Curves (split, name, task) of one run as (steps, values), empty arrays where it has none: an
@@ -475,7 +475,7 @@ class RunStore:
         row = None if packed else self.conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is not None and row[0] in TERMINAL:  # no lock taken for an active run's reads
             with suppress(StoreError, sqlite3.Error):  # a locked or read-only file: the rows still answer
-                packed = self._packed(run_id) if self.pack_curves(run_id) else {}
+                packed = self.pack_curves(run_id) or {}
         if packed:
             return {k: packed.get(k) or packing.as_arrays([]) for k in keys}
         return {k: packing.as_arrays(self.curve_rows(run_id, *k)) for k in keys}
