@@ -81,6 +81,12 @@ export default function(component) {
     div.className = 'mtl-live-chart';
     div.style.width = '100%';
     parentElement.appendChild(div);
+    // Plotly's `responsive` follows the window only: a chart drawn before its column settled (Compare
+    // switched to side by side) kept the wider size and spilled over the next column
+    div.mtlResize = new ResizeObserver(() => {
+      if (window.Plotly && div._fullLayout) window.Plotly.Plots.resize(div);
+    });
+    div.mtlResize.observe(div);
   }
   const figure = JSON.parse(data.figure);
   const layout = figure.layout || {};
@@ -90,7 +96,11 @@ export default function(component) {
   plotly(data.src).then((Plotly) => Plotly.react(div, figure.data || [], layout, {
     responsive: true, displaylogo: false, modeBarButtonsToRemove: ['lasso2d', 'select2d'],
   })).catch((err) => { div.textContent = 'The chart could not be drawn: ' + err.message; });
-  return () => setTimeout(() => { if (!div.isConnected && window.Plotly) window.Plotly.purge(div); }, 0);
+  return () => setTimeout(() => {
+    if (div.isConnected) return;
+    div.mtlResize.disconnect();
+    if (window.Plotly) window.Plotly.purge(div);
+  }, 0);
 }
 """
 
