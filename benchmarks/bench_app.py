@@ -2,9 +2,11 @@
 plotted point, and training speed in the app relative to headless training of the very same config.
 
 Time to interactive: from `goto` until the page's script run has finished and its main control is
-visible, for every page of the app (warm loads: one untimed load of each page first; median of 5),
-against a minimal Streamlit page (a title and a button) served the same way, by a second server in
-the same run, so the ratios say what the app's own work costs on top of Streamlit's. First loads:
+visible, for every page of the app (warm loads: each timed load right after an untimed load of the
+same page; median of 5), against a minimal Streamlit page (a title and a button) served the same
+way, by a second server in the same run, so the ratios say what the app's own work costs on top of
+Streamlit's, and against each page's own elements in stock Streamlit (benchmarks/stock_pages.py),
+which says what Streamlit alone costs to show them. First loads:
 each page on a server started for it, on a new port (a browser's first visit: nothing cached), and
 again on one port the browser has visited (a returning browser after a restart). The run store
 holds bench_compare's 20 synthetic runs, so the Runs and Compare pages have something to show.
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from benchmarks import stock_pages
 from benchmarks.bench_compare import build_store
 from mtlcore.runs import executor, workers
 from mtlcore.runs.store import RunStore
@@ -84,28 +87,7 @@ WIDGET_PAGES = {
 # The app's own frame (the page config, the navigation with every page, the shared sidebar) around
 # the minimal page's content: what any page of the app costs before its own work. A floor of its own:
 # Streamlit's navigation and sidebar alone take ~1.5x the minimal page's time here.
-FRAME_PAGE = '''from pathlib import Path
-
-import streamlit as st
-
-import dashboard.streamlit_app as app
-from dashboard.shared.pages import page_list
-
-st.set_page_config(page_title="MTL Playground", page_icon=app.ICON, layout="wide")
-
-
-def minimal() -> None:
-    st.title("A minimal page")
-    st.button("Press me", key="press")
-
-
-root = Path(app.__file__).resolve().parent
-pages = [st.Page(minimal, title="Minimal", icon=":material/check_box_outline_blank:", default=True)]
-pages += [st.Page(root / path, title=title, icon=icon) for path, title, icon in page_list(app.PAGES)]
-nav = st.navigation(pages)
-app.sidebar(pages[0])
-nav.run()
-'''
+FRAME_PAGE = stock_pages.stock_script({})[0]  # the frame around a title and the button
 
 
 @dataclass
@@ -326,9 +308,40 @@ def page_targets(db: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def bench_pages(work: Path, rounds: int, only: list[str] | None = None) -> dict[str, list[Load]]:
+STOCK_PREFIX = "  stock: "
+
+
+def stock_targets(targets: list[tuple[str, str, str]], kinds: dict[str, dict[str, int]], work: Path,
+                  stack: contextlib.ExitStack) -> list[tuple[str, str, str]]:
+    """`targets` with, after each app page, a server of its elements in stock Streamlit (see
+    benchmarks/stock_pages.py), started and ready."""
+    out, servers = [], []
+    for label, url, control in targets:
+        out.append((label, url, control))
+        if label not in kinds:
+            continue
+        script_text, left_out = stock_pages.stock_script(kinds[label])
+        script = work / f"stock_{len(servers)}.py"
+        script.write_text(script_text)
+        server = stack.enter_context(e2e.AppServer(work / f"stock_{len(servers)}.sqlite", script=script))
+        servers.append(server)
+        shown = ", ".join(f"{n} {k}" for k, n in sorted(kinds[label].items()))
+        print(f"{label}: {shown}" + (f" (no stock element for: {', '.join(left_out)})" if left_out else ""))
+        out.append((STOCK_PREFIX + label, f"{server.url}/", MINIMAL_CONTROL))
+    for server in servers:
+        server.wait_ready()
+    return out
+
+
+def bench_pages(work: Path, rounds: int, only: list[str] | None = None,
+                stock: bool = True) -> dict[str, list[Load]]:
     """Each page's and the minimal page's load times, in rounds that visit all of them in turn (so
-    drift of the machine's load hits every page alike), after one untimed load of each."""
+    drift of the machine's load hits every page alike). Each timed load follows an untimed load of
+    the same page: every server is its own origin (port), and with some twenty of them the browser
+    no longer kept every origin's copy of Streamlit's JavaScript ready; a page visited after other
+    origins fetched and compiled it again (0.3-0.5 s more, in some rounds only), which charged the
+    minimal page and the '+N' pages, visited once per round, and spared the app's pages, visited
+    one after another. `stock`: after each page, its elements in stock Streamlit."""
     db = str(work / "pages.sqlite")
     build_store(db)
     minimal = work / "minimal_page.py"
@@ -350,16 +363,28 @@ def bench_pages(work: Path, rounds: int, only: list[str] | None = None) -> dict[
         targets += [(label, f"{server.url}/", MINIMAL_CONTROL) for label, server in widget_servers.items()]
         targets += [(label, f"{app.url}/{path}", control) for label, path, control in page_targets(db)
                     if not only or label in only]
-        loads: dict[str, list[Load]] = {label: [] for label, _, _ in targets}
         with e2e.browser() as page:
             page.add_init_script(BROWSER_PROBE_JS)
-            for _, url, control in targets:  # warm: imports, caches, the Train page's standby worker
+            kinds = {}
+            for label, url, control in targets:  # warm: imports, caches, the Train page's standby worker
                 time_to_interactive(page, url, control)
+                if url.startswith(app.url):
+                    time.sleep(1.0)  # the page's elements as it settles (no skeleton left)
+                    kinds[label] = page.evaluate(stock_pages.KINDS_JS)
+            if stock:  # each page's elements in stock Streamlit, timed right after the page
+                targets = stock_targets(targets, kinds, work, stack)
+                for label, url, control in targets:
+                    if label.startswith(STOCK_PREFIX):
+                        time_to_interactive(page, url, control)
             if any(label == "Train" for label, _, _ in targets):  # the Train page starts the warm worker
                 e2e.wait_until(lambda: workers.waiting(db), 300, "the warm worker getting ready", poll_s=0.2)
+            loads: dict[str, list[Load]] = {label: [] for label, _, _ in targets}
             offset = script_records(timing, 0)[1]
             for _ in range(rounds):
                 for label, url, control in targets:
+                    time_to_interactive(page, url, control)  # untimed: warm is right after a load of itself
+                    time.sleep(0.05)
+                    offset = script_records(timing, offset)[1]
                     load, offset = timed_load(page, url, control, timing, offset)
                     loads[label].append(load)
     return loads
@@ -418,20 +443,26 @@ def print_pages(loads: dict[str, list[Load]], what: str) -> None:
     def med(label: str, field: str) -> float:
         return statistics.median(getattr(x, field) for x in loads[label])
 
+    def round_ratio(label: str, other: str) -> float:  # load i of each was taken in the same round
+        return statistics.median(a.tti_s / b.tti_s for a, b in zip(loads[label], loads[other]))
+
     base = med("minimal page", "tti_s")
     frame = med("app frame", "tti_s") if "app frame" in loads else float("nan")
     n = len(loads["minimal page"])
     print(f"time to interactive, {what}: seconds from goto until the script run finished and the page's main "
           f"control is visible (median of {n}); ratio to the minimal page (a title and a button) served the same "
-          f"way, and /frame: to the app's frame (navigation and sidebar) around that same minimal content; "
-          f"'+N ...' pages are the minimal page with N plain widgets more. drawn = until no element is still "
-          f"loading its code (a grey skeleton), from goto. "
+          f"way (ratio of the medians; rnd: the median of the ratios within each round, which the machine's "
+          f"drift between rounds does not move), and /frame: to the app's frame (navigation and sidebar) around "
+          f"that same minimal content; '+N ...' pages are the minimal page with N plain widgets more; "
+          f"'stock: ' pages are the app's frame holding as many stock Streamlit elements of each kind as the "
+          f"page above shows (benchmarks/stock_pages.py), and /stock the page against them (per round). "
+          f"drawn = until no element is still loading its code (a grey skeleton), from goto. "
           f"Where it went (medians): shell = HTML and JavaScript until DOMContentLoaded; script = the "
           f"server's script run (sidebar + page) with its run-store calls (queries); imports = server imports "
           f"during the load; browser = main-thread long tasks; charts = Plotly charts and when the last "
           f"finished drawing (from goto); ready = first loads: from starting the server until it answered")
-    head = (f"{'page':<18} {'median (s)':>10} {'ratio':>6} {'/frame':>6} {'drawn':>6} {'ready':>6} {'shell':>6} "
-            f"{'script':>7} "
+    head = (f"{'page':<26} {'median (s)':>10} {'ratio':>6} {'rnd':>5} {'/frame':>6} {'/stock':>6} {'drawn':>6} "
+            f"{'ready':>6} {'shell':>6} {'script':>7} "
             f"{'queries':>12} {'imports':>8} {'browser':>8} {'charts':>12}  samples")
     print(head)
     print("-" * len(head))
@@ -439,7 +470,10 @@ def print_pages(loads: dict[str, list[Load]], what: str) -> None:
         tti = med(label, "tti_s")
         queries = f"{med(label, 'queries_s'):.3f} ({med(label, 'queries'):.0f})"
         charts = f"{med(label, 'charts'):.0f} @ {med(label, 'charts_done_s'):.2f}"
-        print(f"{label:<18} {tti:>10.3f} {tti / base:>6.2f} {tti / frame:>6.2f} {med(label, 'drawn_s'):>6.2f} "
+        stock = STOCK_PREFIX + label
+        per_stock = f"{round_ratio(label, stock):.2f}" if stock in loads else ""
+        print(f"{label:<26} {tti:>10.3f} {tti / base:>6.2f} {round_ratio(label, 'minimal page'):>5.2f} "
+              f"{tti / frame:>6.2f} {per_stock:>6} {med(label, 'drawn_s'):>6.2f} "
               f"{med(label, 'ready_s'):>6.2f} {med(label, 'shell_s'):>6.2f} "
               f"{med(label, 'script_s'):>7.3f} {queries:>12} {med(label, 'imports_s'):>8.2f} "
               f"{med(label, 'browser_s'):>8.2f} {charts:>12}  {', '.join(f'{x.tti_s:.3f}' for x in samples)}")
