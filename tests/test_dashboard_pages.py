@@ -303,19 +303,25 @@ def test_data_sets_page_lists_every_set_and_its_tasks() -> None:
         assert d["title"] in shown
     bodies = [h.proto.body for h in at.get("html")]
     tables = [b for b in bodies if "<th>what it asks</th>" in b]  # the task tables; the others: parameters
-    assert len(tables) == len(catalog.datasets())
+    fixed = [d for d in catalog.datasets() if d["tasks"]]  # the others take their tasks from the user's files
+    assert len(tables) == len(fixed)
     params = [b for b in bodies if "<th>what it asks</th>" not in b]
     assert len(params) == sum(1 for d in catalog.datasets() if d["params"])
     for d, table in zip([d for d in catalog.datasets() if d["params"]], params):
         assert all(f"<td>{html.escape(p['name'])}</td>" in table for p in d["params"])
-    for d, table in zip(catalog.datasets(), tables):  # each set's tasks, in their chart colours
+    for d, table in zip(fixed, tables):  # each set's tasks, in their chart colours
         names = [t["name"] for t in d["tasks"]]
         for name in names:
             assert f"<td>{html.escape(name)}</td>" in table and charts.task_colour(name, names) in table
-    warnings = texts(at, "warning")
+    warnings, infos = texts(at, "warning"), texts(at, "info")
     for d in catalog.datasets():
-        if d["missing"]:
-            assert d["missing"] in warnings
+        if d["missing"]:  # what to install (a set of its own), or what of yours to give it
+            assert d["missing"] in (warnings if d["tasks"] else infos)
+    badges = "".join(str(m.value) for m in at.markdown)
+    assert badges.count("your files]") == len(catalog.datasets()) - len(fixed) > 0
+    assert badges.count("not installed]") == sum(1 for d in fixed if d["missing"])
+    links = [link.proto for link in at.get("page_link")]
+    assert [link.label for link in links if link.page.endswith("upload")] == ["Upload a table"]
 
 
 def test_data_sets_page_leads_to_training_on_a_set() -> None:

@@ -64,6 +64,20 @@ def test_empty_page_explains_the_rules() -> None:
     assert not errors(at)
 
 
+@pytest.mark.parametrize("cap_mb, shown_mb", [(None, 200), ("12", 12), ("0.01", 1), ("2.5", 3)])
+def test_the_uploader_states_the_apps_own_size_cap(monkeypatch: pytest.MonkeyPatch, cap_mb: str | None,
+                                                   shown_mb: int) -> None:
+    """The browser shows and enforces MTL_MAX_UPLOAD_MB (in whole megabytes, rounded up; the page's
+    own check is exact), not Streamlit's server-wide 200 MB."""
+    if cap_mb is None:
+        monkeypatch.delenv("MTL_MAX_UPLOAD_MB", raising=False)
+    else:
+        monkeypatch.setenv("MTL_MAX_UPLOAD_MB", cap_mb)
+    at = page().run()
+    assert_clean(at)
+    assert at.file_uploader(key="upload_file").proto.max_upload_size_mb == shown_mb
+
+
 @pytest.mark.parametrize("name, raw, words", [
     ("junk.csv", bytes(range(256)) * 4, "binary data"),
     ("latin.csv", "ville,prix\nOrléans,3\nNîmes,4\n".encode("latin-1"), "not UTF-8"),

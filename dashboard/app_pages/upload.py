@@ -7,6 +7,7 @@ explanation and nothing is stored. After saving, one click opens the Train page 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,9 @@ def page() -> None:
     st.caption("Turn a table of yours into tasks: pick the columns to predict, save, and train with any "
                "weighting method.")
     how_files_are_read()
-    uploaded = st.file_uploader("A CSV or Parquet file", type=FILE_TYPES, key=FILE)
+    # the browser states and enforces the app's own cap (whole megabytes, so rounded up: the check below is exact)
+    uploaded = st.file_uploader("A CSV or Parquet file", type=FILE_TYPES, key=FILE,
+                                max_upload_size=max(1, math.ceil(max_upload_bytes() / 2**20)))
     if uploaded is None:
         stored_sets()
         return
