@@ -61,6 +61,11 @@ def test_a_presets_link_opens_the_same_setup_in_another_browser(server: e2e.AppS
             e2e.wait_until(lambda: slider_text(fresh, "Weight of sum") == weight, 30, "sum's weight")
             assert slider_text(fresh, "Weight of left") == "1"
             assert e2e.keyed(fresh, forms.UNTIL_STOPPED).locator("input[type='checkbox']").is_checked()
+            projector = other.new_page()  # the same link presenting: the sliders are the link's, alone
+            projector.goto(f"{link}&present=1")
+            e2e.wait_until(lambda: slider_text(projector, "Weight of sum") == weight, 30, "sum's weight, presenting")
+            assert slider_text(projector, "Weight of left") == "1"
+            assert not e2e.keyed(projector, forms.DATASET).is_visible()  # drawn (it reads the link), not shown
         finally:
             other.close()
 
@@ -114,7 +119,7 @@ def test_presenter_mode_fits_projector_sizes(server: e2e.AppServer, tmp_path: Pa
                 print(f"screenshot {shot}")
                 assert view.get_by_test_id("stSidebar").count() == 0 or not view.get_by_test_id(
                     "stSidebar").is_visible()
-                assert e2e.keyed(view, forms.DATASET).count() == 0  # no setup column
+                assert not e2e.keyed(view, forms.DATASET).is_visible()  # no setup column in view
                 boxes = view.evaluate(BOXES_JS)
                 charts = [b for b in boxes if "mtl-live-chart" in str(b["what"])]
                 assert len(charts) == 4, boxes

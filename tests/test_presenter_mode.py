@@ -30,9 +30,29 @@ def open_page(**query: str | list[str]) -> AppTest:
     return at
 
 
+WIDGETS = ("selectbox", "button", "select_slider", "multiselect", "toggle")
+
+
 def keys(at: AppTest) -> set[str]:
-    return {w.key for w in (*at.selectbox, *at.button, *at.select_slider, *at.multiselect, *at.toggle)
-            if w.key}
+    """The keys of the widgets a person sees: not those in the presenter's hidden setup block."""
+    out: set[str] = set()
+
+    def walk(node: object) -> None:
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "key", None) == present.HIDDEN_SETUP:
+                continue
+            if getattr(child, "type", None) in WIDGETS and child.key:
+                out.add(child.key)
+            walk(child)
+
+    walk(at.main)
+    walk(at.sidebar)
+    return out
+
+
+def hides_its_setup(at: AppTest) -> bool:
+    style = "".join(h.proto.body for h in at.get("html"))
+    return f".st-key-{present.HIDDEN_SETUP} {{ display: none; }}" in style
 
 
 def test_the_flag_hides_the_setup_and_keeps_the_sliders() -> None:
@@ -42,6 +62,23 @@ def test_the_flag_hides_the_setup_and_keeps_the_sliders() -> None:
     assert "present_toggle" not in shown  # the sidebar is not drawn
     assert {forms.weight_key("left"), forms.weight_key("right"), "present_exit"} <= shown
     assert at.select_slider(key=forms.weight_key("right")).value == 2.0
+    assert hides_its_setup(at) and at.selectbox(key=forms.DATASET) is not None  # drawn, not shown
+
+
+def test_a_presenting_link_opened_in_a_fresh_browser_has_the_links_setup() -> None:
+    """The address bar of a session presenting a preset's run, opened elsewhere (the projector's
+    browser): the sliders are the link's tasks at the link's weights (they were left and right at 1,
+    the defaults, steering nothing: the setup widgets were not drawn, so they never read the link)."""
+    query = presets.preset_state(presets.get("scale"))
+    link = {forms.TASKS: list(query[forms.TASKS]), forms.weight_key("sum"): f"{presets.SCALE_WEIGHT:g}",
+            "present": "1"}
+    at = open_page(**link)
+    sliders = {w.key: w.value for w in at.select_slider if w.key.startswith("w_")}
+    assert sliders == {forms.weight_key("left"): 1.0, forms.weight_key("sum"): presets.SCALE_WEIGHT}
+    assert {forms.weight_key("left"), forms.weight_key("sum")} <= keys(at)
+    at.button(key="present_exit").click().run()
+    assert at.multiselect(key=forms.TASKS).value == ["left", "sum"]
+    assert at.select_slider(key=forms.weight_key("sum")).value == presets.SCALE_WEIGHT
 
     normal = open_page()
     assert {forms.DATASET, "train_button", "preset_scale", "present_toggle"} <= keys(normal)

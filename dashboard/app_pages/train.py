@@ -128,7 +128,8 @@ def options(label: str, key: str, slots: dict[str, Any], hidden: dict[str, str],
     hidden.update({k: label for k in slots if k not in before})
 
 
-def setup_column() -> forms.Setup | None:
+def setup_column(sliders: bool = True) -> forms.Setup | None:
+    """The setup widgets; `sliders` False: not the weight sliders (presenter mode draws them above the charts)."""
     slots: dict[str, Any] = {}
     hidden: dict[str, str] = {}  # slot key -> the popover it is in
     ds_list = catalog.datasets()
@@ -179,7 +180,7 @@ def setup_column() -> forms.Setup | None:
         if watching:
             st.caption(":material/lock: The sliders are locked while you watch another browser's run "
                        "(only its owner or the teacher may steer it).")
-        for t in tasks:
+        for t in tasks if sliders else []:
             widgets.weight_slider(t, charts.task_colour(t, all_tasks), push_live_weights, disabled=watching)
             slots[forms.weight_key(t)] = st.empty()
         slots[forms.WEIGHTS] = st.empty()
@@ -476,8 +477,11 @@ def page() -> None:
 
 
 def presenter_page() -> None:
-    """The live charts across the whole width, large; the weight sliders in one row above them (beside
-    the way out), so a teacher can still steer a static run; the other widgets keep their values (URL)."""
+    """The live charts, large, under one row of weight sliders (a teacher steers a static run). The rest
+    of the setup is drawn but hidden: undrawn, its widgets ignored a presenting link opened in a fresh
+    browser (the sliders showed the default tasks) and lost their state while presenting."""
+    with st.container(key=present.HIDDEN_SETUP), page_guard("the setup"):
+        setup_column(sliders=False)
     setup = forms.read_setup(st.session_state)
     tasks = setup.tasks if setup.is_static else []
     cols = st.columns([3] * len(tasks) + [1], vertical_alignment="bottom")

@@ -15,6 +15,7 @@ from dashboard.shared.state import PRESENT_PARAM
 ON = ("1", "true", "yes", "on")
 CHART_SCALE = 1.45  # live charts' height in presenter mode, relative to the normal page
 FONT_PX = 20  # the page's base font size in presenter mode (Streamlit's own is 16)
+HIDDEN_SETUP = "presenter_setup"  # the Train page's setup widgets: drawn (they read the link), not shown
 
 # Larger text for the back of a room, the whole width, the title clear of Streamlit's header bar
 # (kept: its menu holds the light/dark switch). Plain CSS on
@@ -23,6 +24,7 @@ _STYLE = f"""<style>
 html {{ font-size: {FONT_PX}px; }}
 [data-testid="stMainBlockContainer"] {{ padding-top: 3.6rem; max-width: 100%; }}
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {{ display: none; }}
+.st-key-{HIDDEN_SETUP} {{ display: none; }}
 </style>"""
 
 
