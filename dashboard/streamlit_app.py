@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard.shared import live, ownership, present
 from dashboard.shared.pages import page_list, url_path
-from dashboard.shared.state import RUN_PARAM, page_guard, store, store_problem
+from dashboard.shared.state import RUN_PARAM, SWEEP_PARAM, page_guard, store, store_problem
 from dashboard.shared.text import md_code, md_escape
 from dashboard.shared.timing import script_run
 from mtlcore import naming
@@ -37,7 +37,7 @@ PAGES: list[tuple[str, str, str]] = [
 ]
 
 
-def sidebar(train_page: st.Page) -> None:
+def sidebar(train_page: st.Page, sweep_page: st.Page | str = "app_pages/sweep.py") -> None:
     # few elements: every page pays for each one the browser draws (one Markdown element holds the
     # title and the active runs' heading; a sidebar element is ~10 ms of a page's time to open here)
     title = "**MTL Playground**  \nSee and tune how one network balances several tasks."
@@ -55,12 +55,20 @@ def sidebar(train_page: st.Page) -> None:
             where = f"Runs are stored in {md_code(store().path)}."
             st.markdown(f"{title}\n\n**Active runs** ({len(active)}; up to {max_concurrent()} train at once)"
                         + (f"  \n:small[None right now.]\n\n:small[{where}]" if active.empty else ""))
-            for row in active.itertuples():
+            in_sweep = active["group_id"].fillna("") != ""
+            for row in active[~in_sweep].itertuples():
                 pct = f" · {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
                 shown = md_escape(naming.display_name(row.name, row.id))
-                st.page_link(train_page, label=f"{shown} ({row.status}{pct})",
+                st.page_link(train_page, label=f"{shown} ({row.status}{pct})", help=shown,  # the label is cut
                              icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
                              query_params={RUN_PARAM: row.id})
+            # a sweep's runs share their name but for the weights, which a cut label hides: one line each
+            for group, runs in active[in_sweep].groupby("group_id", sort=False):
+                running = int((runs["status"] == "running").sum())
+                about = f"sweep {group}: {runs['dataset'].iloc[0]}, {', '.join(runs['tasks'].iloc[0])}"
+                st.page_link(sweep_page, label=f"Sweep: {running} running, {len(runs) - running} queued",
+                             icon=":material/scatter_plot:", query_params={SWEEP_PARAM: str(group)},
+                             help=md_escape(about))
             if not active.empty:
                 st.caption(where)
         ownership.teacher_sidebar()
@@ -81,7 +89,7 @@ def main() -> None:
         nav = st.navigation(pages)
     with script_run(nav.title):  # timed only when MTL_PAGE_TIMING is set (benchmarks/bench_app.py)
         if not presenting:
-            sidebar(pages[0])
+            sidebar(pages[0], next((p for p in pages if p.url_path == "sweep"), "app_pages/sweep.py"))
         nav.run()
 
 

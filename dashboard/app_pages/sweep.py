@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shared import catalog, live, ownership, tables
-from dashboard.shared.state import page_guard, store
+from dashboard.shared.state import SWEEP_PARAM, page_guard, store
 from dashboard.shared.text import md_escape
 from dashboard.sweeps.charts import pareto_figure, selected_run_ids
 from mtlcore import naming
@@ -34,7 +34,6 @@ from mtlcore.sweeps.plan import simplex_grid
 from mtlcore.sweeps.results import baseline_values, group_pareto, list_sweeps, main_objectives, sweep_table
 
 COMPARE_PAGE = Path(__file__).resolve().parent / "compare.py"
-SWEEP_PARAM = "sweep"
 PICK = "sweep_pick"
 LIVE_REFRESH_S = 2.0
 MAX_OPEN = 8
@@ -147,14 +146,20 @@ def new_sweep() -> None:
 
 
 # -- results ------------------------------------------------------------------------------------
+def _picked() -> None:  # before the rerun reads the link: the link follows the pick
+    st.query_params[SWEEP_PARAM] = st.session_state[PICK]
+
+
 def choose_sweep(sweeps: pd.DataFrame) -> str | None:
     ids = sweeps["group_id"].tolist()
     info = {r.group_id: f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created))} · {r.dataset} · "
                         f"{r.tasks} · {r.runs} runs" for r in sweeps.itertuples()}
-    wanted = st.query_params.get(SWEEP_PARAM)
-    if PICK not in st.session_state or st.session_state[PICK] not in ids:
-        st.session_state[PICK] = wanted if wanted in ids else ids[0]
-    group = st.selectbox("Sweep", ids, key=PICK, format_func=lambda g: info.get(g, g))
+    wanted = st.query_params.get(SWEEP_PARAM)  # a link (the sidebar's) wins over the last pick
+    if wanted in ids:
+        st.session_state[PICK] = wanted
+    elif PICK not in st.session_state or st.session_state[PICK] not in ids:
+        st.session_state[PICK] = ids[0]
+    group = st.selectbox("Sweep", ids, key=PICK, format_func=lambda g: info.get(g, g), on_change=_picked)
     if group:
         st.query_params[SWEEP_PARAM] = group
     return group

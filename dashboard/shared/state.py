@@ -25,6 +25,7 @@ from mtlcore.runs.workers import StandbyPool
 
 RUN_PARAM = "run"
 PRESENT_PARAM = "present"  # ?present=1: presenter mode (dashboard/shared/present.py)
+SWEEP_PARAM = "sweep"  # ?sweep=GROUP: the Sweep page shows that sweep
 log = logging.getLogger("mtl.dashboard")
 
 
