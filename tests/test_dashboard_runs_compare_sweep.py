@@ -254,6 +254,28 @@ def test_compare_offers_to_train_a_missing_baseline(filled: dict[str, Any], monk
     assert config.model.architecture == "single_task" and config.seed == 1 and config.data.tasks == TASKS
 
 
+def test_compare_trains_every_missing_baseline_at_once_in_seed_order(filled: dict[str, Any],  # noqa: F811
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = filled["ids"]
+    two = finished_run(filled["store"], "seed two", "ew", 2, 200, 0.80, 0.80)
+    started: list[RunConfig] = []
+
+    def record(config: RunConfig, store: RunStore, group_id: str = "", name: str = "", owner: str = "") -> str:
+        started.append(config)
+        return store.create_run(config.to_dict(), status="queued", name=name, owner=owner)
+
+    monkeypatch.setattr(executor, "start", record)
+    at = app("compare", {"runs": f"{two},{ids['seed1']},{ids['long']}"}).run()  # seed 0 has its baseline
+    assert_clean(at)
+    singles = [b for b in at.button if b.key.startswith("baseline_") and b.key != "baseline_all"]
+    assert [b.label.rsplit("seed ", 1)[1] for b in singles] == ["1", "2"]  # in seed order, not the runs'
+    at.button(key="baseline_all").click().run()
+    assert sorted(c.seed for c in started) == [1, 2]
+    assert {c.model.architecture for c in started} == {"single_task"}
+    assert not [b for b in at.button if b.key.startswith("baseline_")]  # now on their way: said, not offered
+    assert sum("is training" in i.value for i in at.info) == 2
+
+
 # -- Sweep page -----------------------------------------------------------------------------------
 def test_sweep_page_pareto_with_front_methods_and_baselines(filled: dict[str, Any]) -> None:
     ids = filled["ids"]

@@ -71,18 +71,26 @@ def selection_changed() -> None:
         del st.query_params[RUNS_PARAM]
 
 
-def train_baseline(run_id: str) -> None:
+def start_baseline(run_id: str) -> str | None:
+    """Start the single-task baseline of `run_id`; its id, or None (the run is gone, or its config
+    no longer reads: said above the table)."""
     s = store()
     run = s.get_run(run_id)
     if run is None:
-        return
+        return None
     try:
         config = baseline_config(RunConfig.from_dict(run["config"]))
-        rid = executor.start(config, s, name=config.name, owner=ownership.session_owner())
+        return executor.start(config, s, name=config.name, owner=ownership.session_owner())
     except ConfigError as exc:
         st.session_state["_compare_error"] = str(exc)
-        return
-    st.toast(f"Training the single-task baseline ({md_escape(rid)}); Delta-m appears when it finishes.")
+        return None
+
+
+def train_baselines(run_ids: list[str]) -> None:
+    started = [rid for rid in map(start_baseline, run_ids) if rid]
+    if started:
+        what = "the single-task baseline" if len(started) == 1 else f"{len(started)} single-task baselines"
+        st.toast(f"Training {what} ({md_escape(', '.join(started))}); Delta-m appears as each finishes.")
 
 
 def choose_runs(s: ScriptRunStore) -> list[str]:
@@ -210,6 +218,9 @@ def results(s: ScriptRunStore, rows: list[dict], data: CompareData) -> None:
         st.error(md_escape(err), icon=":material/error:")
 
 
+BASELINE_HELP = "Same data, tasks, seed and optimiser; an independent network per task"
+
+
 def missing_baselines(s: ScriptRunStore, rows: list[dict], delta: pd.DataFrame) -> None:
     """One button per distinct missing baseline (data set, data parameters, tasks, seed)."""
     baseline_of = dict(zip(delta["run_id"], delta["baseline_id"]))
@@ -217,23 +228,25 @@ def missing_baselines(s: ScriptRunStore, rows: list[dict], delta: pd.DataFrame) 
     if not missing:
         return
     on_the_way = find_baselines(s, pd.DataFrame(missing), statuses=list(live.ACTIVE))
-    seen: set[tuple] = set()
+    distinct: dict[tuple, dict] = {}  # comparison key -> the first run that needs it
     for r in missing:
         try:
-            key = comparison_key(r["config"])
+            distinct.setdefault(comparison_key(r["config"]), r)
         except ConfigError:
             continue
-        if key in seen:
-            continue
-        seen.add(key)
+    to_train = []
+    for key, r in sorted(distinct.items(), key=lambda kv: (kv[1]["dataset"], kv[0][2], kv[0][3])):
         what = md_escape(f"{r['dataset']} · tasks {', '.join(key[2])} · seed {key[3]}")
         if on_the_way.get(r["id"]):
             st.info(f"Single-task baseline for {what} is training ({md_escape(on_the_way[r['id']])}); Delta-m follows "
                     "when it finishes.", icon=":material/hourglass_top:")
         else:
+            to_train.append(r["id"])
             st.button(f"Train the missing single-task baseline: {what}", key=f"baseline_{r['id']}",
-                      icon=":material/play_arrow:", on_click=train_baseline, args=(r["id"],),
-                      help="Same data, tasks, seed and optimiser; an independent network per task")
+                      icon=":material/play_arrow:", on_click=train_baselines, args=([r["id"]],), help=BASELINE_HELP)
+    if len(to_train) > 1:
+        st.button(f"Train all {len(to_train)} missing baselines", key="baseline_all", type="primary",
+                  icon=":material/playlist_play:", on_click=train_baselines, args=(to_train,), help=BASELINE_HELP)
 
 
 def config_differences(rows: list[dict]) -> None:
