@@ -37,40 +37,55 @@ PAGES: list[tuple[str, str, str]] = [
 ]
 
 
+SIDEBAR_REFRESH_S = 3.0  # the active runs' list redraws itself this often while any run is queued or training
+TITLE = "**MTL Playground**  \nSee and tune how one network balances several tasks."
+
+
+def active_runs(train_page: st.Page, sweep_page: st.Page | str, refreshing: bool) -> None:
+    """The title and the active runs, each a link to follow it. Drawn as a fragment that reruns by
+    itself while runs are active (`refreshing`), so their progress moves on every page; when the last
+    one ends, the whole page reruns once and the timer stops."""
+    with page_guard("the list of active runs"):
+        active = store().list_runs(status=list(live.ACTIVE))
+        if refreshing and active.empty:
+            st.rerun()
+        where = f"Runs are stored in {md_code(store().path)}."
+        st.markdown(f"{TITLE}\n\n**Active runs** ({len(active)}; up to {max_concurrent()} train at once)"
+                    + (f"  \n:small[None right now.]\n\n:small[{where}]" if active.empty else ""))
+        in_sweep = active["group_id"].fillna("") != ""
+        for row in active[~in_sweep].itertuples():
+            pct = f" · {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
+            shown = md_escape(naming.display_name(row.name, row.id))
+            st.page_link(train_page, label=f"{shown} ({row.status}{pct})", help=shown,  # the label is cut
+                         icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
+                         query_params={RUN_PARAM: row.id})
+        # a sweep's runs share their name but for the weights, which a cut label hides: one line each
+        for group, runs in active[in_sweep].groupby("group_id", sort=False):
+            running = int((runs["status"] == "running").sum())
+            about = f"sweep {group}: {runs['dataset'].iloc[0]}, {', '.join(runs['tasks'].iloc[0])}"
+            st.page_link(sweep_page, label=f"Sweep: {running} running, {len(runs) - running} queued",
+                         icon=":material/scatter_plot:", query_params={SWEEP_PARAM: str(group)},
+                         help=md_escape(about))
+        if not active.empty:
+            st.caption(where)
+
+
 def sidebar(train_page: st.Page, sweep_page: st.Page | str = "app_pages/sweep.py") -> None:
     # few elements: every page pays for each one the browser draws (one Markdown element holds the
     # title and the active runs' heading; a sidebar element is ~10 ms of a page's time to open here)
-    title = "**MTL Playground**  \nSee and tune how one network balances several tasks."
     with st.sidebar:
         ownership.remember_browser()
         problem = store_problem()
         if problem is not None:  # one message; the pages that need no store keep working
-            st.markdown(title)
+            st.markdown(TITLE)
             st.warning("Runs cannot be stored or listed: the run database is unusable (the Train, Runs, "
                        "Compare and Sweep pages say why). Method guide, Landscape, Conflict explorer and "
                        "Data sets work without it.", icon=":material/database:")
             return
+        busy = False
         with page_guard("the list of active runs"):
-            active = store().list_runs(status=list(live.ACTIVE))
-            where = f"Runs are stored in {md_code(store().path)}."
-            st.markdown(f"{title}\n\n**Active runs** ({len(active)}; up to {max_concurrent()} train at once)"
-                        + (f"  \n:small[None right now.]\n\n:small[{where}]" if active.empty else ""))
-            in_sweep = active["group_id"].fillna("") != ""
-            for row in active[~in_sweep].itertuples():
-                pct = f" · {100 * row.step / row.total_steps:.0f}%" if row.total_steps else ""
-                shown = md_escape(naming.display_name(row.name, row.id))
-                st.page_link(train_page, label=f"{shown} ({row.status}{pct})", help=shown,  # the label is cut
-                             icon=":material/hourglass_top:" if row.status == "queued" else ":material/play_circle:",
-                             query_params={RUN_PARAM: row.id})
-            # a sweep's runs share their name but for the weights, which a cut label hides: one line each
-            for group, runs in active[in_sweep].groupby("group_id", sort=False):
-                running = int((runs["status"] == "running").sum())
-                about = f"sweep {group}: {runs['dataset'].iloc[0]}, {', '.join(runs['tasks'].iloc[0])}"
-                st.page_link(sweep_page, label=f"Sweep: {running} running, {len(runs) - running} queued",
-                             icon=":material/scatter_plot:", query_params={SWEEP_PARAM: str(group)},
-                             help=md_escape(about))
-            if not active.empty:
-                st.caption(where)
+            busy = not store().list_runs(status=list(live.ACTIVE)).empty
+        st.fragment(run_every=SIDEBAR_REFRESH_S if busy else None)(active_runs)(train_page, sweep_page, busy)
         ownership.teacher_sidebar()
         present.sidebar_toggle()
 

@@ -70,3 +70,32 @@ def test_the_sweep_page_opens_the_sweep_a_link_names_after_another_was_picked() 
     assert at.selectbox(key="sweep_pick").value == second
     at.selectbox(key="sweep_pick").set_value(first).run()  # and a pick moves the link along
     assert at.selectbox(key="sweep_pick").value == first and at.query_params["sweep"] == first
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_active_runs_progress_moves_on_in_the_sidebar_without_a_click(tmp_path: Path) -> None:
+    """On a page with no refresh of its own (Data sets), a run's percentage in the sidebar follows the
+    store, and when the run ends the list empties; it stayed at the first load's value before."""
+    import os
+
+    from tests.support import browser as e2e
+
+    why = e2e.chromium_missing()
+    if why:
+        pytest.skip(why)
+    pytest.importorskip("playwright", reason="python playwright is not installed (pip install -r requirements-dev.txt)")
+    db = tmp_path / "sidebar.sqlite"
+    store = RunStore(str(db))
+    rid = store.create_run(RunConfig(data=DataConfig(name="multi_digits", tasks=TASKS)).to_dict(),
+                           status="running", name="a long run", pid=os.getpid())  # alive: never reaped
+    store.set_status(rid, "running", step=10, total_steps=100)
+    sidebar = "[data-testid=stSidebar]"
+    with e2e.AppServer(db, extra_env={"MTL_STANDBY": "0"}) as server, e2e.browser((1280, 720)) as page:
+        server.wait_ready()
+        page.goto(f"{server.url}/datasets")
+        e2e.wait_until(lambda: "10%" in page.inner_text(sidebar), 60, "the run at 10% in the sidebar")
+        store.set_status(rid, "running", step=55, total_steps=100)
+        e2e.wait_until(lambda: "55%" in page.inner_text(sidebar), 15, "the sidebar following the run to 55%")
+        store.set_status(rid, "finished", step=100, total_steps=100)
+        e2e.wait_until(lambda: "None right now" in page.inner_text(sidebar), 15, "the finished run leaving the list")
