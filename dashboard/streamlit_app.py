@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from dashboard.shared import live, ownership, present
@@ -39,14 +40,16 @@ PAGES: list[tuple[str, str, str]] = [
 
 SIDEBAR_REFRESH_S = 3.0  # the active runs' list redraws itself this often while any run is queued or training
 TITLE = "**MTL Playground**  \nSee and tune how one network balances several tasks."
+SWEEP_PAGE = "app_pages/sweep.py"  # where a sweep's line in the sidebar leads
 
 
-def active_runs(train_page: st.Page, sweep_page: st.Page | str, refreshing: bool) -> None:
+def active_runs(train_page: st.Page, first_read: list[pd.DataFrame], refreshing: bool) -> None:
     """The title and the active runs, each a link to follow it. Drawn as a fragment that reruns by
     itself while runs are active (`refreshing`), so their progress moves on every page; when the last
-    one ends, the whole page reruns once and the timer stops."""
+    one ends, the whole page reruns once and the timer stops. `first_read`: the script run's own read
+    of the active runs, used once; the fragment's own reruns get the same (then empty) list and read afresh."""
     with page_guard("the list of active runs"):
-        active = store().list_runs(status=list(live.ACTIVE))
+        active = first_read.pop() if first_read else store().list_runs(status=list(live.ACTIVE))
         if refreshing and active.empty:
             st.rerun()
         where = f"Runs are stored in {md_code(store().path)}."
@@ -63,14 +66,14 @@ def active_runs(train_page: st.Page, sweep_page: st.Page | str, refreshing: bool
         for group, runs in active[in_sweep].groupby("group_id", sort=False):
             running = int((runs["status"] == "running").sum())
             about = f"sweep {group}: {runs['dataset'].iloc[0]}, {', '.join(runs['tasks'].iloc[0])}"
-            st.page_link(sweep_page, label=f"Sweep: {running} running, {len(runs) - running} queued",
+            st.page_link(SWEEP_PAGE, label=f"Sweep: {running} running, {len(runs) - running} queued",
                          icon=":material/scatter_plot:", query_params={SWEEP_PARAM: str(group)},
                          help=md_escape(about))
         if not active.empty:
             st.caption(where)
 
 
-def sidebar(train_page: st.Page, sweep_page: st.Page | str = "app_pages/sweep.py") -> None:
+def sidebar(train_page: st.Page) -> None:
     # few elements: every page pays for each one the browser draws (one Markdown element holds the
     # title and the active runs' heading; a sidebar element is ~10 ms of a page's time to open here)
     with st.sidebar:
@@ -82,10 +85,11 @@ def sidebar(train_page: st.Page, sweep_page: st.Page | str = "app_pages/sweep.py
                        "Compare and Sweep pages say why). Method guide, Landscape, Conflict explorer and "
                        "Data sets work without it.", icon=":material/database:")
             return
-        busy = False
+        first_read: list[pd.DataFrame] = []
         with page_guard("the list of active runs"):
-            busy = not store().list_runs(status=list(live.ACTIVE)).empty
-        st.fragment(run_every=SIDEBAR_REFRESH_S if busy else None)(active_runs)(train_page, sweep_page, busy)
+            first_read.append(store().list_runs(status=list(live.ACTIVE)))
+        busy = bool(first_read) and not first_read[0].empty
+        st.fragment(run_every=SIDEBAR_REFRESH_S if busy else None)(active_runs)(train_page, first_read, busy)
         ownership.teacher_sidebar()
         present.sidebar_toggle()
 
@@ -104,7 +108,7 @@ def main() -> None:
         nav = st.navigation(pages)
     with script_run(nav.title):  # timed only when MTL_PAGE_TIMING is set (benchmarks/bench_app.py)
         if not presenting:
-            sidebar(pages[0], next((p for p in pages if p.url_path == "sweep"), "app_pages/sweep.py"))
+            sidebar(pages[0])
         nav.run()
 
 
