@@ -20,6 +20,7 @@ from dashboard.shared.text import md_plain
 from dashboard.train import forms, presets
 from mtlcore import naming
 from mtlcore.config import RunConfig
+from mtlcore.data import tabular
 from mtlcore.runs import executor
 from mtlcore.runs.store import RunStore
 
@@ -294,40 +295,70 @@ def test_no_traceback_reaches_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
     assert any("registry exploded" in t for t in texts(at, "error"))
 
 
-def test_data_sets_page_lists_every_set_and_its_tasks() -> None:
+DATASETS_OPEN = "set"  # the Data sets page's pick (a page module runs when imported: named here)
+
+
+def test_data_sets_page_lists_every_set_and_opens_the_card_of_each() -> None:
     at = app().run()
     at.switch_page("app_pages/datasets.py").run()
     assert_clean(at)
-    shown = " ".join(md_plain(str(m.value)) for m in at.markdown)
-    for d in catalog.datasets():
-        assert d["title"] in shown
-    bodies = [h.proto.body for h in at.get("html")]
-    tables = [b for b in bodies if "<th>what it asks</th>" in b]  # the task tables; the others: parameters
-    fixed = [d for d in catalog.datasets() if d["tasks"]]  # the others take their tasks from the user's files
-    assert len(tables) == len(fixed)
-    params = [b for b in bodies if "<th>what it asks</th>" not in b]
-    assert len(params) == sum(1 for d in catalog.datasets() if d["params"])
-    for d, table in zip([d for d in catalog.datasets() if d["params"]], params):
-        assert all(f"<td>{html.escape(p['name'])}</td>" in table for p in d["params"])
-    for d, table in zip(fixed, tables):  # each set's tasks, in their chart colours
-        names = [t["name"] for t in d["tasks"]]
-        for name in names:
-            assert f"<td>{html.escape(name)}</td>" in table and charts.task_colour(name, names) in table
-    warnings, infos = texts(at, "warning"), texts(at, "info")
-    for d in catalog.datasets():
+    sets = list(catalog.datasets())
+    overview = at.get("html")[0].proto.body  # one row per set: title, name, state, input, tasks
+    for d in sets:
+        state = "your files" if not d["tasks"] else "not installed" if d["missing"] else "ready"
+        tasks = ", ".join(t["name"] for t in d["tasks"]) or "the columns you pick"
+        row = "".join(f"<td>{html.escape(v)}</td>" for v in (d["title"], d["name"], state, d["input_kind"], tasks))
+        assert row in overview
+    first = next(d for d in sets if d["tasks"] and not d["missing"])
+    assert at.selectbox(key=DATASETS_OPEN).value == first["name"]  # a set that trains here as it is
+    uses = [b for b in at.get("button") if (b.key or "").startswith("use_")]
+    assert len(at.get("html")) == 2 + bool(first["params"]) and len(uses) == 1  # one card at a time
+    for d in sets:
+        at.selectbox(key=DATASETS_OPEN).set_value(d["name"]).run()
+        assert_clean(at)
+        head = at.markdown[1].value  # after the page's title: the card's head
+        assert d["title"] in md_plain(head)
+        state = "your files]" if not d["tasks"] else "not installed]" if d["missing"] else "ready]"
+        assert state in head
+        bodies = [h.proto.body for h in at.get("html")[1:]]
+        if d["tasks"]:  # the set's tasks, in their chart colours
+            names = [t["name"] for t in d["tasks"]]
+            assert "<th>what it asks</th>" in bodies[0]
+            for name in names:
+                assert f"<td>{html.escape(name)}</td>" in bodies[0] and charts.task_colour(name, names) in bodies[0]
+        else:  # its tasks are the user's columns: no task table
+            assert not any("<th>what it asks</th>" in b for b in bodies)
+        params = [b for b in bodies if "<th>what it asks</th>" not in b]
+        assert len(params) == (1 if d["params"] else 0)
+        assert all(f"<td>{html.escape(p['name'])}</td>" in params[0] for p in d["params"])
+        warnings, infos = texts(at, "warning"), texts(at, "info")
         if d["missing"]:  # what to install (a set of its own), or what of yours to give it
             assert d["missing"] in (warnings if d["tasks"] else infos)
-    badges = "".join(str(m.value) for m in at.markdown)
-    assert badges.count("your files]") == len(catalog.datasets()) - len(fixed) > 0
-    assert badges.count("not installed]") == sum(1 for d in fixed if d["missing"])
-    links = [link.proto for link in at.get("page_link")]
-    assert [link.label for link in links if link.page.endswith("upload")] == ["Upload a table"]
+        else:
+            assert not warnings and not infos
+        uses = [b.proto.label for b in at.get("button") if (b.key or "").startswith("use_")]
+        assert uses == ([] if d["missing"] else ["Train on this set"])
+        links = [link.proto.label for link in at.get("page_link") if link.proto.page.endswith("upload")]
+        assert links == (["Upload a table"] if d["name"] == tabular.DIRECT_NAME else [])
+
+
+def test_data_sets_page_opens_the_card_a_link_names() -> None:
+    """The picked set is in the URL (by its title, as a bound select box writes it); a name that is no
+    set's falls back to the first ready set."""
+    fashion = catalog.dataset("multi_fashion")
+    for linked, shown in ((fashion["title"], "multi_fashion"), ("no such set", "multi_digits")):
+        at = AppTest.from_file(str(Path(APP).parent / "app_pages" / "datasets.py"), default_timeout=30)
+        at.query_params[DATASETS_OPEN] = linked
+        at.run()
+        assert_clean(at)
+        assert at.selectbox(key=DATASETS_OPEN).value == shown
 
 
 def test_data_sets_page_leads_to_training_on_a_set() -> None:
     name = next(d["name"] for d in catalog.datasets() if not d["missing"] and d["name"] != "multi_digits")
     at = app().run()
     at.switch_page("app_pages/datasets.py").run()
+    at.selectbox(key=DATASETS_OPEN).set_value(name).run()
     at.button(key=f"use_{name}").click().run()
     assert_clean(at)
     assert at.selectbox(key=forms.DATASET).value == name

@@ -8,6 +8,7 @@ the owner cookie gives a real browser). The browser-level checks are in test_e2e
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import subprocess
@@ -235,6 +236,23 @@ def test_hostile_task_names_are_shown_as_text(hostile_table: tuple[str, list[str
     for raw in ("<img", "**bold**", "$x$", "[link](http", "<b>", "`code`"):
         assert not [t for t in texts if raw in unescaped(t)], raw
     assert not [t for t in texts if "<span" in t]
+
+
+def test_a_hostile_table_title_is_text_on_the_data_sets_page(hostile_table: tuple[str, list[str]]) -> None:
+    """A saved table is a data set: its title (typed by a user) is escaped in the overview, the pick
+    list and the card."""
+    name, _ = hostile_table
+    title = catalog.dataset(name)["title"]
+    assert "<b>" in title
+    at = browser(TOKEN_A).run()
+    at.switch_page("app_pages/datasets.py").run()
+    at.selectbox(key="set").set_value(name).run()
+    assert_clean(at)
+    overview = at.get("html")[0].proto.body
+    assert f"<td>{html.escape(title)}</td>" in overview and "<b>evil" not in overview
+    assert at.selectbox(key="set").value == name
+    head = at.markdown[1].value
+    assert md_escape(title) in head and "<b>" not in unescaped(head)
 
 
 def test_a_hostile_run_name_and_run_link_are_text(store: RunStore, sleeper: subprocess.Popen) -> None:

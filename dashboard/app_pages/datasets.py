@@ -1,4 +1,8 @@
-"""Data sets: every set the core knows, its tasks (in their chart colours) and whether it can load here."""
+"""Data sets: every set the core knows in one table (state, input, tasks), and the card of one set: its
+tasks in their chart colours, what to install or give it, its parameters and a button to train on it.
+
+One table and one card, like the Method guide: nine cards at once made the page the slowest of the
+light pages to open (~50 elements; the browser draws each), and a table reads faster across sets."""
 
 from __future__ import annotations
 
@@ -29,17 +33,38 @@ def task_rows(entry: dict) -> tuple[list[str], list[list[str]]]:
 TASK_COLUMNS = ["task", "kind", "loss", "metrics", "what it asks"]
 
 
+OPEN = "set"  # the picked set's name; in the URL, so a link can open one set's card
+OVERVIEW_COLUMNS = ["set", "name", "state", "input", "tasks"]
+
+
+def state(entry: dict) -> str:
+    """A set whose tasks come from the user's own files (a table, an image folder) is not "not
+    installed": it learns whatever it is given."""
+    return "your files" if not entry["tasks"] else "not installed" if entry["missing"] else "ready"
+
+
+BADGES = {"your files": ":blue-badge[:material/folder_open: your files]",
+          "not installed": ":orange-badge[:material/download: not installed]",
+          "ready": ":green-badge[:material/check: ready]"}
+
+
+def overview_rows(entries: list[dict]) -> list[tuple[str, ...]]:
+    return [(e["title"], e["name"], state(e), e["input_kind"],
+             ", ".join(t["name"] for t in e["tasks"]) or "the columns you pick") for e in entries]
+
+
+def first_ready(entries: list[dict]) -> str:
+    """The card shown first: a set that trains here as it is."""
+    return next((e["name"] for e in entries if state(e) == "ready"), entries[0]["name"])
+
+
 def show(entry: dict) -> None:
     """One set: its head (title, name, state, summary, source) is one markdown element and its
-    parameters open from a popover, so nine sets draw in few elements (the page opens in ~1.5x a
-    minimal page's time; it took 2.5x with each part an element of its own). A set whose tasks come
-    from the user's own files (a table, an image folder) is not "not installed": it says what to
-    give it, and its tasks are whatever columns are picked, so it has no task table."""
+    parameters open from a popover. A set of the user's files says what to give it, and its tasks
+    are whatever columns are picked, so it has no task table."""
     yours = not entry["tasks"]
     with st.container(border=True):
-        badge = (":blue-badge[:material/folder_open: your files]" if yours
-                 else ":orange-badge[:material/download: not installed]" if entry["missing"]
-                 else ":green-badge[:material/check: ready]")
+        badge = BADGES[state(entry)]
         st.markdown(f"#### {md_escape(entry['title'])} &nbsp; {md_code(entry['name'])} &nbsp; {badge}\n\n"
                     f"{md_escape(entry['summary'])}\n\n"
                     + md_escape(f"Source: {entry['source']} · input: {entry['input_kind']}"))
@@ -66,11 +91,19 @@ def show(entry: dict) -> None:
 
 def page() -> None:
     st.markdown("### :material/dataset: Data sets")
-    st.caption("Each task keeps its colour on every chart. A set marked 'not installed' says how to get it; "
-               "one marked 'your files' learns the tasks of a table or image folder of yours.")
-    for entry in catalog.datasets():
-        with page_guard(f"the data set {entry['name']}"):
-            show(entry)
+    st.caption("Every set the core knows. Pick one for its tasks (each keeps its colour on every chart), its "
+               "parameters and a button to train on it. A set 'not installed' says how to get it; one of "
+               "'your files' learns the tasks of a table or image folder of yours.")
+    entries = list(catalog.datasets())
+    st.html(html_table(OVERVIEW_COLUMNS, overview_rows(entries)))
+    by_name = {e["name"]: e for e in entries}
+    linked = {e["title"]: e["name"] for e in entries}.get(st.query_params.get(OPEN, ""))  # the URL has its title
+    if (st.session_state.get(OPEN) or linked) not in by_name:  # nothing picked yet, nor a set's title in the URL
+        st.session_state[OPEN] = first_ready(entries)
+    name = st.selectbox("Details of", list(by_name), key=OPEN, format_func=lambda n: by_name[n]["title"],
+                        bind="query-params", width=420)
+    with page_guard(f"the data set {name}"):
+        show(by_name[name])
 
 
 with page_guard("the Data sets page"):
