@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.compare import charts as cc
 from dashboard.compare.data import load_compare
 from dashboard.runs import table as runs_table
+from dashboard.shared.charts import MAX_POINTS
 from dashboard.shared.text import md_plain
 from dashboard.sweeps.charts import selected_run_ids
 from mtlcore.config import RunConfig
@@ -36,7 +37,7 @@ from mtlcore.sweeps.execute import submit
 
 PAGES = Path(__file__).resolve().parent.parent / "dashboard" / "app_pages"
 TASKS = ["left", "right"]
-LONG = 2600  # steps of the long run: above the 2,000 points a curve is drawn with
+LONG = 2600  # steps of the long run: above the 1,000 points a curve is drawn with
 
 
 def app(default: str, params: dict[str, str] | None = None) -> AppTest:
@@ -197,7 +198,7 @@ def test_compare_overlay_smoothing_side_by_side_config_and_delta_m(filled: dict[
     assert len(loss) == 4  # 2 runs x (train, val)
     assert {t["line"]["dash"] for t in loss} == {"solid", "dash"}  # a dash per split
     assert len({t["line"]["color"] for t in loss}) == 2  # a colour per run
-    assert max(len(values(t["x"])) for t in left["data"]) <= 2000
+    assert max(len(values(t["x"])) for t in left["data"]) <= MAX_POINTS < LONG
     notes = chart_notes(left)
     assert "thinned" in notes and f"{LONG:,} points" in notes  # the long run's curves say they are thinned
     assert left["layout"]["yaxis"]["type"] == "log" and left["layout"]["uirevision"]
