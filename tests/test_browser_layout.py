@@ -105,6 +105,13 @@ def fill(store: RunStore) -> dict[str, str]:
     return ids
 
 
+# Each chart's first y axis on a log scale: its tick labels and their heights on the page
+LOG_TICKS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(p => p._fullLayout && p._fullLayout.yaxis && p._fullLayout.yaxis.type === 'log')
+  .map(p => [...p.querySelectorAll('.yaxislayer-above .ytick text')]
+    .map(t => [t.textContent, t.getBoundingClientRect().y]))"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     why = e2e.chromium_missing()
@@ -165,6 +172,28 @@ def test_pages_lay_out_without_overlaps(server: tuple[e2e.AppServer, dict[str, s
                 if not any(" · " in h for h in headers):
                     found.setdefault("runs", []).append(["metric columns hidden", headers])
     assert not found, found
+
+
+def log_ticks_out_of_order(page: Any) -> list:
+    """Every log-scale loss axis whose tick labels, read upwards, do not increase (Plotly's own labels
+    put a bare "5" for 0.5 under the "1"). Fails too when no chart has a log axis with two ticks."""
+    axes = page.evaluate(LOG_TICKS_JS)
+    bad = [ticks for ticks in axes
+           if [float(t.replace("\u2212", "-")) for t, _ in sorted(ticks, key=lambda t: -t[1])]
+           != sorted(float(t.replace("\u2212", "-")) for t, _ in ticks)]
+    return bad if any(len(ticks) >= 2 for ticks in axes) else ["no log axis with two ticks", axes]
+
+
+def test_a_log_loss_axis_reads_upwards(server: tuple[e2e.AppServer, dict[str, str]]) -> None:
+    """Losses from 3 down to 0.5 (long runs): on Compare and on Train, 0.5 is written "0.5" below the 1."""
+    srv, _ = server
+    store = RunStore(srv.db)
+    long_runs = [stored_run(store, method, seed=11, steps=10_000) for method in ("ew", "uw")]
+    with e2e.browser(viewport=SIZES[0]) as page:
+        open_page(page, f"{srv.url}/compare?runs={','.join(long_runs)}", ".js-plotly-plot")
+        assert log_ticks_out_of_order(page) == []
+        open_page(page, f"{srv.url}/?run={long_runs[0]}", ".js-plotly-plot")
+        assert log_ticks_out_of_order(page) == []
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])

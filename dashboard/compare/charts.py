@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.compare.data import CompareData, CompareRun, x_values
-from dashboard.shared.charts import MAX_POINTS, downsample
+from dashboard.shared.charts import LOG_LOSS_AXIS, MAX_POINTS, downsample
 from dashboard.shared.live import alerts_text
 from dashboard.shared.text import plot_text
 
@@ -222,7 +222,7 @@ def task_figure(data: CompareData, task: str, runs: Sequence[CompareRun] | None 
         if task in run.metric and "val" in splits:
             _curve(panels, 1, data, run, "val", run.metric[task][0], task, x_axis, smoothing, thin, run.colour,
                    False, run.label)
-    panels.yaxis(0, type="log" if log_y else "linear", **({"dtick": "D2"} if log_y else {}))
+    panels.yaxis(0, **(LOG_LOSS_AXIS if log_y else {"type": "linear"}))
     if y_ranges:
         if y_ranges.get("loss") is not None:
             panels.yaxis(0, range=list(y_ranges["loss"]))

@@ -30,6 +30,9 @@ PAIR_COLOURS = ("#444444", "#8c6d31", "#7b4173", "#637939", "#3182bd", "#843c39"
 # per pixel column and draw the same envelope as 1,000; Compare with three long runs opened in 0.73-0.83x
 # the time with 1,000 instead of 2,000 (interleaved A/B; screenshots alike).
 MAX_POINTS = 1000
+# A loss axis on a log scale: ticks at 1, 2, 5 of each decade, written whole ("0.5", not Plotly's bare
+# "5" under the "1", which read as five on Compare)
+LOG_LOSS_AXIS = {"type": "log", "dtick": "D2", "tickformat": ".2~g"}
 HEIGHT = 290
 CONFLICT_FILL = "rgba(225, 87, 89, 0.08)"
 
@@ -193,8 +196,7 @@ def loss_figure(view: RunView, weighted: bool = False) -> go.Figure:
     notes = cut.note() + ([] if traces else [_waiting("waiting for the first steps...", view)])
     title = "Weighted loss w·L per task" if weighted else "Loss per task"  # the legend tells train from val
     return _figure(view, title, traces, notes,
-                   axes={"yaxis": {"title": {"text": "w·loss" if weighted else "loss"}, "type": "log",
-                                   "dtick": "D2", "tickformat": ".2~g"}})
+                   axes={"yaxis": {"title": {"text": "w·loss" if weighted else "loss"}, **LOG_LOSS_AXIS}})
 
 
 CLASS_METRICS_BESIDE = (("recall", "dash"), ("f1", "dot"))  # drawn beside accuracy, in its panel
