@@ -170,6 +170,20 @@ def test_long_runs_are_cut_with_a_visible_note() -> None:
     assert not any("points" in (a.text or "") for a in charts.loss_figure(short).layout.annotations)
 
 
+def test_measured_series_have_markers_only_while_they_are_few() -> None:
+    """Validation points and cosines: markers where each was taken, but a plain line for a run
+    validated every few steps (a thousand markers drew one solid band over the curve)."""
+    def view(n: int) -> charts.RunView:
+        x = np.arange(1, n + 1, dtype=np.float32)
+        return charts.RunView(tasks=["left", "right"], all_tasks=["left", "right"],
+                              series={("val", "loss", "left"): (x, 1 / x), ("val", "accuracy", "left"): (x, x / n),
+                                      ("grad", "cosine", "left|right"): (x, np.zeros(n, np.float32))})
+    for n, mode in ((charts.MARKERS_UP_TO, "lines+markers"), (charts.MARKERS_UP_TO + 1, "lines"), (5_000, "lines")):
+        v = view(n)
+        traces = [*charts.loss_figure(v).data, *charts.metric_figure(v).data, *charts.cosine_figure(v).data]
+        assert traces and {t.mode for t in traces} == {mode}, n
+
+
 def test_every_figure_passes_plotly_validation() -> None:
     """Figures are built without plotly's checks for speed; here every kind gets the full checks."""
     import plotly.graph_objects as go

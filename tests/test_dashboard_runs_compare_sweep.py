@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.compare import charts as cc
 from dashboard.compare.data import load_compare
 from dashboard.runs import table as runs_table
+from dashboard.shared import catalog
 from dashboard.shared.charts import MAX_POINTS
 from dashboard.shared.text import md_plain
 from dashboard.sweeps.charts import selected_run_ids
@@ -305,6 +306,19 @@ def test_sweep_page_pareto_with_front_methods_and_baselines(filled: dict[str, An
     assert_clean(at)
     assert at.query_params["runs"] == ids["sweep uw"]
     assert "cmp_left" in charts(at)  # the Compare page shows the opened run
+
+
+def test_sweep_form_names_methods_and_architectures_as_the_train_page_does(filled: dict[str, Any]) -> None:
+    """By their titles ("Uncertainty weighting", "Hard parameter sharing"), not registry names."""
+    at = app("sweep").run()
+    assert_clean(at)
+    methods = at.multiselect(key="sweep_methods")
+    titles = {m["name"]: m["title"] for m in catalog.methods()}
+    assert methods.options == [titles[n] for n in titles if n != "static"]
+    assert methods.value == ["uw", "dwa"]  # the values stay the names the config takes
+    arch = at.selectbox(key="sweep_arch")
+    assert arch.options == [a["title"] for a in catalog.architectures() if a["name"] != "single_task"]
+    assert arch.value == "hps" and "hps" not in arch.options
 
 
 def test_sweep_page_starts_a_sweep(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

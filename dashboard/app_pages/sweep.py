@@ -71,17 +71,21 @@ def sweep_form() -> SweepConfig | None:
                            help="A simplex lattice: 3 gives 6 weightings, 4 gives 10, 5 gives 15")
     else:
         points = c1.slider("Weightings on the grid", 5, 11, 5, key="sweep_points2")
-    corners = c2.toggle("Include corners (a task at weight 0)", value=False, key="sweep_corners",
-                        help="Off: every weighting trains every task (the grid lies inside the simplex)")
+    corners = c2.toggle("Include corners", value=False, key="sweep_corners",  # a longer label is cut at 1280 px
+                        help="On: the grid reaches the simplex's corners, where a task has weight 0. Off: every "
+                             "weighting trains every task (the grid lies inside the simplex)")
     seeds = int(c3.number_input("Seeds", 1, 10, 1, key="sweep_seeds", help="seeds 0, 1, ..."))
-    dynamic = [m["name"] for m in catalog.methods() if m["name"] != STATIC]
+    method_titles = {m["name"]: m["title"] for m in catalog.methods()}  # as the Train page names them
+    dynamic = [name for name in method_titles if name != STATIC]
     methods = st.multiselect("Dynamic methods beside the grid", dynamic, key="sweep_methods",
+                             format_func=lambda n: method_titles.get(n, n),
                              default=[m for m in ("uw", "dwa") if m in dynamic],
                              help="Each trains once per seed; placed on the Pareto plot as labelled points")
     methods_slot = st.empty()
-    archs = [a["name"] for a in catalog.architectures() if a["name"] not in NOT_SWEPT]
+    arch_titles = {a["name"]: a["title"] for a in catalog.architectures() if a["name"] not in NOT_SWEPT}
     c1, c2, c3, c4 = st.columns(4)
-    arch = c1.selectbox("Architecture", archs, key="sweep_arch")
+    arch = c1.selectbox("Architecture", list(arch_titles), key="sweep_arch",
+                        format_func=lambda n: arch_titles.get(n, n))
     lr = c2.number_input("Learning rate", 1e-5, 1.0, 2e-3, 1e-4, format="%g", key="sweep_lr")
     epochs = c3.number_input("Epochs", 0.1, 100.0, 3.0, 0.5, key="sweep_epochs")
     max_steps = int(c4.number_input("Max steps (0: no cap)", 0, 10_000_000, 0, key="sweep_max_steps"))

@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.compare.data import CompareData, CompareRun, x_values
-from dashboard.shared.charts import LOG_LOSS_AXIS, MAX_POINTS, downsample
+from dashboard.shared.charts import LOG_LOSS_AXIS, MAX_POINTS, downsample, line_mode
 from dashboard.shared.live import alerts_text
 from dashboard.shared.text import plot_text
 
@@ -185,7 +185,7 @@ def _curve(panels: Panels, col: int, data: CompareData, run: CompareRun, split: 
                          "line": {"color": colour, "width": 1, "dash": dash}})
         y = ema(y, smoothing)
     sx, sy = thin(x, y)
-    mode = "lines+markers" if len(sx) <= 60 and split != "train" else "lines"
+    mode = line_mode(len(sx)) if split != "train" else "lines"
     panels.add(col, {"x": sx, "y": sy, "mode": mode, "name": plot_text(label), "legendgroup": label,
                      "showlegend": legend,
                      "line": {"color": colour, "width": 2 if split != "grad" else 1.5, "dash": dash},

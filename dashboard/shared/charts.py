@@ -30,6 +30,14 @@ PAIR_COLOURS = ("#444444", "#8c6d31", "#7b4173", "#637939", "#3182bd", "#843c39"
 # per pixel column and draw the same envelope as 1,000; Compare with three long runs opened in 0.73-0.83x
 # the time with 1,000 instead of 2,000 (interleaved A/B; screenshots alike).
 MAX_POINTS = 1000
+MARKERS_UP_TO = 60  # a measured series with more points is a plain line: its markers would merge into a band
+
+
+def line_mode(n_points: int) -> str:
+    """Markers show where each measurement was taken while there are few enough to tell apart."""
+    return "lines+markers" if n_points <= MARKERS_UP_TO else "lines"
+
+
 # A loss axis on a log scale: ticks at 1, 2, 5 of each decade, written whole ("0.5", not Plotly's bare
 # "5" under the "1", which read as five on Compare)
 LOG_LOSS_AXIS = {"type": "log", "dtick": "D2", "tickformat": ".2~g"}
@@ -190,7 +198,7 @@ def loss_figure(view: RunView, weighted: bool = False) -> go.Figure:
         val = view.get("val", "loss", task)
         if val is not None and not weighted:
             x, y = cut(val)
-            traces.append(_line(x, y, f"{task} val", colour, legendgroup=task, mode="lines+markers",
+            traces.append(_line(x, y, f"{task} val", colour, legendgroup=task, mode=line_mode(len(x)),
                                 line={"color": colour, "width": 2.5, "dash": "dot"},
                                 marker={"size": 6, "color": colour}))
     notes = cut.note() + ([] if traces else [_waiting("waiting for the first steps...", view)])
@@ -233,7 +241,7 @@ def metric_figure(view: RunView) -> go.Figure:
             continue
         x, y = cut(s)
         colour = task_colour(task, view.all_tasks)
-        traces.append(_line(x, y, f"{task} {name}", colour, mode="lines+markers", showlegend=False,
+        traces.append(_line(x, y, f"{task} {name}", colour, mode=line_mode(len(x)), showlegend=False,
                             line={"color": colour, "width": 2.5}, marker={"size": 6},
                             xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
         for extra, dash in beside:  # macro recall and F1 share accuracy's 0..1 scale
@@ -286,7 +294,7 @@ def cosine_figure(view: RunView) -> go.Figure:
     for j, pair in enumerate(pairs):
         x, y = cut(view.series[("grad", "cosine", pair)])
         a, _, b = pair.partition("|")
-        traces.append(_line(x, y, f"{a} ↔ {b}", PAIR_COLOURS[j % len(PAIR_COLOURS)], mode="lines+markers",
+        traces.append(_line(x, y, f"{a} ↔ {b}", PAIR_COLOURS[j % len(PAIR_COLOURS)], mode=line_mode(len(x)),
                             marker={"size": 4}))
     shapes = [{"type": "rect", "x0": 0, "x1": 1, "xref": "paper", "y0": -1, "y1": 0, "yref": "y",
                "fillcolor": CONFLICT_FILL, "line": {"width": 0}, "layer": "below"}]
