@@ -285,3 +285,9 @@ def test_queue_position_is_oldest_first() -> None:
     now = time.time()
     q = pd.DataFrame({"id": ["b", "a", "c"], "created": [now + 1, now, now + 2]})
     assert [live.queue_position(q, r) for r in ("a", "b", "c", "zz")] == [1, 2, 3, None]
+
+
+def test_titles_map_registry_names_to_titles_in_order() -> None:
+    methods = catalog.methods()
+    titles = catalog.titles(methods)
+    assert list(titles) == [m["name"] for m in methods] and titles["uw"] == catalog.method("uw")["title"]

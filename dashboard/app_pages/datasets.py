@@ -33,7 +33,7 @@ def task_rows(entry: dict) -> tuple[list[str], list[list[str]]]:
 TASK_COLUMNS = ["task", "kind", "loss", "metrics", "what it asks"]
 
 
-OPEN = "set"  # the picked set's name; in the URL, so a link can open one set's card
+OPEN = "set"  # the picked set; in the URL by its title, so a link can open one set's card
 OVERVIEW_COLUMNS = ["set", "name", "state", "input", "tasks"]
 
 
@@ -97,7 +97,7 @@ def page() -> None:
     entries = list(catalog.datasets())
     st.html(html_table(OVERVIEW_COLUMNS, overview_rows(entries)))
     by_name = {e["name"]: e for e in entries}
-    linked = {e["title"]: e["name"] for e in entries}.get(st.query_params.get(OPEN, ""))  # the URL has its title
+    linked = {t: n for n, t in catalog.titles(entries).items()}.get(st.query_params.get(OPEN, ""))  # by title
     if (st.session_state.get(OPEN) or linked) not in by_name:  # nothing picked yet, nor a set's title in the URL
         st.session_state[OPEN] = first_ready(entries)
     name = st.selectbox("Details of", list(by_name), key=OPEN, format_func=lambda n: by_name[n]["title"],

@@ -61,7 +61,7 @@ def page() -> None:
                 "inside the green cone lowers every loss at once.")
     methods = [m for m in catalog.methods()]
     registry = [m["name"] for m in methods]
-    titles = {m["name"]: m["title"] for m in methods}
+    titles = catalog.titles(methods)
     grads = gradients_from_controls()
     chosen = st.multiselect("Methods", registry, default=[n for n in DEFAULT_METHODS if n in registry],
                             key=K_METHODS, format_func=lambda n: titles.get(n, n),

@@ -147,7 +147,7 @@ def running_job(key: str) -> Job | None:
 def controls(methods: list[dict[str, Any]]) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[float, float]],
                                                     int, float, float]:
     names = [m["name"] for m in methods]
-    titles = {m["name"]: m["title"] for m in methods}
+    titles = catalog.titles(methods)
     st.selectbox("Protocol", list(toy.PROTOCOLS), key=K_PROTOCOL, on_change=apply_protocol,
                  format_func=lambda n: f"{toy.PROTOCOLS[n].title}: {toy.PROTOCOLS[n].note}",
                  help="The two papers ran the same toy differently; choosing one sets its starts, steps, "
@@ -277,7 +277,7 @@ def page() -> None:
         "the black segment is the Pareto set, where neither loss can fall without the other rising.")
     methods = list(catalog.methods())
     registry = [m["name"] for m in methods]
-    titles = {m["name"]: m["title"] for m in methods}
+    titles = catalog.titles(methods)
     specs, starts, steps, lr, imbalance = controls(methods)
     st.caption("At (0, 0) both gates c1 = max(tanh(x2/2), 0) and c2 = max(tanh(-x2/2), 0) sit at 0. The papers' "
                "code takes them with `torch.clamp`, whose slope at its bound was 1 from 2018 until PyTorch 2.14 "

@@ -57,7 +57,7 @@ def sweep_form() -> SweepConfig | None:
         st.warning("No data set with two or more tasks can load here.", icon=":material/warning:")
         return None
     names = [d["name"] for d in sets]
-    titles = {d["name"]: d["title"] for d in sets}
+    titles = catalog.titles(sets)
     c1, c2 = st.columns(2)
     dataset = c1.selectbox("Data set", names, key="sweep_dataset", format_func=lambda n: titles[n],
                            on_change=dataset_changed)
@@ -75,14 +75,14 @@ def sweep_form() -> SweepConfig | None:
                         help="On: the grid reaches the simplex's corners, where a task has weight 0. Off: every "
                              "weighting trains every task (the grid lies inside the simplex)")
     seeds = int(c3.number_input("Seeds", 1, 10, 1, key="sweep_seeds", help="seeds 0, 1, ..."))
-    method_titles = {m["name"]: m["title"] for m in catalog.methods()}  # as the Train page names them
+    method_titles = catalog.titles(catalog.methods())  # as the Train page names them
     dynamic = [name for name in method_titles if name != STATIC]
     methods = st.multiselect("Dynamic methods beside the grid", dynamic, key="sweep_methods",
                              format_func=lambda n: method_titles.get(n, n),
                              default=[m for m in ("uw", "dwa") if m in dynamic],
                              help="Each trains once per seed; placed on the Pareto plot as labelled points")
     methods_slot = st.empty()
-    arch_titles = {a["name"]: a["title"] for a in catalog.architectures() if a["name"] not in NOT_SWEPT}
+    arch_titles = catalog.titles(a for a in catalog.architectures() if a["name"] not in NOT_SWEPT)
     c1, c2, c3, c4 = st.columns(4)
     arch = c1.selectbox("Architecture", list(arch_titles), key="sweep_arch",
                         format_func=lambda n: arch_titles.get(n, n))

@@ -134,7 +134,7 @@ def setup_column(sliders: bool = True) -> forms.Setup | None:
     hidden: dict[str, str] = {}  # slot key -> the popover it is in
     ds_list = catalog.datasets()
     names = [d["name"] for d in ds_list]
-    titles = {d["name"]: d["title"] for d in ds_list}  # the label is also the URL's value: no state in it
+    titles = catalog.titles(ds_list)  # the label is also the URL's value: no state in it
     if st.session_state.get(forms.DATASET) not in (None, *names):
         st.session_state[forms.DATASET] = forms.DEFAULTS[forms.DATASET]
 
@@ -169,7 +169,7 @@ def setup_column(sliders: bool = True) -> forms.Setup | None:
     st.markdown("##### :material/tune: Weighting")
     m_list = catalog.methods()
     m_names = [m["name"] for m in m_list]
-    m_titles = {m["name"]: m["title"] for m in m_list}
+    m_titles = catalog.titles(m_list)
     widgets.url_choice(forms.METHOD, m_names, lambda n: m_titles.get(n, n))
     method = st.selectbox("Method", m_names, index=m_names.index(forms.STATIC), key=forms.METHOD,
                           format_func=lambda n: m_titles.get(n, n), bind=widgets.BIND)
@@ -202,7 +202,7 @@ def setup_column(sliders: bool = True) -> forms.Setup | None:
     st.markdown("##### :material/account_tree: Model")
     a_list = catalog.architectures()
     a_names = [a["name"] for a in a_list]
-    a_titles = {a["name"]: a["title"] for a in a_list}
+    a_titles = catalog.titles(a_list)
     # a method this architecture cannot serve is refused under it (or under "Gradients taken on")
     widgets.url_choice(forms.ARCH, a_names, lambda n: a_titles.get(n, n))
     arch = st.selectbox("Architecture", a_names, index=a_names.index(forms.DEFAULTS[forms.ARCH]),

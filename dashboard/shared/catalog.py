@@ -8,7 +8,7 @@ imports torch. The lists are shared: callers must not mutate them.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterable
 
 from mtlcore import catalog as core
 from mtlcore.registry import ConfigError, Param, resolve_params
@@ -25,6 +25,11 @@ def methods() -> tuple[dict[str, Any], ...]:
 
 def architectures() -> tuple[dict[str, Any], ...]:
     return core.architectures()
+
+
+def titles(entries: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Registry name -> title, in the entries' order: pages show titles and keep names as values."""
+    return {e["name"]: e["title"] for e in entries}
 
 
 def dataset(name: str) -> dict[str, Any]:
