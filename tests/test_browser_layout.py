@@ -154,6 +154,7 @@ def test_pages_lay_out_without_overlaps(server: tuple[e2e.AppServer, dict[str, s
         "compare-side-by-side": (f"{srv.url}/compare?runs={ids['ew']},{ids['static']},{ids['diverged']}"
                                  "&compare_layout=side%20by%20side", ".js-plotly-plot"),
         "sweep": (f"{srv.url}/sweep", ".js-plotly-plot"),
+        "landscape": (f"{srv.url}/landscape", ".js-plotly-plot"),  # its legends wrap at 800 px
     }
     found: dict[str, list] = {}
     with e2e.browser(viewport=size) as page:

@@ -258,7 +258,7 @@ def test_on_a_dark_page_no_chart_draws_in_colours_that_vanish(runs: list[toy.Tra
     dark = [toy_charts.landscape_figure(runs, 500, 0.1, order, dark=True),
             toy_charts.loss_space_figure(runs, 500, 0.1, order, dark=True),
             toy_charts.conflict_figure(grads, every, order, dark=True)]
-    texts = ("button_background", "rail", "note_background", "dot_outline")  # backgrounds: dark on purpose
+    texts = ("button_background", "rail", "dot_outline")  # backgrounds: dark on purpose
     backgrounds = {getattr(ink.DARK, f) for f in texts}
     for fig in dark:
         drawn = [c for c in _named_colours(fig.to_plotly_json()) if c not in backgrounds]

@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.compare.data import CompareData, CompareRun, x_values
-from dashboard.shared.charts import LOG_LOSS_AXIS, MAX_POINTS, downsample, line_mode
+from dashboard.shared.charts import LEGEND_ROW_PX, LOG_LOSS_AXIS, MAX_POINTS, downsample, legend_rows, line_mode
 from dashboard.shared.live import alerts_text
 from dashboard.shared.text import plot_text
 
@@ -132,13 +132,13 @@ class Panels:
         toolbar at the top right); the height grows with the legend, so the plot keeps its size."""
         layout = self.layout
         names = [t.get("name", "") for t in self.traces if t.get("showlegend", True) and t.get("name")]
-        legend_rows = _legend_rows(names)
+        n_rows = legend_rows(names)
         note_rows = note.count("<br>") + 1 if note else 0
         layout.update(
             title={"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 1, "yanchor": "top",
                    "yref": "container", "pad": {"t": 8},
                    **({"subtitle": {"text": note, "font": {"size": 10, "color": "#777"}}} if note else {})},
-            height=height + LEGEND_ROW_PX * legend_rows + NOTE_ROW_PX * max(0, note_rows - 1),
+            height=height + LEGEND_ROW_PX * n_rows + NOTE_ROW_PX * max(0, note_rows - 1),
             margin={"l": 8, "r": 8, "t": 58 + NOTE_ROW_PX * note_rows, "b": 8},
             legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left",
                     "x": 0, "font": {"size": 11}},
@@ -150,22 +150,7 @@ class Panels:
         return go.Figure({"data": self.traces, "layout": layout}, _validate=False)
 
 
-LEGEND_ROW_PX = 24
 NOTE_ROW_PX = 14  # a line of the 10 px note under a chart's title
-
-
-def _legend_rows(names: Sequence[str], width_px: int = 700) -> int:
-    """Rows a horizontal legend of these names takes in a chart about `width_px` wide (about 6.5 px
-    per character at its font size plus the line sample); 0 without a legend."""
-    if not names:
-        return 0
-    rows, used = 1, 0.0
-    for name in names:
-        w = 50 + 6.5 * len(name)
-        if used and used + w > width_px:
-            rows, used = rows + 1, 0.0
-        used += w
-    return rows
 
 
 def _curve(panels: Panels, col: int, data: CompareData, run: CompareRun, split: str, name: str, task: str,

@@ -41,6 +41,24 @@ def line_mode(n_points: int) -> str:
 # A loss axis on a log scale: ticks at 1, 2, 5 of each decade, written whole ("0.5", not Plotly's bare
 # "5" under the "1", which read as five on Compare)
 LOG_LOSS_AXIS = {"type": "log", "dtick": "D2", "tickformat": ".2~g"}
+LEGEND_ROW_PX = 24  # a row of a horizontal legend at font size 11
+
+
+def legend_rows(names: Sequence[str], width_px: int = 700) -> int:
+    """Rows a horizontal legend of these names takes in a chart about `width_px` wide (about 6.5 px
+    per character at its font size plus the line sample); 0 without a legend. The server does not
+    know a chart's width: a figure reserves rows for the narrowest width it is drawn at."""
+    if not names:
+        return 0
+    rows, used = 1, 0.0
+    for name in names:
+        w = 50 + 6.5 * len(name)
+        if used and used + w > width_px:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
+
+
 HEIGHT = 290
 CONFLICT_FILL = "rgba(225, 87, 89, 0.08)"
 

@@ -31,7 +31,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from dashboard.shared.charts import PALETTE
+from dashboard.shared.charts import LEGEND_ROW_PX, PALETTE, legend_rows
 from dashboard.teaching.ink import ink, readable
 from mtlcore import teaching as toy
 
@@ -158,6 +158,22 @@ def _animation(steps: np.ndarray, records: np.ndarray, upto: int, trace_ids: lis
 def _layout_title(text: str) -> dict:
     return {"text": text, "font": {"size": 14}, "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top",
             "yref": "container"}
+
+
+TITLE_PX, NOTE_PX = 30, 18  # the title's line at a figure's top, and a note (subtitle) under it
+NARROW_CHART_PX = 440  # a teaching chart's width in an 800 px window with the sidebar open
+
+
+def _legend_under_title(layout: dict, traces: list[dict], note_px: int, plot_px: int, above_plot_px: int,
+                        bottom_px: int) -> None:
+    """Height, top margin and legend: the legend just under the title (and note) with room for its rows
+    in a narrow window, then `above_plot_px` (panel titles) and the plot (a wrapped legend covered the title)."""
+    names = [t["name"] for t in traces if t.get("showlegend", True) and t.get("name")]
+    top = TITLE_PX + note_px + LEGEND_ROW_PX * legend_rows(names, NARROW_CHART_PX) + above_plot_px
+    height = plot_px + top + bottom_px
+    layout.update(height=height, legend={"orientation": "h", "yref": "container", "yanchor": "top",
+                                         "y": 1 - (TITLE_PX + note_px) / height, "xanchor": "left", "x": 0})
+    layout["margin"] = {"l": 8, "r": 8, "t": top, "b": bottom_px}
 
 
 def grid_for(starts: np.ndarray, n: int = 140) -> tuple[np.ndarray, np.ndarray]:
@@ -313,11 +329,10 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
     gap = 0.04
     width = (1 - 2 * gap) / 3
     traces: list[dict] = []
-    height, top, bottom = 430 + CONTROLS_PX, 80, 8 + CONTROLS_PX
+    cut = bool(runs) and runs[0].points.shape[1] > detail.points
     layout: dict = {
         "title": _layout_title(f"Trajectories on the toy landscape (imbalance on L1: {imbalance:g})"),
-        "height": height, "margin": {"l": 8, "r": 8, "t": top, "b": bottom}, "uirevision": key,
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.06, "xanchor": "left", "x": 0},
+        "uirevision": key,
         "annotations": [], "images": [], "hovermode": "closest",
     }
     dots: list[tuple[int, np.ndarray]] = []
@@ -353,14 +368,14 @@ def landscape_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: flo
                        "mode": "markers", "marker": {"symbol": START_SYMBOL, "size": 10, "color": colours.strong},
                        "name": "start", "legendgroup": "start", "showlegend": p == 0,
                        "hovertemplate": "start (%{x}, %{y})<extra></extra>", **axes})
-    if runs and runs[0].points.shape[1] > detail.points:
-        layout["annotations"].append({
-            "text": f"each trajectory drawn with at most {detail.points} of its "
-                    f"{runs[0].points.shape[1]} recorded points", "xref": "paper", "yref": "paper", "x": 1, "y": 0,
-            "xanchor": "right", "yanchor": "bottom", "showarrow": False,
-            "font": {"size": 10, "color": colours.muted}, "bgcolor": colours.note_background})
+    if cut:  # under the title (at the foot of a panel it covered that panel's tick label)
+        layout["title"]["subtitle"] = {"text": f"each trajectory drawn with at most {detail.points} of its "
+                                               f"{runs[0].points.shape[1]} recorded points",
+                                       "font": {"size": 10, "color": colours.muted}}
+    plot_px = 342
+    _legend_under_title(layout, traces, NOTE_PX if cut else 0, plot_px, above_plot_px=36, bottom_px=8 + CONTROLS_PX)
     figure = {"data": traces, "layout": layout}
-    _animate(figure, runs, upto, dots, height - top - bottom, detail, dark)
+    _animate(figure, runs, upto, dots, plot_px, detail, dark)
     return go.Figure(figure, _validate=False)
 
 
@@ -392,13 +407,11 @@ def loss_space_figure(runs: Sequence[toy.Trajectories], upto: int, imbalance: fl
         traces.append({"type": "scatter", "x": first[:, 0], "y": first[:, 1], "mode": "markers",
                        "marker": {"symbol": START_SYMBOL, "size": 10, "color": colours.strong}, "name": "start",
                        "hovertemplate": "start: L1 %{x:.3f}, L2 %{y:.3f}<extra></extra>"})
-    height, top, bottom = 430 + CONTROLS_PX, 62, 8 + CONTROLS_PX
-    layout = {"title": _layout_title("Loss space: L1 against L2"), "height": height,
-              "margin": {"l": 8, "r": 8, "t": top, "b": bottom}, "uirevision": key, "hovermode": "closest",
-              "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
+    layout = {"title": _layout_title("Loss space: L1 against L2"), "uirevision": key, "hovermode": "closest",
               "xaxis": {"title": {"text": "L1"}}, "yaxis": {"title": {"text": "L2"}}}
+    _legend_under_title(layout, traces, 0, 360, above_plot_px=8, bottom_px=8 + CONTROLS_PX)
     figure = {"data": traces, "layout": layout}
-    _animate(figure, runs, upto, dots, height - top - bottom, detail, dark)
+    _animate(figure, runs, upto, dots, 360, detail, dark)
     return go.Figure(figure, _validate=False)
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 class Ink:
     strong: str  # the Pareto set and front, the start crosses
     muted: str  # small print: the slider's current step, notes
-    note_background: str
     dot_outline: str  # the ring around a method's current position
     zeroline: str
     button_background: str
@@ -24,9 +23,9 @@ class Ink:
     rail: str  # the animation slider's track
 
 
-LIGHT = Ink("#111111", "#555555", "rgba(255,255,255,0.7)", "#ffffff", "#bbbbbb", "#f0f2f6", "#c8c8c8", "#31333f",
+LIGHT = Ink("#111111", "#555555", "#ffffff", "#bbbbbb", "#f0f2f6", "#c8c8c8", "#31333f",
             "#f0f2f6")
-DARK = Ink("#eeeeee", "#b0b0b0", "rgba(14,17,23,0.7)", "#0e1117", "#555555", "#262730", "#4a4d57", "#fafafa",
+DARK = Ink("#eeeeee", "#b0b0b0", "#0e1117", "#555555", "#262730", "#4a4d57", "#fafafa",
            "#4a4d57")
 
 
