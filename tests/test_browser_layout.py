@@ -155,6 +155,8 @@ def test_pages_lay_out_without_overlaps(server: tuple[e2e.AppServer, dict[str, s
                                  "&compare_layout=side%20by%20side", ".js-plotly-plot"),
         "sweep": (f"{srv.url}/sweep", ".js-plotly-plot"),
         "landscape": (f"{srv.url}/landscape", ".js-plotly-plot"),  # its legends wrap at 800 px
+        "explorer": (f"{srv.url}/explorer", ".js-plotly-plot"),  # its plane was ~40 px wide at 800 px
+        "guide": (f"{srv.url}/guide", ".st-key-guide_search"),  # a filter's label was cut at 800 px
     }
     found: dict[str, list] = {}
     with e2e.browser(viewport=size) as page:

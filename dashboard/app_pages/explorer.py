@@ -16,6 +16,7 @@ import streamlit as st
 
 from dashboard.shared import catalog
 from dashboard.shared.state import page_guard
+from dashboard.shared.wrap import wrapping_row
 from dashboard.teaching import charts as toy_charts
 from mtlcore import teaching as toy
 
@@ -74,7 +75,9 @@ def page() -> None:
             st.error(f"{titles.get(name, name)}: {answer}", icon=":material/error:")
         else:
             results.append(answer)
-    left, right = st.columns([3, 2])
+    # the chart (its legend takes ~160 px) above the text where both do not fit: at 800 px a column
+    # each left the plane ~40 px wide
+    left, right = wrapping_row("cx_plane_row", [440, 220], 2, gap="medium", weights=[3, 2])
     left.plotly_chart(toy_charts.conflict_figure(grads, {r.method: r.direction for r in results}, registry, titles,
                                                  equal_length=equal, dark=st.context.theme.type == "dark"),
                       key="cx_plane", width="stretch")

@@ -18,6 +18,7 @@ from dashboard.shared import catalog
 from dashboard.shared.html_table import html_table
 from dashboard.shared.state import page_guard
 from dashboard.shared.text import md_escape
+from dashboard.shared.wrap import wrapping_row
 from dashboard.train import forms
 
 TRAIN_PAGE = Path(__file__).resolve().parent / "train.py"
@@ -108,7 +109,9 @@ def page() -> None:
                "reference code, its card says so.")
     methods = list(catalog.methods())
     families = sorted({m.get("family") or "" for m in methods} - {""})
-    c1, c2, c3, c4 = st.columns([2, 2, 3, 1.4], vertical_alignment="bottom")
+    # a row that wraps where its filters do not fit (at 800 px 'Every card' was cut to 'E')
+    c1, c2, c3, c4 = wrapping_row("guide_filters", [120, 120, 180, 130], 4, weights=[2, 2, 3, 1.4],
+                                  vertical_alignment="bottom")
     kind = c1.selectbox("Kind", list(KINDS), format_func=KINDS.get, key=K_KIND)
     family = c2.selectbox("Family", ["all", *families], key=K_FAMILY)
     text = c3.text_input("Search", "", key=K_SEARCH, placeholder="name, idea or paper")

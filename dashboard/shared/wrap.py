@@ -9,6 +9,7 @@ pair at 1280 px 231 px each). A keyed row gets a CSS minimum width for its parts
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -16,11 +17,19 @@ from streamlit.delta_generator import DeltaGenerator
 _KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def wrapping_row(key: str, min_px: int, parts: int, gap: str = "small") -> list[DeltaGenerator]:
-    """`parts` containers in a row under `key`, each at least `min_px` wide (the row wraps below that)."""
+def wrapping_row(key: str, min_px: int | Sequence[int], parts: int, gap: str = "small",
+                 weights: Sequence[float] | None = None, vertical_alignment: str = "top") -> list[DeltaGenerator]:
+    """`parts` containers in a row under `key`, each at least `min_px` wide (one width, or one per part;
+    the row wraps below that), sharing the rest of the row equally or in proportion to `weights`."""
     if not _KEY.fullmatch(key):
         raise ValueError(f"a row key is letters, digits, - and _ only, got {key!r}")
-    st.html(f'<style>.st-key-{key} > [data-testid="stLayoutWrapper"] '
-            f'{{min-width: {int(min_px)}px; flex: 1 1 {int(min_px)}px;}}</style>')
-    row = st.container(horizontal=True, key=key, gap=gap)
+    widths = [int(min_px)] * parts if isinstance(min_px, int) else [int(w) for w in min_px]
+    grow = [1.0] * parts if weights is None else list(weights)
+    if len(widths) != parts or len(grow) != parts or any(not w > 0 for w in grow):
+        raise ValueError(f"one minimum width and one positive weight per part: {widths}, {grow} for {parts} parts")
+    part = f'.st-key-{key} > [data-testid="stLayoutWrapper"]'
+    rules = (f"{part}:nth-child({i + 1}) {{min-width: {px}px; flex: {w:g} 1 {px}px;}}"
+             for i, (px, w) in enumerate(zip(widths, grow)))
+    st.html("<style>" + "".join(rules) + "</style>")
+    row = st.container(horizontal=True, key=key, gap=gap, vertical_alignment=vertical_alignment)
     return [row.container(width="stretch") for _ in range(parts)]
