@@ -20,7 +20,15 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.compare.data import CompareData, CompareRun, x_values
-from dashboard.shared.charts import LEGEND_ROW_PX, LOG_LOSS_AXIS, MAX_POINTS, downsample, legend_rows, line_mode
+from dashboard.shared.charts import (
+    LEGEND_ROW_PX,
+    LOG_LOSS_AXIS,
+    MAX_POINTS,
+    downsample,
+    legend_names,
+    legend_rows,
+    line_mode,
+)
 from dashboard.shared.live import alerts_text
 from dashboard.shared.text import plot_text
 
@@ -131,8 +139,7 @@ class Panels:
         rows under the plot (where long run names neither cover the title nor sit under Plotly's
         toolbar at the top right); the height grows with the legend, so the plot keeps its size."""
         layout = self.layout
-        names = [t.get("name", "") for t in self.traces if t.get("showlegend", True) and t.get("name")]
-        n_rows = legend_rows(names)
+        n_rows = legend_rows(legend_names(self.traces))
         note_rows = note.count("<br>") + 1 if note else 0
         layout.update(
             title={"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 1, "yanchor": "top",

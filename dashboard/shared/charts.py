@@ -44,6 +44,11 @@ LOG_LOSS_AXIS = {"type": "log", "dtick": "D2", "tickformat": ".2~g"}
 LEGEND_ROW_PX = 24  # a row of a horizontal legend at font size 11
 
 
+def legend_names(traces: Sequence[dict]) -> list[str]:
+    """The names a figure's legend shows: traces with a name that are not left out of it."""
+    return [t["name"] for t in traces if t.get("showlegend", True) and t.get("name")]
+
+
 def legend_rows(names: Sequence[str], width_px: int = 700) -> int:
     """Rows a horizontal legend of these names takes in a chart about `width_px` wide (about 6.5 px
     per character at its font size plus the line sample); 0 without a legend. The server does not

@@ -31,7 +31,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from dashboard.shared.charts import LEGEND_ROW_PX, PALETTE, legend_rows
+from dashboard.shared.charts import LEGEND_ROW_PX, PALETTE, legend_names, legend_rows
 from dashboard.teaching.ink import ink, readable
 from mtlcore import teaching as toy
 
@@ -168,8 +168,7 @@ def _legend_under_title(layout: dict, traces: list[dict], note_px: int, plot_px:
                         bottom_px: int) -> None:
     """Height, top margin and legend: the legend just under the title (and note) with room for its rows
     in a narrow window, then `above_plot_px` (panel titles) and the plot (a wrapped legend covered the title)."""
-    names = [t["name"] for t in traces if t.get("showlegend", True) and t.get("name")]
-    top = TITLE_PX + note_px + LEGEND_ROW_PX * legend_rows(names, NARROW_CHART_PX) + above_plot_px
+    top = TITLE_PX + note_px + LEGEND_ROW_PX * legend_rows(legend_names(traces), NARROW_CHART_PX) + above_plot_px
     height = plot_px + top + bottom_px
     layout.update(height=height, legend={"orientation": "h", "yref": "container", "yanchor": "top",
                                          "y": 1 - (TITLE_PX + note_px) / height, "xanchor": "left", "x": 0})
